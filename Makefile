@@ -1,0 +1,49 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Services for the second test run (CI sets them; see .ci/run).
+SERVICES_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run test test-services lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve on http://127.0.0.1:8000 with the embedded defaults (SQLite, in-process store, console).
+run: install
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask --app wsgi db upgrade
+	APP_ENV=$${APP_ENV:-development} $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 \
+		--threads 8 --access-logfile - wsgi:app
+
+## Lint and run the whole suite (embedded defaults unless TEST_DATABASE_URL/TEST_REDIS_URL set).
+test: install lint
+	$(BIN)/pytest -q
+
+## The suite again on PostgreSQL and Redis.
+test-services: install
+	TEST_DATABASE_URL=$(SERVICES_DATABASE_URL) TEST_REDIS_URL=$(SERVICES_REDIS_URL) $(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

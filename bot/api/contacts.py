@@ -1,0 +1,56 @@
+"""Reading contacts: their consents, their conversation, their consent ledger."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+from sqlmodel import Session
+
+from bot.api import bp
+from bot.api.errors import ApiError
+from bot.api.shapes import consent_event_shape, contact_shape, message_shape
+from bot.services import services
+from storage.consents import current_consents, ledger_of
+from storage.contacts import find_contact
+from storage.conversation import messages_of
+from storage.models import Contact
+from storage.suppression import is_suppressed
+
+
+def _contact_or_404(session: Session, wa_id: str) -> Contact:
+    contact = find_contact(session, key=wa_id)
+    if contact is None:
+        raise ApiError(404, "not_found", f"no contact with wa_id {wa_id}")
+    return contact
+
+
+@bp.get("/contacts/<wa_id>")
+def get_contact(wa_id: str) -> Response:
+    app_services = services()
+    with Session(app_services.engine) as session:
+        contact = _contact_or_404(session, wa_id)
+        suppressed = is_suppressed(
+            session, key=app_services.settings.suppression_key, wa_id=contact.wa_id
+        )
+        shape = contact_shape(
+            contact,
+            current_consents(session, contact_id=contact.id),
+            app_services.catalog,
+            suppressed=suppressed,
+        )
+    return jsonify(shape)
+
+
+@bp.get("/contacts/<wa_id>/messages")
+def get_messages(wa_id: str) -> Response:
+    with Session(services().engine) as session:
+        contact = _contact_or_404(session, wa_id)
+        messages = [message_shape(m) for m in messages_of(session, contact_id=contact.id)]
+    return jsonify({"messages": messages})
+
+
+@bp.get("/contacts/<wa_id>/consent-events")
+def get_consent_events(wa_id: str) -> Response:
+    with Session(services().engine) as session:
+        contact = _contact_or_404(session, wa_id)
+        events = [consent_event_shape(e) for e in ledger_of(session, contact_id=contact.id)]
+    return jsonify({"events": events})

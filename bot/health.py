@@ -1,0 +1,43 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, jsonify
+
+from bot.services import services
+from storage.db import ping
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    app_services = services()
+    checks: dict[str, str] = {}
+    try:
+        ping(app_services.engine)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the reason is reported
+        checks["database"] = f"unavailable: {exc.__class__.__name__}"
+    if app_services.settings.redis_url:
+        try:
+            app_services.store.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {exc.__class__.__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
+        200 if ready else 503
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

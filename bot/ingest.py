@@ -1,0 +1,186 @@
+"""Stores every event of a verified webhook body durably, each message once, and acts on it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import redis
+from sqlmodel import Session
+
+from bot.logmask import mask_number
+from bot.meta.events import InboundMessage, MessageType, PreferenceUpdate, Status
+from bot.meta.parser import PayloadError, parse_body
+from bot.services import Services
+from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
+from storage.conversation import insert_inbound, record_status
+from storage.db import session_scope
+from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
+from storage.models import Contact, Message
+
+log = logging.getLogger(__name__)
+
+# Meta redelivers for up to 7 days; remember finished ids a little longer than that.
+DONE_TTL_SECONDS = 8 * 24 * 3600
+
+
+@dataclass(slots=True)
+class IngestReport:
+    messages: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    preferences: int = 0
+    others: int = 0
+    malformed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class MessageHandler(Protocol):
+    """Called inside the message's transaction, with the contact locked, once per new message."""
+
+    def __call__(
+        self, session: Session, contact: Contact, event: InboundMessage, stored: Message
+    ) -> None: ...
+
+
+def ingest_body(
+    services: Services, raw: bytes, on_message: MessageHandler | None = None
+) -> IngestReport:
+    """Parse and store a whole body; raises only when storage fails (the caller answers 503)."""
+    report = IngestReport()
+    try:
+        body = parse_body(raw)
+    except PayloadError as exc:
+        log.warning("webhook body could not be parsed, kept for support: %s", exc)
+        with session_scope(services.engine) as session:
+            keep_failed_payload(session, body=raw, problem=str(exc))
+        report.malformed = 1
+        return report
+
+    for message in body.messages:
+        if store_message(services, message, on_message):
+            report.messages += 1
+        else:
+            report.duplicates += 1
+    with session_scope(services.engine) as session:
+        for status in body.statuses:
+            store_status(session, status)
+            report.statuses += 1
+        for other in body.others:
+            keep_other_event(session, field=other.field, entry_id=other.entry_id, raw=other.raw)
+            report.others += 1
+        for item in body.malformed:
+            keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
+            report.malformed += 1
+    for preference in body.preferences:
+        store_preference(services, preference)
+        report.preferences += 1
+    return report
+
+
+def store_message(
+    services: Services, event: InboundMessage, on_message: MessageHandler | None
+) -> bool:
+    """Store one inbound message and act on it in one transaction; False if already stored."""
+    done_key = f"done:msg:{event.wamid}"
+    if _seen(services, done_key):
+        return False
+    profile = event.contact
+    with session_scope(services.engine) as session:
+        try:
+            contact = lock_contact(
+                session,
+                wa_id=event.wa_id or (profile.wa_id if profile else None),
+                user_id=event.user_id or (profile.user_id if profile else None),
+                name=profile.name if profile else None,
+                username=profile.username if profile else None,
+                country_code=profile.country_code if profile else None,
+            )
+        except ContactKeyMissing:
+            keep_failed_payload(
+                session, body=_item_bytes(event.raw), problem="message names no wa_id or user_id"
+            )
+            return True
+        stored = insert_inbound(
+            session,
+            contact_id=contact.id,
+            wamid=event.wamid,
+            phone_number_id=event.phone_number_id,
+            type=event.original_type,
+            text=event.text if event.type is MessageType.TEXT else event.summary,
+            meta_timestamp=event.timestamp,
+            context_wamid=event.context_wamid,
+            raw=dict(event.raw),
+        )
+        if stored is None:
+            new = False
+        else:
+            new = True
+            note_inbound(contact, event.timestamp)
+            session.add(contact)
+            if on_message is not None:
+                on_message(session, contact, event, stored)
+    _remember(services, done_key)
+    if new:
+        log.info("stored message %s from %s", event.wamid, mask_number(event.contact_key))
+    return new
+
+
+def store_status(session: Session, status: Status) -> None:
+    error = status.errors[0] if status.errors else None
+    record_status(
+        session,
+        wamid=status.wamid,
+        status=status.status.value,
+        meta_timestamp=status.timestamp,
+        phone_number_id=status.phone_number_id,
+        recipient_id=status.recipient_id,
+        error_code=error.code if error else None,
+        error_title=(error.title or error.message) if error else None,
+        raw=dict(status.raw),
+    )
+
+
+def store_preference(services: Services, preference: PreferenceUpdate) -> bool:
+    key = preference.wa_id or preference.user_id
+    with session_scope(services.engine) as session:
+        if not key:
+            keep_failed_payload(
+                session,
+                body=_item_bytes(preference.raw),
+                problem="user_preferences item names no wa_id or user_id",
+            )
+            return False
+        return keep_preference_event(
+            session,
+            contact_key=key,
+            category=preference.category,
+            value=preference.value,
+            detail=preference.detail,
+            occurred_at=preference.timestamp,
+            raw=dict(preference.raw),
+        )
+
+
+def _item_bytes(raw: object) -> bytes:
+    return json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str).encode()
+
+
+def _seen(services: Services, key: str) -> bool:
+    """Fast path only: a store outage costs speed, never correctness (SQL keys still hold)."""
+    try:
+        return services.store.exists(key)
+    except redis.RedisError as exc:
+        log.warning("dedupe store unavailable, relying on the database: %s", exc)
+        return False
+
+
+def _remember(services: Services, key: str) -> None:
+    try:
+        services.store.add(key, DONE_TTL_SECONDS)
+    except redis.RedisError as exc:
+        log.warning("dedupe store unavailable, relying on the database: %s", exc)

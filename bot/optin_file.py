@@ -1,0 +1,213 @@
+"""Reads and validates the OPTIN_CONFIG file; a bad file stops start-up with file, line, problem."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from flows.catalog import Catalog, Category, Company, DoubleOptIn
+
+CATEGORY_ID = re.compile(r"[a-z0-9_]{1,32}")
+HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?")
+
+
+class OptinConfigError(ValueError):
+    def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        self.path, self.line, self.problem = path, line, problem
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+def load_catalog(path: Path) -> Catalog:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OptinConfigError(path, None, "file not found (set OPTIN_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptinConfigError(path, None, f"cannot be read: {exc}") from None
+    return parse_catalog(text, path)
+
+
+def parse_catalog(text: str, path: Path) -> Catalog:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        problem = getattr(exc, "msg", None) or str(exc)
+        raise OptinConfigError(path, line, f"not valid TOML: {problem}") from None
+    return _Validator(text, path).catalog(data)
+
+
+def _line_from_message(message: str) -> int | None:
+    found = re.search(r"line (\d+)", message)
+    return int(found.group(1)) if found else None
+
+
+class _Validator:
+    """Turns parsed TOML into a Catalog, pointing each problem at the line it comes from."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def fail(self, problem: str, table: str | None = None, index: int = 0, key: str | None = None):
+        raise OptinConfigError(self.path, self._locate(table, index, key), problem)
+
+    def _locate(self, table: str | None, index: int, key: str | None) -> int | None:
+        """Line of `key` inside the index-th `[table]`/`[[table]]` (or of the table header)."""
+        start, seen = None, -1
+        if table is None:
+            start = 0
+        else:
+            for number, line in enumerate(self.lines):
+                header = HEADER.match(line)
+                if header and header.group(1) == table:
+                    seen += 1
+                    if seen == index:
+                        start = number
+                        break
+        if start is None:
+            return None
+        if key is None:
+            return start + 1
+        key_line = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(start + (table is not None), len(self.lines)):
+            if table is not None and HEADER.match(self.lines[number]):
+                break
+            if key_line.match(self.lines[number]):
+                return number + 1
+        return start + 1 if table is not None else None
+
+    def catalog(self, data: dict[str, Any]) -> Catalog:
+        company_data = data.get("company")
+        if not isinstance(company_data, dict):
+            self.fail("missing [company] table")
+        company = self.company(company_data)
+        raw_categories = data.get("categories")
+        if not isinstance(raw_categories, list) or not raw_categories:
+            self.fail("at least one [[categories]] table is required")
+        categories = tuple(
+            self.category(entry, index, company.languages)
+            for index, entry in enumerate(raw_categories)
+        )
+        ids = [c.id for c in categories]
+        for index, category_id in enumerate(ids):
+            if category_id in ids[:index]:
+                self.fail(f"category id {category_id!r} is used twice", "categories", index, "id")
+        return Catalog(
+            company=company,
+            categories=categories,
+            double_opt_in=self.double_opt_in(data.get("double_opt_in"), company.languages),
+        )
+
+    def company(self, data: dict[str, Any]) -> Company:
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.fail("company.name must be a non-empty string", "company", 0, "name")
+        support = data.get("support")
+        if not isinstance(support, str) or not support.strip():
+            self.fail("company.support must be a non-empty string", "company", 0, "support")
+        privacy_url = data.get("privacy_url")
+        if privacy_url is not None and not isinstance(privacy_url, str):
+            self.fail("company.privacy_url must be a string", "company", 0, "privacy_url")
+        languages = data.get("languages", ["en"])
+        if (
+            not isinstance(languages, list)
+            or not languages
+            or not all(isinstance(x, str) and re.fullmatch(r"[a-z]{2}", x) for x in languages)
+        ):
+            self.fail(
+                "company.languages must be a non-empty list of two-letter codes",
+                "company",
+                0,
+                "languages",
+            )
+        unsupported = [x for x in languages if x not in ("en", "ar")]
+        if unsupported:
+            self.fail(
+                f"company.languages: no texts for {', '.join(unsupported)} (supported: en, ar)",
+                "company",
+                0,
+                "languages",
+            )
+        return Company(
+            name=name.strip(),
+            support=support.strip(),
+            privacy_url=privacy_url,
+            languages=tuple(languages),
+        )
+
+    def category(self, data: Any, index: int, languages: tuple[str, ...]) -> Category:
+        where = ("categories", index)
+        if not isinstance(data, dict):
+            self.fail(f"categories[{index}] must be a table", *where)
+        category_id = data.get("id")
+        if not isinstance(category_id, str) or not CATEGORY_ID.fullmatch(category_id):
+            self.fail(
+                f"categories[{index}].id must match [a-z0-9_]{{1,32}}, got {category_id!r}",
+                *where,
+                "id",
+            )
+        marketing = data.get("marketing", False)
+        if not isinstance(marketing, bool):
+            self.fail(
+                f"category {category_id!r}: marketing must be true or false", *where, "marketing"
+            )
+        texts: dict[str, dict[str, str]] = {}
+        for key in ("title", "description"):
+            value = data.get(key)
+            if key == "description" and value is None:
+                value = {}
+            if not isinstance(value, dict):
+                self.fail(
+                    f"category {category_id!r}: {key} must be a table of language = text",
+                    *where,
+                    key,
+                )
+            for language in languages:
+                if key == "title" and not (
+                    isinstance(value.get(language), str) and value[language].strip()
+                ):
+                    self.fail(f"category {category_id!r}: no {key} in {language!r}", *where, key)
+            texts[key] = {k: v for k, v in value.items() if isinstance(v, str)}
+            if key == "title" and any(len(v) > 20 for v in texts[key].values()):
+                self.fail(
+                    f"category {category_id!r}: titles are shown on buttons and must be "
+                    "at most 20 characters",
+                    *where,
+                    key,
+                )
+        keywords = data.get("keywords", [])
+        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+            self.fail(
+                f"category {category_id!r}: keywords must be a list of strings", *where, "keywords"
+            )
+        return Category(
+            id=category_id,
+            marketing=marketing,
+            title=texts["title"],
+            description=texts["description"],
+            keywords=tuple(keywords),
+        )
+
+    def double_opt_in(self, data: Any, languages: tuple[str, ...]) -> DoubleOptIn:
+        if data is None:
+            return DoubleOptIn()
+        if not isinstance(data, dict):
+            self.fail("[double_opt_in] must be a table", "double_opt_in")
+        enabled = data.get("enabled", False)
+        if not isinstance(enabled, bool):
+            self.fail("double_opt_in.enabled must be true or false", "double_opt_in", 0, "enabled")
+        template = data.get("template")
+        language = data.get("language", languages[0])
+        if enabled and not (isinstance(template, str) and template):
+            self.fail(
+                "double_opt_in.template (an approved utility template's name) is required "
+                "when enabled",
+                "double_opt_in",
+                0,
+                "template",
+            )
+        return DoubleOptIn(enabled=enabled, template=template, language=language)

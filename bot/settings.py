@@ -1,0 +1,123 @@
+"""Settings read from the environment once, at start-up, and checked before the app serves."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+DEFAULT_API_URL = "https://graph.facebook.com/v23.0"
+DEFAULT_DATABASE_URL = "sqlite:///instance/optin.db"
+
+
+class SettingsError(RuntimeError):
+    """The environment cannot run the app; the message says what to set."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    app_env: str = "production"
+    verify_token: str
+    app_secret: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    api_url: str = DEFAULT_API_URL
+    phone_number_id: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    optin_config: Path = Path("optin.toml")
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    send_rate_per_second: float = 80.0
+    mark_inbound_read: bool = True
+    run_dispatcher: bool = True
+    generated: tuple[str, ...] = ()  # names of secrets generated for development
+
+    @property
+    def suppression_key(self) -> bytes:
+        """Key of the suppression hashes; SECRET_KEY must stay stable for them to match."""
+        return self.secret_key.encode()
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        app_env = get("APP_ENV") or "production"
+        if app_env not in ("production", "development"):
+            raise SettingsError(f"APP_ENV must be 'production' or 'development', not {app_env!r}")
+
+        generated: list[str] = []
+        missing: list[str] = []
+
+        def secret(name: str) -> str:
+            value = get(name)
+            if value is not None:
+                return value
+            if app_env == "production":
+                missing.append(name)
+                return ""
+            generated.append(name)
+            return secrets.token_urlsafe(24)
+
+        verify_token = secret("WHATSAPP_VERIFY_TOKEN")
+        app_secret = secret("WHATSAPP_APP_SECRET")
+        secret_key = secret("SECRET_KEY")
+        if missing:
+            raise SettingsError(
+                "refusing to start in production without "
+                + ", ".join(missing)
+                + " (set them in the environment or .env; see .env.example)"
+            )
+
+        rate = _number(get("SEND_RATE_PER_SECOND") or "80", "SEND_RATE_PER_SECOND")
+        if not 0 < rate <= 1000:
+            raise SettingsError("SEND_RATE_PER_SECOND must be above 0 and at most 1000")
+
+        return cls(
+            app_env=app_env,
+            verify_token=verify_token,
+            app_secret=app_secret,
+            secret_key=secret_key,
+            access_token=get("WHATSAPP_ACCESS_TOKEN"),
+            api_url=(get("WHATSAPP_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            phone_number_id=get("WHATSAPP_PHONE_NUMBER_ID"),
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=get("REDIS_URL"),
+            optin_config=Path(get("OPTIN_CONFIG") or "optin.toml"),
+            api_tokens=tuple(t.strip() for t in (get("API_TOKENS") or "").split(",") if t.strip()),
+            send_rate_per_second=rate,
+            mark_inbound_read=_flag(get("MARK_INBOUND_READ"), default=True),
+            run_dispatcher=_flag(get("RUN_DISPATCHER"), default=True),
+            generated=tuple(generated),
+        )
+
+    def announce_generated(self, stream: TextIO | None = None) -> None:
+        """Print development secrets once so a developer can paste them into Meta's dashboard."""
+        for name in self.generated:
+            value = {
+                "WHATSAPP_VERIFY_TOKEN": self.verify_token,
+                "WHATSAPP_APP_SECRET": self.app_secret,
+                "SECRET_KEY": "(random, not shown)",
+            }[name]
+            print(f"development: {name} not set; generated {value}", file=stream or sys.stderr)
+
+
+def _number(raw: str, name: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _flag(raw: str | None, *, default: bool) -> bool:
+    if raw is None:
+        return default
+    return raw.lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,62 @@
+"""What Meta calls: GET /webhook to verify the subscription, POST /webhook with events."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from bot.ingest import ingest_body
+from bot.services import services
+from bot.signature import SignatureCheck, check_signature
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhook", __name__)
+
+
+@bp.get("/webhook")
+def verify() -> Response:
+    mode = request.args.get("hub.mode")
+    token = request.args.get("hub.verify_token", "")
+    challenge = request.args.get("hub.challenge")
+    expected = services().settings.verify_token
+    if (
+        mode == "subscribe"
+        and challenge is not None
+        and hmac.compare_digest(token.encode(), expected.encode())
+    ):
+        return Response(challenge, 200, mimetype="text/plain")
+    return Response("verification refused", 403, mimetype="text/plain")
+
+
+@bp.post("/webhook")
+def receive() -> tuple[Response, int]:
+    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    app_services = services()
+    check = check_signature(
+        body, request.headers.get("X-Hub-Signature-256"), app_services.settings.app_secret
+    )
+    if check is SignatureCheck.MISSING:
+        return _error("signature_missing", "X-Hub-Signature-256 header is required"), 401
+    if check is SignatureCheck.INVALID:
+        log.warning("webhook refused: signature does not match the body")
+        return _error("signature_invalid", "X-Hub-Signature-256 does not match the body"), 403
+    try:
+        report = ingest_body(app_services, body)
+    except (DBAPIError, PoolTimeout) as exc:
+        log.error("storage unavailable, asking Meta to redeliver: %s", exc.__class__.__name__)
+        response = _error("storage_unavailable", "storage unavailable; redeliver later")
+        response.headers["Retry-After"] = "30"
+        return response, 503
+    return jsonify(report.as_dict()), 200
+
+
+def _error(code: str, message: str) -> Response:
+    return jsonify({"error": code, "message": message})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,60 @@
+"""The business's company details and message categories, as read from the OPTIN_CONFIG file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Company:
+    name: str
+    support: str
+    privacy_url: str | None = None
+    languages: tuple[str, ...] = ("en",)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Category:
+    id: str
+    marketing: bool
+    title: Mapping[str, str]
+    description: Mapping[str, str]
+    keywords: tuple[str, ...] = ()
+
+    def title_in(self, language: str) -> str:
+        return self.title.get(language) or next(iter(self.title.values()))
+
+    def description_in(self, language: str) -> str:
+        return self.description.get(language) or self.title_in(language)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoubleOptIn:
+    """Consent captured off WhatsApp is confirmed by an approved utility template's buttons."""
+
+    enabled: bool = False
+    template: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Catalog:
+    company: Company
+    categories: tuple[Category, ...]
+    double_opt_in: DoubleOptIn = field(default_factory=DoubleOptIn)
+
+    def category(self, category_id: str) -> Category | None:
+        return next((c for c in self.categories if c.id == category_id), None)
+
+    @property
+    def category_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.categories)
+
+    @property
+    def marketing_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.categories if c.marketing)

@@ -1,0 +1,112 @@
+"""What a dialogue step takes and returns: what came in, where the contact stands, what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class InboundKind(StrEnum):
+    TEXT = "text"
+    BUTTON = "button"  # an interactive button or list reply, or a template's quick-reply button
+    MEDIA = "media"  # image, audio, video, document, sticker, location, contacts, order
+    REACTION = "reaction"
+    UNSUPPORTED = "unsupported"  # anything WhatsApp or we cannot read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inbound:
+    """One customer message, reduced to what the dialogue needs."""
+
+    kind: InboundKind
+    wamid: str
+    timestamp: datetime
+    text: str | None = None  # typed text, or the button's title
+    reply_id: str | None = None  # interactive reply id, or a template button's payload
+    from_ad: bool = False  # carried a click-to-WhatsApp ad referral: never consent (C03)
+    context_wamid: str | None = None  # the message this one answers
+    # Version of the text of the message answered (context_wamid), when it is one of ours.
+    context_text_version: str | None = None
+
+
+class Stage(StrEnum):
+    NEW = "new"
+    ASKED = "asked"  # the consent prompt is shown
+    CHOOSING = "choosing"  # one category at a time
+    SUBSCRIBED = "subscribed"  # granted at least one category
+    DECLINED = "declined"  # answered, granted nothing
+    STOPPED = "stopped"  # sent STOP: silence until they opt in again (C07)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogueState:
+    """A contact's place in the dialogue, stored between messages."""
+
+    stage: Stage = Stage.NEW
+    language: str | None = None  # the contact's language, once known
+    pending: tuple[str, ...] = ()  # categories still to ask while CHOOSING
+    prompt_version: str | None = None  # version of the last consent prompt shown
+    asked_at: datetime | None = None  # when that prompt was shown (expires after 24 h)
+    reprompts: int = 0  # consecutive inputs with no transition
+    granted: frozenset[str] = frozenset()  # current consent, derived from the ledger
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Button:
+    id: str
+    title: str  # at most 20 characters (Meta's limit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """A message to send back. Buttons make it an interactive reply-button message."""
+
+    body: str
+    buttons: tuple[Button, ...] = ()
+    purpose: str = "info"  # prompt, category_prompt, confirmation, stop, help, preferences, ...
+    language: str = "en"
+
+    @property
+    def text_version(self) -> str:
+        from flows.versioning import text_version
+
+        return text_version(self.shown_text)
+
+    @property
+    def shown_text(self) -> str:
+        """Exactly what the person sees: the body and the button titles."""
+        if not self.buttons:
+            return self.body
+        return self.body + "\n" + "\n".join(f"[{b.title}]" for b in self.buttons)
+
+
+class ConsentSource(StrEnum):
+    WHATSAPP = "whatsapp"
+    META = "meta"  # WhatsApp's own marketing opt-out
+    WEB = "web"
+    SMS = "sms"
+    EMAIL = "email"
+    IVR = "ivr"
+    PAPER = "paper"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentChange:
+    """One ledger decision for one category (C12)."""
+
+    category: str
+    granted: bool
+    source: ConsentSource
+    text: str  # the exact text the person saw and answered
+    text_version: str
+    occurred_at: datetime
+    evidence: Mapping[str, str] = field(default_factory=dict)  # prompt_wamid, reply_wamid, ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    state: DialogueState
+    changes: tuple[ConsentChange, ...] = ()
+    replies: tuple[Reply, ...] = ()

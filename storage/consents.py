@@ -1,0 +1,80 @@
+"""The consent ledger (append-only) and the current state derived from it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage.models import Consent, ConsentEvent
+from storage.types import utcnow
+
+
+def current_consents(session: Session, *, contact_id: int) -> dict[str, Consent]:
+    rows = session.exec(select(Consent).where(Consent.contact_id == contact_id))
+    return {row.category: row for row in rows}
+
+
+def granted_categories(session: Session, *, contact_id: int) -> frozenset[str]:
+    rows = session.exec(
+        select(Consent.category).where(Consent.contact_id == contact_id, Consent.granted)
+    )
+    return frozenset(rows)
+
+
+def append_decision(
+    session: Session,
+    *,
+    contact_id: int,
+    category: str,
+    granted: bool,
+    source: str,
+    occurred_at: datetime,
+    text: str,
+    text_version: str,
+    evidence: dict[str, Any],
+) -> ConsentEvent:
+    """Append one ledger row and move the current state, in the caller's transaction."""
+    recorded_at = utcnow()
+    event = ConsentEvent(
+        contact_id=contact_id,
+        category=category,
+        granted=granted,
+        source=source,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        text=text,
+        text_version=text_version,
+        evidence=evidence,
+    )
+    session.add(event)
+    current = session.get(Consent, (contact_id, category))
+    if current is None:
+        current = Consent(
+            contact_id=contact_id,
+            category=category,
+            granted=granted,
+            source=source,
+            updated_at=occurred_at,
+        )
+    elif occurred_at < current.updated_at:
+        # An older decision arriving late is kept in the ledger but does not override a newer one.
+        session.flush()
+        return event
+    current.granted, current.source, current.updated_at = granted, source, occurred_at
+    if granted:
+        current.granted_at = occurred_at
+    session.add(current)
+    session.flush()
+    return event
+
+
+def ledger_of(session: Session, *, contact_id: int) -> list[ConsentEvent]:
+    return list(
+        session.exec(
+            select(ConsentEvent)
+            .where(ConsentEvent.contact_id == contact_id)
+            .order_by(col(ConsentEvent.occurred_at), col(ConsentEvent.id))
+        )
+    )

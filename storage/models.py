@@ -1,0 +1,230 @@
+"""The tables. SQL is the source of truth for everything that must not be lost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+JSONColumn = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _time(*, nullable: bool = False, index: bool = False, default: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if default else None,
+        sa_type=UTCDateTime,
+        nullable=nullable,
+        index=index,
+    )
+
+
+def _json(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSONColumn, nullable=nullable))
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Contact(SQLModel, table=True):
+    """A customer, keyed by wa_id, or by Meta's business-scoped user_id where no wa_id is known."""
+
+    __tablename__ = "contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    wa_id: str | None = Field(default=None, max_length=32, unique=True, index=True)
+    user_id: str | None = Field(default=None, max_length=128, unique=True, index=True)
+    name: str | None = Field(default=None, max_length=256)
+    username: str | None = Field(default=None, max_length=128)
+    country_code: str | None = Field(default=None, max_length=8)
+    language: str | None = Field(default=None, max_length=8)
+    created_at: datetime = _time(default=True)
+    first_inbound_at: datetime | None = _time(nullable=True)
+    last_inbound_at: datetime | None = _time(nullable=True)
+
+
+class DialogueRow(SQLModel, table=True):
+    """A contact's place in the consent dialogue (flows.model.DialogueState, persisted)."""
+
+    __tablename__ = "dialogue"
+
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
+    stage: str = Field(default="new", max_length=16)
+    language: str | None = Field(default=None, max_length=8)
+    pending: list[str] | None = _json()
+    prompt_version: str | None = Field(default=None, max_length=64)
+    asked_at: datetime | None = _time(nullable=True)
+    reprompts: int = 0
+    updated_at: datetime = _time(default=True)
+
+
+class Message(SQLModel, table=True):
+    """The conversation log, both directions; outbound rows are what the business API reports."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_contact_time", "contact_id", "meta_timestamp"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    direction: str = Field(max_length=3)  # "in" | "out"
+    wamid: str | None = Field(default=None, max_length=256, unique=True)
+    phone_number_id: str | None = Field(default=None, max_length=64)
+    type: str = Field(max_length=32)
+    text: str | None = Field(default=None, sa_type=Text)
+    status: str = Field(default="received", max_length=16)
+    status_at: datetime | None = _time(nullable=True)
+    error_code: int | None = Field(default=None, sa_type=BigInteger)
+    error_title: str | None = Field(default=None, max_length=512)
+    meta_timestamp: datetime = _time()  # Meta's timestamp inbound; queue time outbound
+    created_at: datetime = _time(default=True)
+    category: str | None = Field(default=None, max_length=32)
+    purpose: str | None = Field(default=None, max_length=32)
+    text_version: str | None = Field(default=None, max_length=64)
+    context_wamid: str | None = Field(default=None, max_length=256)
+    raw: dict[str, Any] | None = _json()  # the inbound event or the outbound Graph API body
+
+
+class OutboxItem(SQLModel, table=True):
+    """A message waiting to be sent; written in the transaction that decided to send it."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(
+        sa_column=Column(ForeignKey("message.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    phone_number_id: str = Field(max_length=64)
+    kind: str = Field(default="message", max_length=16)  # "message" | "read_receipt"
+    payload: dict[str, Any] = _json(nullable=False)
+    due_at: datetime = _time(index=True, default=True)
+    attempts: int = 0
+    claimed_until: datetime | None = _time(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _time(default=True)
+
+
+class StatusEvent(SQLModel, table=True):
+    """Every delivery status Meta reported, once per (wamid, status)."""
+
+    __tablename__ = "status_event"
+    __table_args__ = (UniqueConstraint("wamid", "status", name="uq_status_event_wamid_status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wamid: str = Field(max_length=256, index=True)
+    status: str = Field(max_length=16)
+    phone_number_id: str | None = Field(default=None, max_length=64)
+    recipient_id: str | None = Field(default=None, max_length=128)
+    meta_timestamp: datetime = _time()
+    error_code: int | None = Field(default=None, sa_type=BigInteger)
+    error_title: str | None = Field(default=None, max_length=512)
+    raw: dict[str, Any] | None = _json()
+    received_at: datetime = _time(default=True)
+
+
+class ConsentEvent(SQLModel, table=True):
+    """The append-only consent ledger: one row per category per decision (C12)."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    category: str = Field(max_length=32)
+    granted: bool
+    source: str = Field(max_length=16)
+    occurred_at: datetime = _time()
+    recorded_at: datetime = _time(default=True)
+    text_version: str = Field(max_length=64)
+    text: str = Field(sa_type=Text)
+    evidence: dict[str, Any] | None = _json()
+
+
+class Consent(SQLModel, table=True):
+    """Current consent per contact and category, derived from the ledger in the same transaction."""
+
+    __tablename__ = "consent"
+    __table_args__ = (Index("ix_consent_category_granted", "category", "granted"),)
+
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
+    category: str = Field(primary_key=True, max_length=32)
+    granted: bool
+    source: str = Field(max_length=16)
+    updated_at: datetime = _time()
+    granted_at: datetime | None = _time(nullable=True)
+
+
+class PreferenceEvent(SQLModel, table=True):
+    """Meta's user_preferences updates (marketing stop/resume made inside WhatsApp)."""
+
+    __tablename__ = "preference_event"
+    __table_args__ = (
+        UniqueConstraint("contact_key", "value", "occurred_at", name="uq_preference_event"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_key: str = Field(max_length=128)
+    category: str = Field(max_length=64)
+    value: str = Field(max_length=16)
+    detail: str | None = Field(default=None, sa_type=Text)
+    occurred_at: datetime = _time()
+    raw: dict[str, Any] | None = _json()
+    received_at: datetime = _time(default=True)
+
+
+class OtherEvent(SQLModel, table=True):
+    """Changes the bot does not act on (other fields), kept and acknowledged."""
+
+    __tablename__ = "other_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)  # Meta's retries store nothing twice
+    field: str = Field(max_length=64)
+    entry_id: str | None = Field(default=None, max_length=64)
+    raw: dict[str, Any] | None = _json()
+    received_at: datetime = _time(default=True)
+
+
+class FailedPayload(SQLModel, table=True):
+    """Inbox of signed bodies or items that could not be parsed: kept for support, never lost."""
+
+    __tablename__ = "failed_payload"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    problem: str = Field(sa_type=Text)
+    body: bytes = Field(sa_type=LargeBinary)
+    received_at: datetime = _time(default=True)
+    resolved_at: datetime | None = _time(nullable=True)
+
+
+class Suppression(SQLModel, table=True):
+    """A keyed hash of an erased number: nothing is sent to it, old consents are refused (C18)."""
+
+    __tablename__ = "suppression"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=32)
+    created_at: datetime = _time(default=True)

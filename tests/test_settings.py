@@ -1,0 +1,123 @@
+"""Start-up: settings from the environment and the OPTIN_CONFIG file, refused clearly when bad."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import create_app
+from bot.optin_file import OptinConfigError, load_catalog
+from bot.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_production_refuses_to_start_naming_every_missing_secret():
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({"APP_ENV": "production", "WHATSAPP_VERIFY_TOKEN": "v"})
+    message = str(excinfo.value)
+    assert "WHATSAPP_APP_SECRET" in message
+    assert "SECRET_KEY" in message
+    assert "WHATSAPP_VERIFY_TOKEN" not in message
+
+
+def test_unset_app_env_means_production():
+    with pytest.raises(SettingsError):
+        Settings.from_env({})
+
+
+def test_development_generates_and_prints_secrets(capsys):
+    settings = Settings.from_env({"APP_ENV": "development"})
+    assert settings.verify_token and settings.app_secret and settings.secret_key
+    assert set(settings.generated) == {"WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "SECRET_KEY"}
+    settings.announce_generated()
+    printed = capsys.readouterr().err
+    assert settings.verify_token in printed
+    assert settings.app_secret in printed
+    assert settings.secret_key not in printed
+
+
+def test_defaults_match_the_contract():
+    settings = Settings.from_env({"APP_ENV": "development"})
+    assert settings.api_url == "https://graph.facebook.com/v23.0"
+    assert settings.database_url == "sqlite:///instance/optin.db"
+    assert settings.redis_url is None
+    assert settings.optin_config == Path("optin.toml")
+    assert settings.api_tokens == ()
+
+
+def test_secrets_are_not_in_the_settings_repr():
+    settings = Settings.from_env(
+        {
+            "WHATSAPP_VERIFY_TOKEN": "v",
+            "WHATSAPP_APP_SECRET": "app-secret-value",
+            "SECRET_KEY": "secret-key-value",
+            "WHATSAPP_ACCESS_TOKEN": "access-token-value",
+            "API_TOKENS": "api-token-value",
+        }
+    )
+    text = repr(settings)
+    for secret in ("app-secret-value", "secret-key-value", "access-token-value", "api-token-value"):
+        assert secret not in text
+
+
+def test_bad_app_env_is_refused():
+    with pytest.raises(SettingsError, match="APP_ENV"):
+        Settings.from_env({"APP_ENV": "staging"})
+
+
+def test_shipped_optin_file_is_valid():
+    catalog = load_catalog(ROOT / "optin.toml")
+    assert catalog.company.name == "Nimbus Bakery"
+    assert catalog.company.languages == ("en", "ar")
+    assert catalog.category_ids == ("orders", "offers")
+    assert catalog.marketing_ids == ("offers",)
+
+
+GOOD = """\
+[company]
+name = "Nimbus Bakery"
+support = "help@nimbus.example"
+languages = ["en", "ar"]
+
+[[categories]]
+id = "orders"
+marketing = false
+title = { en = "Order updates", ar = "تحديثات الطلبات" }
+description = { en = "Shipping news", ar = "أخبار الشحن" }
+keywords = ["orders"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "optin.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        (GOOD.replace('name = "Nimbus Bakery"', "name = "), 2, "not valid TOML"),
+        (GOOD.replace(', ar = "تحديثات الطلبات"', ""), 9, "no title in 'ar'"),
+        (GOOD.replace('id = "orders"', 'id = "Orders!"'), 7, "must match"),
+        (GOOD.replace("marketing = false", 'marketing = "no"'), 8, "marketing"),
+        (GOOD.replace('support = "help@nimbus.example"\n', ""), 1, "company.support"),
+        (GOOD.replace('languages = ["en", "ar"]', 'languages = ["en", "fr"]'), 4, "fr"),
+        (GOOD + GOOD[GOOD.index("[[categories]]") :], 13, "used twice"),
+    ],
+)
+def test_bad_optin_file_names_file_line_and_problem(tmp_path, text, line, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(OptinConfigError) as excinfo:
+        load_catalog(path)
+    assert excinfo.value.line == line
+    assert problem in excinfo.value.problem
+    assert str(excinfo.value).startswith(f"{path}:{line}: ")
+
+
+def test_missing_optin_file_stops_start_up(app_config, tmp_path):
+    app_config["OPTIN_CONFIG"] = str(tmp_path / "absent.toml")
+    with pytest.raises(OptinConfigError, match=r"absent\.toml: file not found"):
+        create_app(app_config)
