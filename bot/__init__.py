@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     from bot.settings import Settings
     from storage.db import make_engine
     from storage.kv import MemoryStore, RedisStore
+    from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter
 
     if test_config is None:
         load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
@@ -38,11 +39,17 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     settings.announce_generated()
     catalog = load_catalog(settings.optin_config)
 
+    prefix = env.get("REDIS_PREFIX", "optin:")
     if settings.redis_url:
-        store = RedisStore.from_url(settings.redis_url, prefix=env.get("REDIS_PREFIX", "optin:"))
+        redis_store = RedisStore.from_url(settings.redis_url, prefix=prefix)
+        store = redis_store
+        limiter = RedisRateLimiter(
+            redis_store.connection, prefix + "send-rate", settings.send_rate_per_second
+        )
     else:
         log.warning("REDIS_URL is not set: using an in-process store, correct for one process only")
-        store = MemoryStore()
+        store = MemoryStore(prefix)
+        limiter = MemoryRateLimiter(settings.send_rate_per_second)
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
@@ -51,12 +58,15 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         TESTING=test_config is not None,
     )
-    Services(
+    app_services = Services(
         settings=settings,
         catalog=catalog,
         engine=make_engine(settings.database_url),
         store=store,
-    ).init_app(app)
+        transport=make_transport(settings),
+        limiter=limiter,
+    )
+    app_services.init_app(app)
 
     from bot import api, cli, health, webhook
 
@@ -64,4 +74,27 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     api.init_app(app)
     health.init_app(app)
     cli.init_app(app)
+    if settings.run_dispatcher and test_config is None and not _running_cli_command():
+        app_services.start_dispatcher_thread()
     return app
+
+
+def make_transport(settings):  # type: ignore[no-untyped-def]
+    """The Graph API with a token; without one, the console: printed, never sent."""
+    import requests
+
+    from bot.graph import ConsoleTransport, GraphClient
+
+    if settings.access_token:
+        return GraphClient(
+            requests.Session(), access_token=settings.access_token, base_url=settings.api_url
+        )
+    log.warning("WHATSAPP_ACCESS_TOKEN is not set: messages are printed, not sent")
+    return ConsoleTransport()
+
+
+def _running_cli_command() -> bool:
+    """`flask db upgrade` and friends must not start sending in the background."""
+    import sys
+
+    return os.path.basename(sys.argv[0]) == "flask"

@@ -47,5 +47,87 @@ def db_revision(message: str) -> None:
     migrate.revision(services().settings.database_url, message)
 
 
+outbox_cli = AppGroup("outbox", help="The outbox of messages waiting to be sent.")
+
+
+@outbox_cli.command("work")
+@click.option("--batch-size", default=100, show_default=True)
+@click.option("--concurrency", default=16, show_default=True, help="Parallel Graph API calls.")
+@with_appcontext
+def outbox_work(batch_size: int, concurrency: int) -> None:
+    """Run a dispatcher in this process until SIGTERM or Ctrl-C (any number may run)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    dispatcher = services().dispatcher(batch_size=batch_size, concurrency=concurrency)
+    click.echo(f"dispatcher {dispatcher.worker} running; Ctrl-C to stop")
+    dispatcher.run(stop)
+    click.echo(f"dispatcher stopped: {dispatcher.stats}")
+
+
+@outbox_cli.command("status")
+@with_appcontext
+def outbox_status() -> None:
+    """How many rows wait, and whether dispatching is paused."""
+    from sqlmodel import Session
+
+    from storage.outbox import pending_count
+
+    with Session(services().engine) as session:
+        click.echo(f"pending: {pending_count(session)}")
+    reason = services().dispatcher().paused_reason()
+    click.echo(f"paused: {reason}" if reason else "dispatching: yes")
+
+
+@outbox_cli.command("resume")
+@with_appcontext
+def outbox_resume() -> None:
+    """Lift a pause caused by an expired token (after configuring a new one)."""
+    from bot.dispatcher import resume
+
+    click.echo("resumed" if resume(services().engine) else "was not paused")
+
+
+@click.command("chat")
+@click.option("--wa-id", default="15550001234", show_default=True, help="Your WhatsApp number.")
+@click.option("--name", default="Terminal Customer", show_default=True)
+@with_appcontext
+def chat(wa_id: str, name: str) -> None:
+    """Be a customer: chat with the bot in the terminal, without Meta."""
+    from flask import current_app
+
+    from bot.chat import ChatSession
+
+    session = ChatSession(current_app._get_current_object(), wa_id=wa_id, name=name)  # type: ignore[attr-defined]
+    click.echo(
+        f"You are {name} ({wa_id}). Type a message; a number picks a button. "
+        "/image sends a picture, /ad <text> writes as if from an ad, /quit leaves."
+    )
+    while True:
+        try:
+            line = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            break
+        if not line.strip():
+            continue
+        if line.strip() == "/quit":
+            break
+        if line.strip() == "/image":
+            replies = session.send_image()
+        elif line.startswith("/ad "):
+            replies = session.say(line[4:], from_ad=True)
+        else:
+            replies = session.say(line)
+        if not replies:
+            click.echo("   (no reply)")
+        for reply in replies:
+            click.echo("bot> " + "\n     ".join(reply.lines))
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(chat)
     app.cli.add_command(db_cli)
+    app.cli.add_command(outbox_cli)

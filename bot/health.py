@@ -34,9 +34,12 @@ def readyz() -> tuple[Response, int]:
         except Exception as exc:
             checks["redis"] = f"unavailable: {exc.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
-        200 if ready else 503
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if ready:
+        # Sending can be paused (Meta rejected the token) while intake stays healthy.
+        reason = app_services.dispatcher().paused_reason()
+        body["dispatch"] = f"paused: {reason}" if reason else "running"
+    return jsonify(body), 200 if ready else 503
 
 
 def init_app(app: Flask) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import atexit
+import logging
+import threading
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
+from bot.graph.client import Transport
 from bot.settings import Settings
 from flows.catalog import Catalog
 from storage.kv import KeyValueStore
+from storage.ratelimit import RateLimiter
 
 EXTENSION_KEY = "optin"
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -20,9 +26,52 @@ class Services:
     catalog: Catalog
     engine: Engine
     store: KeyValueStore
+    transport: Transport
+    limiter: RateLimiter
+    outbox_wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION_KEY] = self
+
+    def dispatcher(self, **overrides):  # type: ignore[no-untyped-def]
+        from bot.dispatcher import Dispatcher
+
+        options = {
+            "engine": self.engine,
+            "transport": self.transport,
+            "store": self.store,
+            "limiter": self.limiter,
+            "catalog": self.catalog,
+            "suppression_key": self.settings.suppression_key,
+            "token": self.settings.access_token,
+        }
+        options.update(overrides)
+        return Dispatcher(**options)
+
+    def start_dispatcher_thread(self) -> None:
+        """Send in the background of the web process, so `make run` needs nothing else."""
+        if self._thread is not None:
+            return
+        dispatcher = self.dispatcher()
+        self._thread = threading.Thread(
+            target=dispatcher.run,
+            args=(self._stop, self.outbox_wake),
+            name="outbox-dispatcher",
+            daemon=True,
+        )
+        self._thread.start()
+        atexit.register(self.stop_dispatcher_thread)
+
+    def stop_dispatcher_thread(self, timeout: float = 10.0) -> None:
+        """Finish the rows in hand and give back the rest."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self.outbox_wake.set()
+        self._thread.join(timeout)
+        self._thread = None
 
 
 def services(app: Flask | None = None) -> Services:

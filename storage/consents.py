@@ -78,3 +78,38 @@ def ledger_of(session: Session, *, contact_id: int) -> list[ConsentEvent]:
             .order_by(col(ConsentEvent.occurred_at), col(ConsentEvent.id))
         )
     )
+
+
+def withdraw(
+    session: Session,
+    *,
+    contact_id: int,
+    categories: tuple[str, ...] | list[str],
+    source: str,
+    occurred_at: datetime,
+    text: str,
+    text_version: str,
+    evidence: dict[str, Any],
+) -> list[str]:
+    """Withdraw those of categories that are granted now; the ones withdrawn."""
+    granted = granted_categories(session, contact_id=contact_id)
+    withdrawn = [c for c in categories if c in granted]
+    for category in withdrawn:
+        append_decision(
+            session,
+            contact_id=contact_id,
+            category=category,
+            granted=False,
+            source=source,
+            occurred_at=occurred_at,
+            text=text,
+            text_version=text_version,
+            evidence=evidence,
+        )
+    return withdrawn
+
+
+def may_send(session: Session, *, contact_id: int, category: str) -> bool:
+    """Granted now, and confirmed where a double opt-in is pending."""
+    row = session.get(Consent, (contact_id, category))
+    return bool(row and row.granted and row.confirmed)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -109,8 +110,10 @@ class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox"
 
     id: int | None = Field(default=None, primary_key=True)
-    message_id: str = Field(
-        sa_column=Column(ForeignKey("message.id", ondelete="CASCADE"), nullable=False, unique=True)
+    # None for read receipts, which are not part of the conversation log.
+    message_id: str | None = Field(
+        default=None,
+        sa_column=Column(ForeignKey("message.id", ondelete="CASCADE"), nullable=True, unique=True),
     )
     phone_number_id: str = Field(max_length=64)
     kind: str = Field(default="message", max_length=16)  # "message" | "read_receipt"
@@ -174,6 +177,8 @@ class Consent(SQLModel, table=True):
     source: str = Field(max_length=16)
     updated_at: datetime = _time()
     granted_at: datetime | None = _time(nullable=True)
+    # False while a consent captured off WhatsApp awaits its double opt-in confirmation.
+    confirmed: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
 
 
 class PreferenceEvent(SQLModel, table=True):
@@ -228,3 +233,37 @@ class Suppression(SQLModel, table=True):
     digest: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=32)
     created_at: datetime = _time(default=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The answer to a POST made with an Idempotency-Key, replayed when the POST is retried."""
+
+    __tablename__ = "idempotency_record"
+
+    key: str = Field(primary_key=True, max_length=300)  # token fingerprint + ":" + client key
+    request_digest: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] | None = _json()
+    created_at: datetime = _time(default=True)
+
+
+class ErasureRecord(SQLModel, table=True):
+    """Proof that an erasure happened: when, by which token; the number only as a keyed hash."""
+
+    __tablename__ = "erasure_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, index=True)
+    token_fingerprint: str = Field(max_length=16)
+    erased_at: datetime = _time(default=True)
+    removed: dict[str, Any] | None = _json()  # how many rows of each kind were removed
+
+
+class ControlFlag(SQLModel, table=True):
+    """Process-wide switches every worker sees, such as dispatching paused on an expired token."""
+
+    __tablename__ = "control_flag"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)
+    updated_at: datetime = _time(default=True)
