@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Protocol
 
 import redis
@@ -39,16 +40,27 @@ class IngestReport:
         return asdict(self)
 
 
-class MessageHandler(Protocol):
-    """Called inside the message's transaction, with the contact locked, once per new message."""
+class EventHandler(Protocol):
+    """Acts on new events inside their transaction, with the contact locked, once each."""
 
     def __call__(
         self, session: Session, contact: Contact, event: InboundMessage, stored: Message
     ) -> None: ...
 
+    def on_preference(
+        self,
+        session: Session,
+        contact: Contact,
+        *,
+        value: str,
+        occurred_at: datetime,
+        evidence: dict[str, str],
+        phone_number_id: str | None,
+    ) -> None: ...
+
 
 def ingest_body(
-    services: Services, raw: bytes, on_message: MessageHandler | None = None
+    services: Services, raw: bytes, handler: EventHandler | None = None
 ) -> IngestReport:
     """Parse and store a whole body; raises only when storage fails (the caller answers 503)."""
     report = IngestReport()
@@ -62,7 +74,7 @@ def ingest_body(
         return report
 
     for message in body.messages:
-        if store_message(services, message, on_message):
+        if store_message(services, message, handler):
             report.messages += 1
         else:
             report.duplicates += 1
@@ -77,14 +89,12 @@ def ingest_body(
             keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
             report.malformed += 1
     for preference in body.preferences:
-        store_preference(services, preference)
+        store_preference(services, preference, handler)
         report.preferences += 1
     return report
 
 
-def store_message(
-    services: Services, event: InboundMessage, on_message: MessageHandler | None
-) -> bool:
+def store_message(services: Services, event: InboundMessage, handler: EventHandler | None) -> bool:
     """Store one inbound message and act on it in one transaction; False if already stored."""
     done_key = f"done:msg:{event.wamid}"
     if _seen(services, done_key):
@@ -122,8 +132,8 @@ def store_message(
             new = True
             note_inbound(contact, event.timestamp)
             session.add(contact)
-            if on_message is not None:
-                on_message(session, contact, event, stored)
+            if handler is not None:
+                handler(session, contact, event, stored)
     _remember(services, done_key)
     if new:
         log.info("stored message %s from %s", event.wamid, mask_number(event.contact_key))
@@ -145,7 +155,10 @@ def store_status(session: Session, status: Status) -> None:
     )
 
 
-def store_preference(services: Services, preference: PreferenceUpdate) -> bool:
+def store_preference(
+    services: Services, preference: PreferenceUpdate, handler: EventHandler | None = None
+) -> bool:
+    """Keep Meta's preference update once and act on it (marketing stop withdraws, C13)."""
     key = preference.wa_id or preference.user_id
     with session_scope(services.engine) as session:
         if not key:
@@ -155,7 +168,7 @@ def store_preference(services: Services, preference: PreferenceUpdate) -> bool:
                 problem="user_preferences item names no wa_id or user_id",
             )
             return False
-        return keep_preference_event(
+        new = keep_preference_event(
             session,
             contact_key=key,
             category=preference.category,
@@ -164,6 +177,23 @@ def store_preference(services: Services, preference: PreferenceUpdate) -> bool:
             occurred_at=preference.timestamp,
             raw=dict(preference.raw),
         )
+        if new and handler is not None and preference.category == "marketing_messages":
+            contact = lock_contact(session, wa_id=preference.wa_id, user_id=preference.user_id)
+            handler.on_preference(
+                session,
+                contact,
+                value=preference.value,
+                occurred_at=preference.timestamp,
+                evidence={
+                    "event": "user_preferences",
+                    "category": preference.category,
+                    "value": preference.value,
+                    "detail": preference.detail or "",
+                    "timestamp": preference.timestamp.isoformat(),
+                },
+                phone_number_id=preference.phone_number_id,
+            )
+        return new
 
 
 def _item_bytes(raw: object) -> bytes:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.ingest import ingest_body
+from bot.responder import Responder
 from bot.services import services
 from bot.signature import SignatureCheck, check_signature
 
@@ -45,12 +46,14 @@ def receive() -> tuple[Response, int]:
         log.warning("webhook refused: signature does not match the body")
         return _error("signature_invalid", "X-Hub-Signature-256 does not match the body"), 403
     try:
-        report = ingest_body(app_services, body)
+        report = ingest_body(app_services, body, handler=Responder(app_services))
     except (DBAPIError, PoolTimeout) as exc:
         log.error("storage unavailable, asking Meta to redeliver: %s", exc.__class__.__name__)
         response = _error("storage_unavailable", "storage unavailable; redeliver later")
         response.headers["Retry-After"] = "30"
         return response, 503
+    if report.messages or report.preferences:
+        app_services.outbox_wake.set()  # replies are committed: send them now
     return jsonify(report.as_dict()), 200
 
 

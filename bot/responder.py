@@ -1,0 +1,191 @@
+"""Applies the dialogue to stored events: state, ledger rows and replies in one transaction.
+
+The flow decides (flows.dialogue, pure); this module only translates stored rows and parsed
+events into the flow's values and writes the result back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.graph.payloads import buttons_payload, text_payload
+from bot.meta.events import MEDIA_TYPES, InboundMessage, MessageType
+from bot.services import Services
+from flows.dialogue import marketing_preference, step
+from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
+from storage.consents import append_decision, granted_categories
+from storage.models import Contact, DialogueRow, Message
+from storage.outbox import cancel_pending, enqueue_message, enqueue_read_receipt
+from storage.suppression import lift
+from storage.types import utcnow
+
+# The quick-reply button Meta puts on marketing templates; tapping it is Meta's opt-out (C13).
+STOP_PROMOTIONS_PAYLOADS = frozenset({"stop promotions"})
+
+
+def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, DialogueState]:
+    row = session.get(DialogueRow, contact.id)
+    if row is None:
+        row = DialogueRow(contact_id=contact.id, updated_at=utcnow())
+    state = DialogueState(
+        stage=Stage(row.stage),
+        language=row.language or contact.language,
+        pending=tuple(row.pending or ()),
+        prompt_version=row.prompt_version,
+        asked_at=row.asked_at,
+        reprompts=row.reprompts,
+        granted=granted_categories(session, contact_id=contact.id),
+    )
+    return row, state
+
+
+def to_inbound(session: Session, event: InboundMessage) -> Inbound:
+    if event.type is MessageType.TEXT:
+        kind = InboundKind.TEXT
+    elif event.type in (MessageType.INTERACTIVE, MessageType.BUTTON):
+        kind = InboundKind.BUTTON
+    elif event.type is MessageType.REACTION:
+        kind = InboundKind.REACTION
+    elif event.type in MEDIA_TYPES:
+        kind = InboundKind.MEDIA
+    else:
+        kind = InboundKind.UNSUPPORTED
+    context_version = None
+    if event.context_wamid:
+        context_version = session.exec(
+            select(Message.text_version).where(Message.wamid == event.context_wamid)
+        ).first()
+    return Inbound(
+        kind=kind,
+        wamid=event.wamid,
+        timestamp=event.timestamp,
+        text=event.text,
+        reply_id=event.reply_id,
+        from_ad=event.from_ad,
+        context_wamid=event.context_wamid,
+        context_text_version=context_version,
+    )
+
+
+class Responder:
+    """The MessageHandler the webhook runs for each new inbound message."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def __call__(
+        self, session: Session, contact: Contact, event: InboundMessage, stored: Message
+    ) -> None:
+        row, state = load_state(session, contact)
+        if _is_stop_promotions(event):
+            result = marketing_preference(
+                state,
+                "stop",
+                self.services.catalog,
+                occurred_at=event.timestamp,
+                evidence={"reply_wamid": event.wamid, **_context(event)},
+            )
+        else:
+            result = step(state, to_inbound(session, event), self.services.catalog, event.timestamp)
+        self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
+        if self.services.settings.mark_inbound_read:
+            enqueue_read_receipt(session, phone_number_id=event.phone_number_id, wamid=event.wamid)
+
+    def on_preference(
+        self,
+        session: Session,
+        contact: Contact,
+        *,
+        value: str,
+        occurred_at: datetime,
+        evidence: dict[str, str],
+        phone_number_id: str | None,
+    ) -> None:
+        """Meta's user_preferences update: marketing stop (or resume, which grants nothing)."""
+        row, state = load_state(session, contact)
+        result = marketing_preference(
+            state, value, self.services.catalog, occurred_at=occurred_at, evidence=evidence
+        )
+        self.apply(session, contact, row, result, phone_number_id=phone_number_id)
+
+    def apply(
+        self,
+        session: Session,
+        contact: Contact,
+        row: DialogueRow,
+        result: StepResult,
+        *,
+        phone_number_id: str | None,
+    ) -> list[Message]:
+        new_state = result.state
+        row.stage = new_state.stage.value
+        row.language = new_state.language
+        row.pending = list(new_state.pending)
+        row.prompt_version = new_state.prompt_version
+        row.asked_at = new_state.asked_at
+        row.reprompts = new_state.reprompts
+        row.updated_at = utcnow()
+        session.add(row)
+        if new_state.language and contact.language != new_state.language:
+            contact.language = new_state.language
+            session.add(contact)
+
+        for change in result.changes:
+            append_decision(
+                session,
+                contact_id=contact.id,
+                category=change.category,
+                granted=change.granted,
+                source=change.source.value,
+                occurred_at=change.occurred_at,
+                text=change.text,
+                text_version=change.text_version,
+                evidence=dict(change.evidence),
+            )
+        if contact.wa_id and any(c.granted and c.source == "whatsapp" for c in result.changes):
+            # Only an explicit opt-in on WhatsApp lifts an erasure's suppression (C18).
+            lift(session, key=self.services.settings.suppression_key, wa_id=contact.wa_id)
+
+        if any(r.purpose == "stop" for r in result.replies):
+            # After STOP nothing else goes out but its one confirmation (C07).
+            cancel_pending(session, contact_id=contact.id)
+
+        sent = []
+        sender = phone_number_id or self.services.settings.phone_number_id
+        if sender is None:
+            return sent
+        recipient = contact.wa_id or contact.user_id
+        for reply in result.replies:
+            sent.append(
+                enqueue_message(
+                    session,
+                    contact_id=contact.id,
+                    phone_number_id=sender,
+                    payload=_payload(recipient, reply),
+                    type="interactive" if reply.buttons else "text",
+                    text=reply.shown_text,
+                    purpose=reply.purpose,
+                    text_version=reply.text_version,
+                )
+            )
+        return sent
+
+
+def _payload(recipient: str, reply: Reply) -> dict[str, Any]:
+    if reply.buttons:
+        return buttons_payload(recipient, reply.body, [(b.id, b.title) for b in reply.buttons])
+    return text_payload(recipient, reply.body)
+
+
+def _is_stop_promotions(event: InboundMessage) -> bool:
+    if event.type is not MessageType.BUTTON:
+        return False
+    said = (event.reply_id or event.text or "").strip().casefold()
+    return said in STOP_PROMOTIONS_PAYLOADS
+
+
+def _context(event: InboundMessage) -> dict[str, str]:
+    return {"prompt_wamid": event.context_wamid} if event.context_wamid else {}

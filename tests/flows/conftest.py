@@ -1,0 +1,126 @@
+"""Fixtures for the pure dialogue: a catalog mirroring optin.toml, and a chat driving step()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flows.catalog import Catalog, Category, Company
+from flows.dialogue import step
+from flows.model import ConsentChange, DialogueState, Inbound, InboundKind, Reply, StepResult
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def build_catalog(**company_overrides: object) -> Catalog:
+    company = Company(
+        name="Nimbus Bakery",
+        support="help@nimbus.example",
+        privacy_url="https://nimbus.example/privacy",
+        languages=("en", "ar"),
+    )
+    return Catalog(
+        company=replace(company, **company_overrides),
+        categories=(
+            Category(
+                id="orders",
+                marketing=False,
+                title={"en": "Order updates", "ar": "تحديثات الطلبات"},
+                description={"en": "Shipping and delivery news", "ar": "أخبار الشحن والتوصيل"},
+                keywords=("orders", "order", "الطلبات"),
+            ),
+            Category(
+                id="offers",
+                marketing=True,
+                title={"en": "Offers", "ar": "العروض"},
+                description={
+                    "en": "Discounts and new products",
+                    "ar": "الخصومات والمنتجات الجديدة",
+                },
+                keywords=("offers", "offer", "promotions", "العروض"),
+            ),
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return build_catalog()
+
+
+@pytest.fixture(scope="session")
+def catalog_factory() -> Callable[..., Catalog]:
+    return build_catalog
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+class Chat:
+    """One contact talking to the dialogue, with the bookkeeping the webhook would do:
+    outbound wamids, the text version of the message a button belongs to, the ledger."""
+
+    def __init__(self, catalog: Catalog, state: DialogueState, now: datetime) -> None:
+        self.catalog = catalog
+        self.state = state
+        self.now = now
+        self.ledger: list[ConsentChange] = []
+        self.sent: list[tuple[str, Reply]] = []  # (outbound wamid, reply)
+        self._count = 0
+        self.last_in: Inbound | None = None
+
+    def _wamid(self, direction: str) -> str:
+        self._count += 1
+        return f"wamid.{direction}.{self._count}"
+
+    def deliver(self, event: Inbound) -> StepResult:
+        self.last_in = event
+        result = step(self.state, event, self.catalog, self.now)
+        self.state = result.state
+        self.ledger.extend(result.changes)
+        self.sent.extend((self._wamid("out"), reply) for reply in result.replies)
+        return result
+
+    def send(self, text: str, **fields: object) -> StepResult:
+        values: dict[str, object] = {"timestamp": self.now, "text": text, **fields}
+        event = Inbound(kind=InboundKind.TEXT, wamid=self._wamid("in"), **values)  # type: ignore[arg-type]
+        return self.deliver(event)
+
+    def message_with_button(self, reply_id: str) -> tuple[str, Reply]:
+        return next(
+            (w, r) for w, r in reversed(self.sent) if any(b.id == reply_id for b in r.buttons)
+        )
+
+    def tap(self, reply_id: str, **fields: object) -> StepResult:
+        """Tap a button on the latest message showing it; fields override what the tap carries."""
+        values: dict[str, object] = {"timestamp": self.now, "reply_id": reply_id}
+        shown = [(w, r) for w, r in self.sent if any(b.id == reply_id for b in r.buttons)]
+        if shown:
+            wamid, reply = shown[-1]
+            values["context_wamid"] = wamid
+            values["context_text_version"] = reply.text_version
+            values["text"] = next(b.title for b in reply.buttons if b.id == reply_id)
+        values.update(fields)
+        event = Inbound(kind=InboundKind.BUTTON, wamid=self._wamid("in"), **values)  # type: ignore[arg-type]
+        return self.deliver(event)
+
+    def media(self, kind: InboundKind = InboundKind.MEDIA) -> StepResult:
+        return self.deliver(Inbound(kind=kind, wamid=self._wamid("in"), timestamp=self.now))
+
+    def wait(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def chat(catalog: Catalog) -> Callable[..., Chat]:
+    def make(
+        state: DialogueState | None = None, *, catalog: Catalog = catalog, now: datetime = NOW
+    ) -> Chat:
+        return Chat(catalog, state or DialogueState(), now)
+
+    return make
