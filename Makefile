@@ -10,7 +10,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test test-services lint format bench clean
+.PHONY: install run chat test test-services lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+
+## Be a customer: chat with the bot in the terminal (no Meta account needed).
+chat: install
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask --app wsgi db upgrade
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask --app wsgi chat

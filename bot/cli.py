@@ -124,7 +124,8 @@ def chat(wa_id: str, name: str) -> None:
         if not replies:
             click.echo("   (no reply)")
         for reply in replies:
-            click.echo("bot> " + "\n     ".join(reply.lines))
+            lines = "\n".join(reply.lines).splitlines()
+            click.echo("\n".join(["bot> " + lines[0]] + ["     " + line for line in lines[1:]]))
 
 
 def init_app(app: Flask) -> None:
