@@ -21,19 +21,9 @@ from bot.meta import (
     WebhookBody,
     parse_body,
 )
+from tests.conftest import META_FIXTURES
 
-
-def fixtures_dir() -> Path:
-    """The recorded payloads live beside the checkout, in ``shared/fixtures/meta``."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "fixtures" / "meta"
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError(f"no shared/fixtures/meta beside the checkout of {here}")
-
-
-FIXTURES = fixtures_dir()
+FIXTURES = META_FIXTURES
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
 OUR_NUMBER = "106540352242922"
 

@@ -5,23 +5,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from bot.meta import MessageType, StatusType, parse_body
 from bot.meta import simulate as sim
-
-
-def fixture_bytes(name: str) -> bytes:
-    """A recorded payload from ``shared/fixtures/meta`` beside the checkout."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "fixtures" / "meta" / name
-        if candidate.is_file():
-            return candidate.read_bytes()
-    raise RuntimeError(f"no shared/fixtures/meta/{name} beside the checkout of {here}")
-
+from tests.conftest import fixture_bytes
 
 WHEN = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
