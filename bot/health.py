@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Flask, Response, jsonify
 
 from bot.services import services
+from storage import migrate
 from storage.db import ping
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ def readyz() -> tuple[Response, int]:
     try:
         ping(app_services.engine)
         checks["database"] = "ok"
+        current = migrate.current_revision(app_services.engine)
+        head = migrate.head_revision(app_services.settings.database_url)
+        checks["schema"] = (
+            "ok" if current == head else f"at {current}, needs {head}: run `flask db upgrade`"
+        )
     except Exception as exc:  # any failure means not ready; the reason is reported
         checks["database"] = f"unavailable: {exc.__class__.__name__}"
     if app_services.settings.redis_url:

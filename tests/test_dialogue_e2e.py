@@ -344,3 +344,16 @@ def test_c20_the_same_message_delivered_twice_has_one_effect(customer, api):
     second = customer._post(tap)
     assert len(first) == 1 and second == []
     assert len(ledger(api)) == 2  # one row per category, once
+
+
+def test_media_gets_a_polite_answer_in_the_contacts_language_and_keeps_the_dialogue(app, api):
+    english = ChatSession(app, wa_id="447700900124")
+    english.say("hello")
+    replies = english.send_image()
+    assert len(replies) == 1 and replies[0].payload["type"] == "text"
+    english.press(1)  # the prompt's buttons still work after the picture
+    assert consents(api, "447700900124") == {"orders": True, "offers": True}
+    arabic = ChatSession(app, wa_id="971501234568")
+    arabic.say("مرحبا")
+    reply = body_of(arabic.send_image())
+    assert any("\u0600" <= ch <= "\u06ff" for ch in reply)
