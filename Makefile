@@ -43,7 +43,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m tests.bench
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

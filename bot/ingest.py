@@ -19,7 +19,7 @@ from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status
 from storage.db import session_scope
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
-from storage.models import Contact, Message
+from storage.models import Contact
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ class IngestReport:
 class EventHandler(Protocol):
     """Acts on new events inside their transaction, with the contact locked, once each."""
 
-    def __call__(
-        self, session: Session, contact: Contact, event: InboundMessage, stored: Message
-    ) -> None: ...
+    def __call__(self, session: Session, contact: Contact, event: InboundMessage) -> None: ...
 
     def on_preference(
         self,
@@ -73,11 +71,7 @@ def ingest_body(
         report.malformed = 1
         return report
 
-    for message in body.messages:
-        if store_message(services, message, handler):
-            report.messages += 1
-        else:
-            report.duplicates += 1
+    store_messages(services, body.messages, handler, report)
     with session_scope(services.engine) as session:
         for status in body.statuses:
             store_status(session, status)
@@ -94,50 +88,71 @@ def ingest_body(
     return report
 
 
-def store_message(services: Services, event: InboundMessage, handler: EventHandler | None) -> bool:
-    """Store one inbound message and act on it in one transaction; False if already stored."""
-    done_key = f"done:msg:{event.wamid}"
-    if _seen(services, done_key):
-        return False
-    profile = event.contact
+def store_messages(
+    services: Services,
+    messages: tuple[InboundMessage, ...],
+    handler: EventHandler | None,
+    report: IngestReport,
+) -> None:
+    """Store a body's messages and act on each new one, in one transaction.
+
+    One commit for the batch instead of one per message. Contacts are locked in key order, the
+    same order in every worker, so two batches naming the same contacts never deadlock.
+    """
+    fresh = [m for m in messages if not _seen(services, _done_key(m))]
+    report.duplicates += len(messages) - len(fresh)
+    if not fresh:
+        return
+    ordered = sorted(fresh, key=lambda m: (m.contact_key or "", m.timestamp))
     with session_scope(services.engine) as session:
-        try:
-            contact = lock_contact(
-                session,
-                wa_id=event.wa_id or (profile.wa_id if profile else None),
-                user_id=event.user_id or (profile.user_id if profile else None),
-                name=profile.name if profile else None,
-                username=profile.username if profile else None,
-                country_code=profile.country_code if profile else None,
-            )
-        except ContactKeyMissing:
-            keep_failed_payload(
-                session, body=_item_bytes(event.raw), problem="message names no wa_id or user_id"
-            )
-            return True
-        stored = insert_inbound(
+        new = [m for m in ordered if store_message(session, m, handler)]
+    for message in fresh:
+        _remember(services, _done_key(message))
+    for message in new:
+        log.info("stored message %s from %s", message.wamid, mask_number(message.contact_key))
+    report.messages += len(new)
+    report.duplicates += len(fresh) - len(new)
+
+
+def store_message(session: Session, event: InboundMessage, handler: EventHandler | None) -> bool:
+    """Store one inbound message and act on it; False if it was already stored."""
+    profile = event.contact
+    try:
+        contact = lock_contact(
             session,
-            contact_id=contact.id,
-            wamid=event.wamid,
-            phone_number_id=event.phone_number_id,
-            type=event.original_type,
-            text=event.text if event.type is MessageType.TEXT else event.summary,
-            meta_timestamp=event.timestamp,
-            context_wamid=event.context_wamid,
-            raw=dict(event.raw),
+            wa_id=event.wa_id or (profile.wa_id if profile else None),
+            user_id=event.user_id or (profile.user_id if profile else None),
+            name=profile.name if profile else None,
+            username=profile.username if profile else None,
+            country_code=profile.country_code if profile else None,
         )
-        if stored is None:
-            new = False
-        else:
-            new = True
-            note_inbound(contact, event.timestamp)
-            session.add(contact)
-            if handler is not None:
-                handler(session, contact, event, stored)
-    _remember(services, done_key)
-    if new:
-        log.info("stored message %s from %s", event.wamid, mask_number(event.contact_key))
-    return new
+    except ContactKeyMissing:
+        keep_failed_payload(
+            session, body=_item_bytes(event.raw), problem="message names no wa_id or user_id"
+        )
+        return False
+    stored = insert_inbound(
+        session,
+        contact_id=contact.id,
+        wamid=event.wamid,
+        phone_number_id=event.phone_number_id,
+        type=event.original_type,
+        text=event.text if event.type is MessageType.TEXT else event.summary,
+        meta_timestamp=event.timestamp,
+        context_wamid=event.context_wamid,
+        raw=dict(event.raw),
+    )
+    if stored is None:
+        return False
+    note_inbound(contact, event.timestamp)
+    session.add(contact)
+    if handler is not None:
+        handler(session, contact, event)
+    return True
+
+
+def _done_key(message: InboundMessage) -> str:
+    return f"done:msg:{message.wamid}"
 
 
 def store_status(session: Session, status: Status) -> None:

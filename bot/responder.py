@@ -6,6 +6,7 @@ events into the flow's values and writes the result back.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,10 @@ from sqlmodel import Session, select
 from bot.graph.payloads import buttons_payload, text_payload
 from bot.meta.events import MEDIA_TYPES, InboundMessage, MessageType
 from bot.services import Services
-from flows.dialogue import marketing_preference, step
+from flows.dialogue import marketing_preference, render_confirmation, step
 from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
 from storage.consents import append_decision, granted_categories
+from storage.double_optin import DOI_NO, DOI_YES, confirm_pending, decline_pending
 from storage.models import Contact, DialogueRow, Message
 from storage.outbox import cancel_pending, enqueue_message, enqueue_read_receipt
 from storage.suppression import lift
@@ -76,11 +78,11 @@ class Responder:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def __call__(
-        self, session: Session, contact: Contact, event: InboundMessage, stored: Message
-    ) -> None:
+    def __call__(self, session: Session, contact: Contact, event: InboundMessage) -> None:
         row, state = load_state(session, contact)
-        if _is_stop_promotions(event):
+        if event.type is MessageType.BUTTON and event.reply_id in (DOI_YES, DOI_NO):
+            result = self._double_opt_in(session, contact, state, event)
+        elif _is_stop_promotions(event):
             result = marketing_preference(
                 state,
                 "stop",
@@ -93,6 +95,22 @@ class Responder:
         self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
         if self.services.settings.mark_inbound_read:
             enqueue_read_receipt(session, phone_number_id=event.phone_number_id, wamid=event.wamid)
+
+    def _double_opt_in(
+        self, session: Session, contact: Contact, state: DialogueState, event: InboundMessage
+    ) -> StepResult:
+        """A tap on the double opt-in template: confirms (or declines) what was recorded."""
+        evidence = {"reply_wamid": event.wamid, **_context(event)}
+        settle = confirm_pending if event.reply_id == DOI_YES else decline_pending
+        settle(session, contact_id=contact.id, occurred_at=event.timestamp, evidence=evidence)
+        granted = granted_categories(session, contact_id=contact.id)
+        language = state.language or self.services.catalog.company.default_language
+        replies = (
+            (render_confirmation(self.services.catalog, language, granted),)
+            if (event.reply_id == DOI_YES and granted)
+            else ()
+        )
+        return StepResult(state=replace(state, granted=granted), replies=replies)
 
     def on_preference(
         self,

@@ -201,14 +201,20 @@ def _reply(turn: _Turn, key: str, purpose: str, **values: str) -> Reply:
 
 
 def _confirmation(turn: _Turn, granted: frozenset[str]) -> Reply:
-    lang = turn.language
+    return render_confirmation(turn.catalog, turn.language, granted)
+
+
+def render_confirmation(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """What the contact now receives and how to stop or change it (also after a double opt-in)."""
     lines = "\n".join(
-        texts.text(lang, "granted_line", title=c.title_in(lang))
-        for c in turn.catalog.categories
+        texts.text(language, "granted_line", title=c.title_in(language))
+        for c in catalog.categories
         if c.id in granted
     )
-    return _reply(
-        turn, "confirmation", "confirmation", company=turn.catalog.company.name, categories=lines
+    return Reply(
+        body=texts.text(language, "confirmation", company=catalog.company.name, categories=lines),
+        purpose="confirmation",
+        language=language,
     )
 
 

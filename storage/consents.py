@@ -65,6 +65,9 @@ def append_decision(
     current.granted, current.source, current.updated_at = granted, source, occurred_at
     if granted:
         current.granted_at = occurred_at
+        if source == "whatsapp":
+            # An explicit opt-in on WhatsApp is itself the confirmation a double opt-in awaits.
+            current.confirmed = True
     session.add(current)
     session.flush()
     return event

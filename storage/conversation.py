@@ -36,8 +36,8 @@ def insert_inbound(
     meta_timestamp: datetime,
     context_wamid: str | None,
     raw: dict[str, Any] | None,
-) -> Message | None:
-    """Store an inbound message; None when this wamid was already stored (Meta's retry)."""
+) -> str | None:
+    """Store an inbound message; its id, or None when this wamid was already stored."""
     message_id = new_id()
     inserted = insert_ignoring_conflict(
         session,
@@ -57,7 +57,7 @@ def insert_inbound(
             "raw": raw,
         },
     )
-    return session.get(Message, message_id) if inserted else None
+    return message_id if inserted else None
 
 
 def find_by_wamid(session: Session, wamid: str) -> Message | None:

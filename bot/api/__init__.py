@@ -8,7 +8,16 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def init_app(app: Flask) -> None:
-    from bot.api import auth, contacts, errors  # noqa: F401  (routes register on bp)
+    from bot.api import (  # noqa: F401  (routes register on bp)
+        audience,
+        auth,
+        consents,
+        contacts,
+        errors,
+        openapi,
+        privacy,
+        sending,
+    )
 
     errors.register(app)
     app.register_blueprint(bp)

@@ -26,4 +26,9 @@ def register(app: Flask) -> None:
         if not request.path.startswith("/api/") and request.path != "/webhook":
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        response, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        # Keep what the exception says beyond its text, such as Allow on a 405 (RFC 9110).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status

@@ -1,0 +1,126 @@
+"""POST /messages (C14, C15): a business send, checked before it is queued; GET its status."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, jsonify
+from sqlmodel import Session, select
+
+from bot.api import bp
+from bot.api.errors import ApiError
+from bot.api.idempotency import idempotent, remember
+from bot.api.shapes import iso
+from bot.api.validation import json_object, send_request
+from bot.logmask import mask_number
+from bot.services import services
+from storage.consents import may_send
+from storage.contacts import find_contact
+from storage.db import is_postgres, session_scope
+from storage.models import Consent, Contact, Message
+from storage.outbox import enqueue_message
+from storage.suppression import is_suppressed
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+SERVICE_WINDOW = timedelta(hours=24)
+# What GET /messages/{id} reports: the contract's five statuses. A voice message "played" has
+# been read; a row cancelled before sending (STOP, erasure) failed, with the reason as error.
+REPORTED_STATUS = {"played": "read", "cancelled": "failed"}
+
+
+@bp.post("/messages")
+@idempotent
+def send_message() -> tuple[Response, int]:
+    app_services = services()
+    settings = app_services.settings
+    body = json_object()
+    with session_scope(app_services.engine) as session:
+        send = send_request(
+            body, app_services.catalog, known=lambda w: find_contact(session, key=w) is not None
+        )
+        if settings.phone_number_id is None:
+            raise ApiError(
+                503,
+                "sender_not_configured",
+                "WHATSAPP_PHONE_NUMBER_ID is not set: business-initiated messages have no "
+                "sender; set it to the phone number id from Meta's WhatsApp Manager",
+            )
+        if is_suppressed(session, key=settings.suppression_key, wa_id=send.to):
+            raise ApiError(403, "suppressed", "this number is suppressed: nothing is sent to it")
+        contact = _locked_contact(session, send.to)
+        if contact is None or not may_send(session, contact_id=contact.id, category=send.category):
+            raise ApiError(403, "no_consent", _no_consent_reason(session, contact, send.category))
+        if send.type == "text" and not _in_service_window(contact):
+            raise ApiError(
+                422,
+                "outside_service_window",
+                "free-form text is allowed only within 24 hours of the contact's last message; "
+                "send an approved template instead",
+            )
+        message = enqueue_message(
+            session,
+            contact_id=contact.id,
+            phone_number_id=settings.phone_number_id,
+            payload=send.payload,
+            type=send.type,
+            text=send.text,
+            category=send.category,
+            purpose="business",
+        )
+        answer = {"id": message.id, "status": "queued"}
+        remember(session, 202, answer)
+    app_services.outbox_wake.set()
+    log.info("queued %s %s to %s", send.category, send.type, mask_number(send.to))
+    return jsonify(answer), 202
+
+
+@bp.get("/messages/<message_id>")
+def get_message(message_id: str) -> Response:
+    with Session(services().engine) as session:
+        message = session.get(Message, message_id)
+        if message is None or message.direction != "out":
+            raise ApiError(404, "not_found", f"no outbound message with id {message_id[:64]}")
+        return jsonify(message_status_shape(message))
+
+
+def message_status_shape(message: Message) -> dict[str, Any]:
+    status = REPORTED_STATUS.get(message.status, message.status)
+    error = None
+    if message.error_code is not None or message.error_title or message.status == "cancelled":
+        error = {"code": message.error_code, "title": message.error_title or "cancelled"}
+    return {
+        "id": message.id,
+        "wamid": message.wamid,
+        "status": status,
+        "error": error,
+        "category": message.category,
+        "queued_at": iso(message.created_at),
+        "status_at": iso(message.status_at),
+    }
+
+
+def _locked_contact(session: Session, wa_id: str) -> Contact | None:
+    """The contact, row-locked on PostgreSQL so a STOP cannot slip between check and queue."""
+    statement = select(Contact).where(Contact.wa_id == wa_id)
+    if is_postgres(session.get_bind()):
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def _no_consent_reason(session: Session, contact: Contact | None, category: str) -> str:
+    row = session.get(Consent, (contact.id, category)) if contact is not None else None
+    if row is not None and row.granted and not row.confirmed:
+        return (
+            f"consent to {category!r} awaits the contact's double opt-in confirmation on "
+            "WhatsApp; nothing of this category is sent until then"
+        )
+    return f"the contact has not granted consent to {category!r}"
+
+
+def _in_service_window(contact: Contact) -> bool:
+    last = contact.last_inbound_at
+    return last is not None and utcnow() - last <= SERVICE_WINDOW

@@ -1,0 +1,284 @@
+"""Parsing and checking of request bodies: a field at fault is a 422 whose message names it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from flask import request
+
+from bot.api.errors import ApiError
+from bot.graph.payloads import MessageLimitError, template_payload, text_payload
+from flows.catalog import Catalog
+from storage.types import utcnow
+
+# Where consent can have been collected through this API. "meta" is the bot's own record of
+# Meta's marketing opt-out and "ad" is never consent (C03), so neither is accepted here.
+CONSENT_SOURCES = ("web", "sms", "email", "ivr", "paper", "whatsapp")
+TEXT_MAX = 10_000  # the wording a person saw; a consent notice longer than this is a mistake
+EVIDENCE_MAX_BYTES = 16 * 1024
+CLOCK_SKEW = timedelta(minutes=5)  # a collected_at slightly ahead of our clock is accepted
+NUMBER_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{4,30}")
+# RFC 3339 (JSON Schema's date-time), with the zone optional so that a missing one is named.
+TIMESTAMP_SHAPE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<zone>[Zz]|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+# JavaScript's \s, which the OpenAPI description's patterns use: "blank" means the same here.
+BLANK = re.compile("[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*")
+
+
+def is_blank(value: str) -> bool:
+    return BLANK.fullmatch(value) is not None
+
+
+def invalid(field_name: str, message: str, code: str = "invalid_field") -> ApiError:
+    return ApiError(422, code, f"{field_name}: {message}")
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object; anything else is refused before any field is read."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(
+            400, "invalid_json", "the body must be a JSON object; it could not be parsed"
+        )
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_body", "the body must be a JSON object")
+    return body
+
+
+def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | None = None) -> str:
+    """A phone number in any common spelling, as a wa_id: E.164 digits without the '+'.
+
+    "+971 50 123 4567", "971501234567" and "+1 650-555-1234" are accepted. A number that
+    phonenumbers does not consider valid is still accepted when `known` says WhatsApp already
+    reported it as a contact's wa_id (new ranges reach WhatsApp before the library).
+    """
+    if not isinstance(value, str) or is_blank(value):
+        raise invalid(
+            field_name, "a phone number in international format is required", "invalid_number"
+        )
+    spelled = value.strip(" \t")
+    if spelled.startswith("00"):
+        spelled = "+" + spelled[2:]
+    if not NUMBER_SHAPE.fullmatch(spelled):
+        raise invalid(
+            field_name,
+            "not a phone number: use international format, e.g. +971501234567",
+            "invalid_number",
+        )
+    if not spelled.startswith("+"):
+        spelled = "+" + spelled
+    try:
+        number = phonenumbers.parse(spelled, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise invalid(
+            field_name,
+            "not a possible phone number: include the country code, e.g. +971501234567",
+            "invalid_number",
+        )
+    wa_id = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    if not phonenumbers.is_valid_number(number) and not (known and known(wa_id)):
+        raise invalid(field_name, "not a valid phone number for its country code", "invalid_number")
+    return wa_id
+
+
+def _string(body: dict[str, Any], name: str, *, max_length: int, label: str | None = None) -> str:
+    label = label or name
+    value = body.get(name)
+    if value is None:
+        raise invalid(label, "is required")
+    if not isinstance(value, str):
+        raise invalid(label, "must be a string")
+    if is_blank(value):
+        raise invalid(label, "must not be empty")
+    if len(value) > max_length:
+        raise invalid(label, f"must be at most {max_length} characters")
+    return value
+
+
+def _category(value: Any, field_name: str, catalog: Catalog) -> str:
+    if not isinstance(value, str):
+        raise invalid(field_name, "must be a category id (a string)")
+    if catalog.category(value) is None:
+        raise invalid(
+            field_name,
+            f"unknown category {value[:40]!r}; configured: {', '.join(catalog.category_ids)}",
+            "unknown_category",
+        )
+    return value
+
+
+def _timestamp(value: Any, field_name: str) -> datetime:
+    if not isinstance(value, str):
+        raise invalid(
+            field_name, "an ISO 8601 timestamp with a zone is required", "invalid_timestamp"
+        )
+    shape = TIMESTAMP_SHAPE.fullmatch(value)
+    if shape is not None and shape.group("zone") is None:
+        raise invalid(
+            field_name,
+            "needs a zone (Z or an offset such as +04:00): without one the moment is ambiguous",
+            "invalid_timestamp",
+        )
+    try:
+        if shape is None:
+            raise ValueError(value)
+        parsed = datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise invalid(
+            field_name,
+            "not an ISO 8601 timestamp, e.g. 2025-01-31T09:30:00+04:00",
+            "invalid_timestamp",
+        ) from None
+    if parsed > utcnow() + CLOCK_SKEW:
+        raise invalid(field_name, "is in the future", "invalid_timestamp")
+    return parsed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentRequest:
+    wa_id: str
+    categories: tuple[str, ...]
+    granted: bool
+    source: str
+    collected_at: datetime
+    text: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def consent_request(
+    body: dict[str, Any], catalog: Catalog, *, known: Callable[[str], bool]
+) -> ConsentRequest:
+    """POST /consents (C16): every field checked, the first problem reported by name."""
+    source = body.get("source")
+    if source == "ad":
+        raise invalid(
+            "source",
+            "an ad click is never consent (rule C03, WhatsApp Business Messaging Policy): "
+            "ask the person explicitly and record that answer instead",
+            "ad_is_not_consent",
+        )
+    if source is None:
+        raise invalid("source", "is required")
+    if not isinstance(source, str) or source not in CONSENT_SOURCES:
+        raise invalid("source", f"must be one of {', '.join(CONSENT_SOURCES)}", "unknown_source")
+
+    wa_id = wa_id_from(body.get("wa_id"), "wa_id", known=known)
+
+    raw_categories = body.get("categories")
+    if not isinstance(raw_categories, list) or not raw_categories:
+        raise invalid("categories", "a non-empty list of category ids is required")
+    categories: list[str] = []
+    for index, value in enumerate(raw_categories):
+        category = _category(value, f"categories[{index}]", catalog)
+        if category not in categories:
+            categories.append(category)
+
+    granted = body.get("granted")
+    if not isinstance(granted, bool):
+        raise invalid("granted", "must be true (consent given) or false (withdrawn)")
+
+    collected_at = _timestamp(body.get("collected_at"), "collected_at")
+    text = _string(body, "text", max_length=TEXT_MAX)
+
+    evidence = body.get("evidence")
+    if evidence is None:
+        evidence = {}
+    if not isinstance(evidence, dict):
+        raise invalid("evidence", "must be an object (ids, URLs, recording references)")
+    if len(json.dumps(evidence, ensure_ascii=False).encode()) > EVIDENCE_MAX_BYTES:
+        raise invalid("evidence", f"must be at most {EVIDENCE_MAX_BYTES} bytes as JSON")
+
+    return ConsentRequest(
+        wa_id=wa_id,
+        categories=tuple(categories),
+        granted=granted,
+        source=source,
+        collected_at=collected_at,
+        text=text,
+        evidence=evidence,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendRequest:
+    to: str
+    category: str
+    payload: dict[str, Any]
+    type: str  # "text" | "template"
+    text: str | None  # what the conversation log shows for it
+
+
+def send_request(
+    body: dict[str, Any], catalog: Catalog, *, known: Callable[[str], bool]
+) -> SendRequest:
+    """POST /messages: a free text or a template, its Meta body built and checked against limits."""
+    to = wa_id_from(body.get("to"), "to", known=known)
+    if "category" not in body or body["category"] is None:
+        raise invalid("category", "is required")
+    category = _category(body["category"], "category", catalog)
+
+    has_text, has_template = body.get("text") is not None, body.get("template") is not None
+    if has_text == has_template:
+        raise invalid("text", "send exactly one of text (free form) or template")
+    if has_text:
+        text = body["text"]
+        if not isinstance(text, str):
+            raise invalid("text", "must be a string")
+        if is_blank(text):
+            raise invalid("text", "must not be empty")
+        try:
+            payload = text_payload(to, text)
+        except MessageLimitError as exc:
+            raise invalid("text", str(exc), "message_limit") from None
+        return SendRequest(to=to, category=category, payload=payload, type="text", text=text)
+
+    template = body["template"]
+    if not isinstance(template, dict):
+        raise invalid("template", "must be an object {name, language, components}")
+    name = _string(template, "name", max_length=512, label="template.name")
+    language = _string(template, "language", max_length=16, label="template.language")
+    components = template.get("components")
+    if components is not None and (
+        not isinstance(components, list) or not all(isinstance(c, dict) for c in components)
+    ):
+        raise invalid("template.components", "must be a list of objects, as Meta documents them")
+    try:
+        payload = template_payload(to, name, language, components)
+    except MessageLimitError as exc:
+        raise invalid("template", str(exc), "message_limit") from None
+    return SendRequest(
+        to=to,
+        category=category,
+        payload=payload,
+        type="template",
+        text=f"[template {name} ({language})]",
+    )
+
+
+def category_query(value: str | None, catalog: Catalog) -> str:
+    if value is None or value == "":
+        raise invalid("category", "the query parameter category is required")
+    return _category(value, "category", catalog)
+
+
+def path_keys(value: str) -> tuple[str, ...]:
+    """How a contact in a URL may be named: as stored (a wa_id or user_id) or as a spelled number
+    ("+971 50 123 4567" finds wa_id 971501234567)."""
+    keys = [value]
+    if NUMBER_SHAPE.fullmatch(value.strip()):
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if digits and digits not in keys:
+            keys.append(digits)
+    return tuple(keys)
