@@ -152,3 +152,31 @@ def test_without_a_sender_the_confirmation_is_not_queued_and_says_why(
     assert "WHATSAPP_PHONE_NUMBER_ID" in confirmation["reason"]
     assert response.json["consents"]["offers"]["confirmed"] is False
     assert confirmation_messages(engine) == []
+
+
+@pytest.mark.parametrize(("payload", "sendable"), [(DOI_YES, True), (DOI_NO, False)])
+def test_the_contacts_tap_on_the_template_settles_it_through_the_webhook(
+    doi_app, doi_api, engine, payload, sendable
+):
+    from bot.chat import ChatSession
+    from bot.meta import simulate
+
+    grant(doi_api)
+    customer = ChatSession(doi_app, wa_id=WA_ID)
+    customer.dispatcher.drain()  # the confirmation template goes out and gets its wamid
+    (template_wamid,) = [w for _, p, w in customer.transport.sent if p["type"] == "template"]
+    replies = customer._post(
+        simulate.template_button_body(
+            wa_id=WA_ID,
+            payload=payload,
+            text="Yes" if payload == DOI_YES else "No",
+            context_wamid=template_wamid,
+        )
+    )
+    response = doi_api.post("/messages", {"to": WA_ID, "category": "offers", "template": TEMPLATE})
+    assert (response.status_code == 202) is sendable
+    last = doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"][-1]
+    assert last["evidence"]["prompt_wamid"] == template_wamid
+    assert last["granted"] is sendable
+    if sendable:
+        assert "Offers" in replies[0].payload["text"]["body"]
