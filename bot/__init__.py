@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask
 
@@ -34,7 +35,12 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
         env: Mapping[str, str] = os.environ
     else:
         env = test_config
-    settings = Settings.from_env(env)
+    kept = None
+    if test_config is None and env.get("APP_ENV", "").strip() == "development":
+        from bot.devsecrets import development_secrets
+
+        kept = development_secrets(Path("instance") / "development-secrets.json")
+    settings = Settings.from_env(env, development_secrets=kept)
     configure_logging()
     settings.announce_generated()
     catalog = load_catalog(settings.optin_config)

@@ -15,3 +15,5 @@ def configure_logging() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # Alembic narrates every migration context at INFO, including /readyz's schema check.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -45,7 +45,12 @@ class Settings:
         return self.app_env == "production"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str], development_secrets: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from env; in development, missing secrets come from development_secrets
+        (kept between runs so Meta's dashboard keeps working), else freshly generated."""
+
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
             return value or None
@@ -65,7 +70,8 @@ class Settings:
                 missing.append(name)
                 return ""
             generated.append(name)
-            return secrets.token_urlsafe(24)
+            kept = (development_secrets or {}).get(name)
+            return kept or secrets.token_urlsafe(24)
 
         verify_token = secret("WHATSAPP_VERIFY_TOKEN")
         app_secret = secret("WHATSAPP_APP_SECRET")
@@ -107,7 +113,7 @@ class Settings:
                 "WHATSAPP_APP_SECRET": self.app_secret,
                 "SECRET_KEY": "(random, not shown)",
             }[name]
-            print(f"development: {name} not set; generated {value}", file=stream or sys.stderr)
+            print(f"development: {name} not set; using {value}", file=stream or sys.stderr)
 
 
 def _number(raw: str, name: str) -> float:

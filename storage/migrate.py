@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -40,5 +41,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@functools.cache
 def head_revision(database_url: str) -> str | None:
+    """The newest migration shipped with the code (fixed while the process runs)."""
     return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()

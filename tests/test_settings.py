@@ -121,3 +121,27 @@ def test_missing_optin_file_stops_start_up(app_config, tmp_path):
     app_config["OPTIN_CONFIG"] = str(tmp_path / "absent.toml")
     with pytest.raises(OptinConfigError, match=r"absent\.toml: file not found"):
         create_app(app_config)
+
+
+def test_development_secrets_are_kept_between_runs_and_private(tmp_path):
+    from bot.devsecrets import development_secrets
+
+    path = tmp_path / "instance" / "development-secrets.json"
+    first = Settings.from_env({"APP_ENV": "development"}, development_secrets(path))
+    second = Settings.from_env({"APP_ENV": "development"}, development_secrets(path))
+    assert first.verify_token == second.verify_token
+    assert first.app_secret == second.app_secret
+    assert path.stat().st_mode & 0o777 == 0o600
+    explicit = Settings.from_env(
+        {"APP_ENV": "development", "WHATSAPP_VERIFY_TOKEN": "mine"}, development_secrets(path)
+    )
+    assert explicit.verify_token == "mine"
+    assert "WHATSAPP_VERIFY_TOKEN" not in explicit.generated
+
+
+def test_production_never_uses_development_secrets():
+    with pytest.raises(SettingsError):
+        Settings.from_env(
+            {"APP_ENV": "production"},
+            {"WHATSAPP_VERIFY_TOKEN": "a", "WHATSAPP_APP_SECRET": "b", "SECRET_KEY": "c"},
+        )
