@@ -53,16 +53,27 @@ outbox_cli = AppGroup("outbox", help="The outbox of messages waiting to be sent.
 @outbox_cli.command("work")
 @click.option("--batch-size", default=100, show_default=True)
 @click.option("--concurrency", default=16, show_default=True, help="Parallel Graph API calls.")
+@click.option(
+    "--lease-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="How long a claimed row is held before another dispatcher may take it over "
+    "(a dispatcher that died is replaced after this long).",
+)
 @with_appcontext
-def outbox_work(batch_size: int, concurrency: int) -> None:
+def outbox_work(batch_size: int, concurrency: int, lease_seconds: float) -> None:
     """Run a dispatcher in this process until SIGTERM or Ctrl-C (any number may run)."""
     import signal
     import threading
+    from datetime import timedelta
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    dispatcher = services().dispatcher(batch_size=batch_size, concurrency=concurrency)
+    dispatcher = services().dispatcher(
+        batch_size=batch_size, concurrency=concurrency, lease=timedelta(seconds=lease_seconds)
+    )
     click.echo(f"dispatcher {dispatcher.worker} running; Ctrl-C to stop")
     dispatcher.run(stop)
     click.echo(f"dispatcher stopped: {dispatcher.stats}")
@@ -129,6 +140,9 @@ def chat(wa_id: str, name: str) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from bot.console.auth import console_cli
+
     app.cli.add_command(chat)
+    app.cli.add_command(console_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(outbox_cli)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import TextIO
 
 DEFAULT_API_URL = "https://graph.facebook.com/v23.0"
 DEFAULT_DATABASE_URL = "sqlite:///instance/optin.db"
+CONSOLE_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 class SettingsError(RuntimeError):
@@ -33,6 +35,9 @@ class Settings:
     send_rate_per_second: float = 80.0
     mark_inbound_read: bool = True
     run_dispatcher: bool = True
+    # Support console staff: (username, werkzeug password hash); empty disables the console.
+    console_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    console_secure_cookies: bool = True
     generated: tuple[str, ...] = ()  # names of secrets generated for development
 
     @property
@@ -102,6 +107,11 @@ class Settings:
             send_rate_per_second=rate,
             mark_inbound_read=_flag(get("MARK_INBOUND_READ"), default=True),
             run_dispatcher=_flag(get("RUN_DISPATCHER"), default=True),
+            console_users=_console_users(get("CONSOLE_USERS")),
+            # Local development runs over plain http, where a Secure cookie would never be sent.
+            console_secure_cookies=_flag(
+                get("CONSOLE_SECURE_COOKIES"), default=app_env == "production"
+            ),
             generated=tuple(generated),
         )
 
@@ -114,6 +124,37 @@ class Settings:
                 "SECRET_KEY": "(random, not shown)",
             }[name]
             print(f"development: {name} not set; using {value}", file=stream or sys.stderr)
+
+
+def _console_users(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """`username:hash,...`; werkzeug hashes contain ':' and '$', so split on the first ':'."""
+    if raw is None:
+        return ()
+    users: list[tuple[str, str]] = []
+    for position, entry in enumerate(raw.split(","), start=1):
+        username, _, password_hash = entry.strip().partition(":")
+        where = f"CONSOLE_USERS entry {position}"
+        if not CONSOLE_USERNAME.fullmatch(username):
+            raise SettingsError(
+                f"{where}: expected username:password_hash with a username of letters, digits "
+                "and . _ @ - (at most 64)"
+            )
+        if not _looks_like_password_hash(password_hash):
+            raise SettingsError(
+                f"{where} ({username}): the password hash is not werkzeug's "
+                "generate_password_hash output; make one with `flask --app wsgi console "
+                "hash-password`"
+            )
+        if any(known == username for known, _ in users):
+            raise SettingsError(f"{where}: username {username!r} is listed twice")
+        users.append((username, password_hash))
+    return tuple(users)
+
+
+def _looks_like_password_hash(value: str) -> bool:
+    """werkzeug's format: method$salt$hash, the method being scrypt:... or pbkdf2:..."""
+    parts = value.split("$")
+    return len(parts) == 3 and parts[0].split(":")[0] in ("scrypt", "pbkdf2") and all(parts)
 
 
 def _number(raw: str, name: str) -> float:

@@ -1,0 +1,43 @@
+"""The support console: read-only pages where staff review conversations and consent histories.
+
+Staff never change consent here: consent is the customer's act, and consent collected elsewhere
+is recorded through the business API.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, Flask
+
+IDLE_LIMIT = timedelta(hours=8)
+
+bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+log = logging.getLogger("bot.console")
+
+
+def init_app(app: Flask) -> None:
+    from bot.console import auth, views  # noqa: F401  (routes register on bp)
+    from bot.services import services
+
+    settings = services(app).settings
+    app.config.update(
+        SESSION_COOKIE_NAME="optin_console",
+        SESSION_COOKIE_PATH="/console",  # nothing outside the console needs the session
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.console_secure_cookies,
+        # The signed cookie's timestamp is checked against this, and renewed on every request.
+        PERMANENT_SESSION_LIFETIME=IDLE_LIMIT,
+    )
+    app.register_blueprint(bp)
+    if not settings.console_users:
+        log.info("CONSOLE_USERS is not set: the support console at /console is disabled")

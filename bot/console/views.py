@@ -1,0 +1,128 @@
+"""Console pages: the contact list, one contact's consent history and conversation, its export.
+
+Views only read, through the storage query functions, and render; every view is logged with
+the number masked (the pages themselves show it in full to signed-in staff).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, jsonify, render_template, request, session
+from sqlmodel import Session
+
+from bot.api.privacy import export_shape
+from bot.console import bp, log
+from bot.console.auth import USER_KEY, staff
+from bot.logmask import mask_recipient
+from bot.services import services
+from storage.consents import current_consents, ledger_of
+from storage.contacts import find_contact
+from storage.conversation import messages_of
+from storage.directory import list_contacts
+from storage.export import held_on
+from storage.models import ConsentEvent
+from storage.suppression import is_suppressed
+
+
+@bp.app_template_filter("utc")
+def utc(value: datetime | None) -> str:
+    """ISO 8601 in UTC, to the second: what staff compare against Meta's and the API's times."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@bp.app_template_filter("zip_decisions")
+def zip_decisions(ledger: Iterable[ConsentEvent]) -> Iterator[tuple[ConsentEvent, str]]:
+    """Each ledger row with its decision in words: a "no" is a withdrawal only once the
+    category had been granted; before that it is a decline."""
+    granted_before: set[str] = set()
+    for event in ledger:
+        if event.granted:
+            granted_before.add(event.category)
+            yield event, "granted"
+        else:
+            yield event, "withdrawn" if event.category in granted_before else "declined"
+
+
+@bp.context_processor
+def page_context() -> dict[str, Any]:
+    user = session.get(USER_KEY)
+    return {
+        "company_name": services().catalog.company.name,
+        "signed_in": user if user in staff() else None,
+    }
+
+
+def _user() -> str:
+    return session.get(USER_KEY, "?")
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
+
+
+def _not_found(key: str) -> tuple[str, int]:
+    log.info("console %s looked for unknown contact %s", _user(), mask_recipient(key))
+    return render_template("console/not_found.html", key=key), 404
+
+
+@bp.get("/")
+def index() -> str:
+    search = request.args.get("q", "")
+    app_services = services()
+    with Session(app_services.engine) as db:
+        listing = list_contacts(db, search=search, page=_page_number())
+    log.info("console %s viewed the contact list (page %d)", _user(), listing.page)
+    return render_template(
+        "console/contacts.html",
+        listing=listing,
+        search=search,
+        categories=app_services.catalog.categories,
+        language=app_services.catalog.company.default_language,
+    )
+
+
+@bp.get("/contacts/<key>")
+def contact(key: str) -> str | tuple[str, int]:
+    app_services = services()
+    with Session(app_services.engine) as db:
+        found = find_contact(db, key=key)
+        if found is None or found.id is None:
+            return _not_found(key)
+        consents = current_consents(db, contact_id=found.id)
+        ledger = ledger_of(db, contact_id=found.id)
+        messages = messages_of(db, contact_id=found.id)
+        suppressed = is_suppressed(db, key=app_services.settings.suppression_key, wa_id=found.wa_id)
+    log.info("console %s viewed %s", _user(), mask_recipient(found.wa_id or found.user_id))
+    return render_template(
+        "console/contact.html",
+        contact=found,
+        key=found.wa_id or found.user_id,
+        consents=consents,
+        ledger=ledger,
+        messages=messages,
+        suppressed=suppressed,
+        categories=app_services.catalog.categories,
+        language=app_services.catalog.company.default_language,
+    )
+
+
+@bp.get("/contacts/<key>/export.json")
+def export(key: str) -> Response | tuple[str, int]:
+    """The same document as GET /api/v1/contacts/{wa_id}/export (GDPR Art. 15/20)."""
+    app_services = services()
+    with Session(app_services.engine) as db:
+        found = find_contact(db, key=key)
+        if found is None:
+            return _not_found(key)
+        suppressed = is_suppressed(db, key=app_services.settings.suppression_key, wa_id=found.wa_id)
+        document = export_shape(held_on(db, contact=found), app_services, suppressed=suppressed)
+    log.info("console %s exported %s", _user(), mask_recipient(found.wa_id or found.user_id))
+    response = jsonify(document)
+    response.headers["Content-Disposition"] = 'attachment; filename="contact-export.json"'
+    return response
