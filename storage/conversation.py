@@ -112,11 +112,11 @@ def record_status(
 
 
 def messages_of(session: Session, *, contact_id: int) -> list[Message]:
-    """Oldest first by Meta's timestamp; ties by when we stored them."""
-    return list(
-        session.exec(
-            select(Message)
-            .where(Message.contact_id == contact_id)
-            .order_by(col(Message.meta_timestamp), col(Message.created_at))
-        )
+    """Oldest first by Meta's timestamp, at Meta's one-second precision; within one second, in
+    the order we stored them (so a reply follows the message it answers)."""
+    messages = session.exec(
+        select(Message)
+        .where(Message.contact_id == contact_id)
+        .order_by(col(Message.meta_timestamp), col(Message.created_at))
     )
+    return sorted(messages, key=lambda m: (m.meta_timestamp.replace(microsecond=0), m.created_at))

@@ -357,3 +357,12 @@ def test_media_gets_a_polite_answer_in_the_contacts_language_and_keeps_the_dialo
     arabic.say("مرحبا")
     reply = body_of(arabic.send_image())
     assert any("\u0600" <= ch <= "\u06ff" for ch in reply)
+
+
+def test_the_conversation_log_shows_each_reply_after_the_message_it_answers(customer, api):
+    customer.say("hello")
+    customer.press(1)
+    customer.say("STOP")
+    log = api.get(f"/contacts/{WA_ID}/messages").json["messages"]
+    assert [m["direction"] for m in log] == ["in", "out", "in", "out", "in", "out"]
+    assert [m["status"] for m in log if m["direction"] == "out"] == ["sent"] * 3
