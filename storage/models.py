@@ -56,7 +56,7 @@ class Contact(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     created_at: datetime = _time(default=True)
     first_inbound_at: datetime | None = _time(nullable=True)
-    last_inbound_at: datetime | None = _time(nullable=True)
+    last_inbound_at: datetime | None = _time(nullable=True, index=True)  # console's newest-first
 
 
 class DialogueRow(SQLModel, table=True):
