@@ -89,13 +89,16 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
 def make_transport(settings):  # type: ignore[no-untyped-def]
     """The Graph API with a token; without one, the console: printed, never sent."""
     import requests
+    import requests.adapters
 
     from bot.graph import ConsoleTransport, GraphClient
 
     if settings.access_token:
-        return GraphClient(
-            requests.Session(), access_token=settings.access_token, base_url=settings.api_url
-        )
+        session = requests.Session()
+        # As many pooled connections as the dispatcher has sending threads, so none is dropped.
+        session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+        return GraphClient(session, access_token=settings.access_token, base_url=settings.api_url)
     log.warning("WHATSAPP_ACCESS_TOKEN is not set: messages are printed, not sent")
     return ConsoleTransport()
 

@@ -63,7 +63,10 @@ outbox_cli = AppGroup("outbox", help="The outbox of messages waiting to be sent.
 )
 @with_appcontext
 def outbox_work(batch_size: int, concurrency: int, lease_seconds: float) -> None:
-    """Run a dispatcher in this process until SIGTERM or Ctrl-C (any number may run)."""
+    """Run a dispatcher in this process until SIGTERM or Ctrl-C.
+
+    Any number may run on PostgreSQL; on SQLite one sends at a time and the others stand by.
+    """
     import signal
     import threading
     from datetime import timedelta

@@ -1,49 +1,57 @@
 """Sends what the outbox holds: claims due rows, calls the Graph API, settles each row.
 
-Retries follow Meta's error table (META.md): backoff with jitter for temporary errors, never for
-permanent ones; 131050 also withdraws the marketing categories; 190 pauses every dispatcher
-until the app runs with another token. Sending is at least once: only a crash between Meta's
-answer and the commit can send a row twice.
+A claimed batch is split by recipient into lanes sent side by side (one recipient's messages
+leave in order) under the shared rate limit, after a consent check at send time; the outcomes
+are committed in groups. Retries follow Meta's error table (META.md): backoff with jitter for
+temporary errors, never for permanent ones; 131050 also withdraws the marketing categories; 190
+pauses every dispatcher until the app runs with another token. Sending is at least once: only a
+crash between Meta's answer and the commit of its group can send a row twice. On PostgreSQL any
+number of dispatchers run; on SQLite one at a time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
+import queue
 import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from bot.graph.client import Transport
-from bot.graph.errors import GraphError, Outcome, classify
-from bot.logmask import mask_number
+from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
+from bot.logmask import mask_recipient
 from flows.catalog import Catalog
 from flows.versioning import text_version
-from storage.consents import may_send, withdraw
+from storage.consents import withdraw
 from storage.control import clear_flag, get_flag, set_flag
 from storage.db import session_scope
 from storage.kv import KeyValueStore
-from storage.models import Contact
 from storage.outbox import (
     Claimed,
     claim_due,
+    refused_now,
     release,
+    release_one,
     settle_failed,
     settle_retry,
-    settle_sent,
+    settle_sent_many,
 )
 from storage.ratelimit import RateLimiter
-from storage.suppression import is_suppressed
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -52,8 +60,11 @@ PAUSE_FLAG = "dispatch_paused"
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60
+PAIR_RATE_CODE = 131056
 PAIR_RATE_PAUSE_SECONDS = 6.0  # Meta paces one recipient at about one message per 6 s
 THROUGHPUT_PENALTY_SECONDS = 1.0
+# How stale the send-time consent check may be: it is read per batch, again when this old.
+CONSENT_CHECK_MAX_AGE_SECONDS = 0.2
 MARKETING_OPT_OUT_TEXT = (
     "WhatsApp reported error 131050: this person stopped marketing messages from the business."
 )
@@ -81,6 +92,71 @@ class DispatchStats:
     released: int = 0
 
 
+AttemptKind = Literal["sent", "error", "refused", "paced", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What happened to one claimed row; settled later, together with others."""
+
+    row: Claimed
+    kind: AttemptKind
+    wamid: str | None = None
+    error: GraphError | None = None
+    reason: str = ""
+
+
+class _Batch:
+    """One claimed batch: when its lease started, and its send-time consent check."""
+
+    def __init__(self, dispatcher: Dispatcher, rows: list[Claimed]) -> None:
+        self.rows = rows
+        self.started = time.monotonic()
+        self._dispatcher = dispatcher
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._refused: dict[int, str] = {}
+
+    def lease_running_out(self) -> bool:
+        # A send that starts in the second half of the lease could outlast it, and another
+        # dispatcher would then claim the row and send it a second time.
+        return time.monotonic() - self.started > self._dispatcher.lease.total_seconds() / 2
+
+    def refusal(self, row: Claimed) -> str | None:
+        """Why this row may not be sent now (consent withdrawn, number erased), if so.
+
+        Read for the whole batch at once, and again once older than CONSENT_CHECK_MAX_AGE_SECONDS:
+        the check stays close to the send without a query per message.
+        """
+        if row.kind != "message" or row.contact_id is None:
+            return None
+        if time.monotonic() - self._checked_at > CONSENT_CHECK_MAX_AGE_SECONDS:
+            # The first check of a batch waits for the read; later ones let one thread read
+            # again while the others go on with the previous answer, a moment older.
+            first = self._checked_at == float("-inf")
+            if self._lock.acquire(blocking=first):
+                try:
+                    if time.monotonic() - self._checked_at > CONSENT_CHECK_MAX_AGE_SECONDS:
+                        with Session(self._dispatcher.engine) as session:
+                            refused = refused_now(
+                                session,
+                                self.rows,
+                                suppression_key=self._dispatcher.suppression_key,
+                            )
+                        self._refused, self._checked_at = refused, time.monotonic()
+                finally:
+                    self._lock.release()
+        return self._refused.get(row.outbox_id)
+
+
+def _lanes(rows: list[Claimed]) -> list[list[Claimed]]:
+    """The batch split by recipient, in claim order: one recipient's messages leave in order."""
+    lanes: dict[object, list[Claimed]] = {}
+    for row in rows:
+        lanes.setdefault(row.payload.get("to") or ("row", row.outbox_id), []).append(row)
+    return list(lanes.values())
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -96,6 +172,7 @@ class Dispatcher:
         batch_size: int = 100,
         concurrency: int = 16,
         lease: timedelta = timedelta(seconds=60),
+        settle_interval: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
@@ -109,10 +186,16 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.lease = lease
+        # Sent rows are committed in groups gathered for this long: one transaction per
+        # group instead of one per message. A crash loses at most this long's settlements,
+        # and those rows are sent again (at least once).
+        self.settle_interval = settle_interval
         self.sleep = sleep
         self.stats = DispatchStats()
         self._stats_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._stop: threading.Event | None = None
+        self._halt = threading.Event()  # a 190 was seen: send nothing more from this batch
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -128,7 +211,7 @@ class Dispatcher:
         return reason
 
     def run_once(self) -> int:
-        """Claim one batch and send it; the number of rows handled."""
+        """Claim one batch, send it and settle every row; the number of rows handled."""
         if self.paused_reason() is not None:
             return 0
         with session_scope(self.engine) as session:
@@ -137,13 +220,32 @@ class Dispatcher:
             )
         if not claimed:
             return 0
-        if self.concurrency <= 1 or len(claimed) == 1:
-            for row in claimed:
-                self._send_guarded(row)
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
-            list(self._pool.map(self._send_guarded, claimed))
+        self._halt.clear()
+        batch = _Batch(self, claimed)
+        if self.concurrency <= 1:  # one at a time, each settled at once (the terminal chat)
+            for lane in _lanes(claimed):
+                self._run_lane(lane, batch, lambda attempt: self._settle([attempt]))
+            return len(claimed)
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
+        results: queue.Queue[Attempt] = queue.Queue()
+        for lane in _lanes(claimed):
+            self._pool.submit(self._run_lane, lane, batch, results.put)
+        remaining = len(claimed)
+        while remaining:
+            group = [results.get()]
+            deadline = time.monotonic() + self.settle_interval
+            while len(group) < remaining:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    group.append(results.get(timeout=timeout))
+                except queue.Empty:
+                    break
+            self._settle(group)
+            remaining -= len(group)
         return len(claimed)
 
     def drain(self, max_rounds: int = 1000) -> int:
@@ -158,12 +260,24 @@ class Dispatcher:
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Loop until stop is set, then give back whatever is held."""
+        self._stop = stop
+        with _one_at_a_time_on_sqlite(self.engine, stop, self.worker) as my_turn:
+            if my_turn:
+                self._loop(stop, wake)
+
+    def _loop(self, stop: threading.Event, wake: threading.Event | None) -> None:
         log.info("dispatcher %s started", self.worker)
         while not stop.is_set():
             try:
                 handled = self.run_once()
             except DBAPIError as exc:
                 log.error("dispatcher: storage unavailable (%s); retrying", exc.__class__.__name__)
+                handled = 0
+                stop.wait(2.0)
+            except Exception:
+                # Whatever it was (Redis gone, a bug), the thread must not die: rows held now
+                # come back when their lease ends.
+                log.exception("dispatcher: batch failed; retrying")
                 handled = 0
                 stop.wait(2.0)
             if handled:
@@ -176,59 +290,63 @@ class Dispatcher:
         self.shutdown()
 
     def shutdown(self) -> None:
+        """Finish the sends in progress, then give back every row still held."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        with session_scope(self.engine) as session:
-            released = release(session, worker=self.worker)
+        try:
+            with session_scope(self.engine) as session:
+                released = release(session, worker=self.worker)
+        except DBAPIError:
+            log.error("dispatcher %s could not release its rows; their lease will", self.worker)
+            return
         if released:
             log.info("dispatcher %s released %d rows on shutdown", self.worker, released)
 
-    # --- one row ----------------------------------------------------------------------------
+    # --- sending (worker threads: no database writes here) ----------------------------------
 
-    def _count(self, field: str) -> None:
-        with self._stats_lock:
-            setattr(self.stats, field, getattr(self.stats, field) + 1)
+    def _halted(self) -> bool:
+        return self._halt.is_set() or (self._stop is not None and self._stop.is_set())
 
-    def _send_guarded(self, row: Claimed) -> None:
+    def _run_lane(
+        self, lane: list[Claimed], batch: _Batch, report: Callable[[Attempt], None]
+    ) -> None:
+        paced = False
+        for row in lane:
+            # Once a recipient is paced (a 131056 now or before), the rest of its lane waits
+            # too, so that its messages still leave in order.
+            attempt = Attempt(row, "paced") if paced else self._attempt_guarded(row, batch)
+            paced = attempt.kind == "paced" or (
+                attempt.error is not None and attempt.error.code == PAIR_RATE_CODE
+            )
+            report(attempt)
+
+    def _attempt_guarded(self, row: Claimed, batch: _Batch) -> Attempt:
         try:
-            self._send(row)
-        except DBAPIError:
-            # The lease will run out and another round will pick the row up again.
-            log.exception("dispatcher: could not settle outbox row %s", row.outbox_id)
+            return self._attempt(row, batch)
+        except Exception as exc:
+            # Not the Graph API's doing (storage or Redis unreachable): give the row back.
+            # Only the type: a storage error's text would quote the SQL and its parameters.
+            log.warning(
+                "dispatcher: could not attempt outbox row %s: %s", row.outbox_id, type(exc).__name__
+            )
+            return Attempt(row, "skipped", reason=type(exc).__name__)
 
-    def _send(self, row: Claimed) -> None:
-        now = utcnow()
+    def _attempt(self, row: Claimed, batch: _Batch) -> Attempt:
+        if self._halted():
+            return Attempt(row, "skipped", reason="stopping")
+        refusal = batch.refusal(row)
+        if refusal is not None:
+            return Attempt(row, "refused", reason=refusal)
         recipient = row.payload.get("to")
-        if row.kind == "message" and not self._still_allowed(row):
-            with session_scope(self.engine) as session:
-                settle_failed(
-                    session,
-                    row,
-                    worker=self.worker,
-                    code=None,
-                    status="cancelled",
-                    title="cancelled: consent withdrawn or number suppressed before sending",
-                    now=now,
-                )
-            self._count("cancelled")
-            return
         if recipient and self.store.exists(f"pace:{recipient}"):
-            with session_scope(self.engine) as session:
-                settle_retry(
-                    session,
-                    row,
-                    worker=self.worker,
-                    count_attempt=False,
-                    due_at=now + timedelta(seconds=PAIR_RATE_PAUSE_SECONDS),
-                    error="paced: Meta's per-recipient rate",
-                )
-            self._count("released")
-            return
+            return Attempt(row, "paced")
 
         wait = self.limiter.acquire()
         if wait > 0:
             self.sleep(wait)
+        if self._halted() or batch.lease_running_out():
+            return Attempt(row, "skipped", reason="stopping or lease running out")
         try:
             if row.kind == "read_receipt":
                 self.transport.mark_read(row.phone_number_id, row.payload["message_id"])
@@ -236,88 +354,188 @@ class Dispatcher:
             else:
                 wamid = self.transport.send(row.phone_number_id, row.payload)
         except GraphError as error:
-            self._settle_error(row, error)
-            return
-        with session_scope(self.engine) as session:
-            settle_sent(session, row, worker=self.worker, wamid=wamid, now=utcnow())
-        self._count("sent")
+            if classify(error) is Outcome.PAUSE:
+                self._halt.set()
+            return Attempt(row, "error", error=error)
+        except Exception as exc:
+            # A transport fault we do not know: retried with backoff, and failed in the end.
+            return Attempt(row, "error", error=GraphTransportError.from_exception(exc))
+        return Attempt(row, "sent", wamid=wamid)
 
-    def _still_allowed(self, row: Claimed) -> bool:
-        """A business send is checked again at send time: consent may have gone since."""
-        if row.contact_id is None:
-            return True
-        with Session(self.engine) as session:
-            contact = session.get(Contact, row.contact_id)
-            if contact is None:
-                return False
-            if is_suppressed(session, key=self.suppression_key, wa_id=contact.wa_id):
-                return False
-            if row.category is None:
-                return True
-            return may_send(session, contact_id=row.contact_id, category=row.category)
+    # --- settling (the dispatcher's own thread, a group per transaction) --------------------
 
-    def _settle_error(self, row: Claimed, error: GraphError) -> None:
-        outcome = classify(error)
-        now = utcnow()
-        summary = f"{error.code or error.http_status}: {error.title or error.message}"[:500]
-        recipient = row.payload.get("to")
-        with session_scope(self.engine) as session:
-            if outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
-                if error.code == 131056 and recipient:
-                    self.store.add(f"pace:{recipient}", PAIR_RATE_PAUSE_SECONDS)
-                if error.code in (130429, 80007, 4) or error.http_status == 429:
-                    self.limiter.penalise(THROUGHPUT_PENALTY_SECONDS)
-                delay = backoff(row.attempts)
-                settle_retry(
-                    session,
-                    row,
-                    worker=self.worker,
-                    error=summary,
-                    due_at=now + timedelta(seconds=delay),
-                )
-                self._count("retried")
+    def _settle(self, group: list[Attempt]) -> None:
+        tries = 3 if len(group) == 1 else 2
+        for attempt_number in range(tries):
+            try:
+                counts = self._settle_once(group)
+                break
+            except DBAPIError as exc:
+                # A deadlock or a lost connection: the group is retried whole (nothing of it
+                # was committed).
                 log.warning(
-                    "send to %s will be retried in %.1fs: %s",
-                    mask_number(recipient),
-                    delay,
-                    summary,
+                    "dispatcher: settling %d rows failed (%s), try %d",
+                    len(group),
+                    type(exc).__name__,
+                    attempt_number + 1,
                 )
+                time.sleep(0.05 * (attempt_number + 1))
+        else:
+            if len(group) > 1:
+                # One row that cannot be settled must not hold the others back.
+                for attempt in group:
+                    self._settle([attempt])
                 return
-            if outcome is Outcome.PAUSE:
-                set_flag(
-                    session,
-                    PAUSE_FLAG,
-                    f"{self.fingerprint} access token rejected "
-                    f"by Meta (error {error.code}); set a new WHATSAPP_ACCESS_TOKEN",
-                )
-                settle_retry(
-                    session,
-                    row,
-                    worker=self.worker,
-                    count_attempt=False,
-                    error=summary,
-                    due_at=now,
-                )
-                self._count("released")
-                log.error("dispatching paused: Meta rejected the access token (error 190)")
-                return
-            title = error.title or error.message or "send failed"
-            if outcome is Outcome.RETRY:
-                title = f"gave up after {MAX_ATTEMPTS} attempts: {title}"
-            settle_failed(session, row, worker=self.worker, code=error.code, title=title, now=now)
-            if outcome is Outcome.OPTED_OUT and row.contact_id is not None:
-                withdraw(
-                    session,
-                    contact_id=row.contact_id,
-                    categories=self.catalog.marketing_ids,
-                    source="meta",
-                    occurred_at=now,
-                    text=MARKETING_OPT_OUT_TEXT,
-                    text_version=text_version(MARKETING_OPT_OUT_TEXT),
-                    evidence={"error_code": "131050", "message_id": row.message_id or ""},
-                )
-        self._count("failed")
-        log.warning("send to %s failed for good: %s", mask_number(recipient), summary)
+            log.error("dispatcher: outbox row %s left to its lease", group[0].row.outbox_id)
+            return
+        with self._stats_lock:
+            for field, count in counts.items():
+                setattr(self.stats, field, getattr(self.stats, field) + count)
+
+    def _settle_once(self, group: list[Attempt]) -> dict[str, int]:
+        counts = dict.fromkeys(("sent", "retried", "failed", "cancelled", "released"), 0)
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            sent = [(a.row, a.wamid) for a in group if a.kind == "sent"]
+            counts["sent"] = settle_sent_many(session, sent, worker=self.worker, now=now)
+            for attempt in group:
+                row = attempt.row
+                if attempt.kind == "refused":
+                    settle_failed(
+                        session,
+                        row,
+                        worker=self.worker,
+                        code=None,
+                        status="cancelled",
+                        title=attempt.reason,
+                        now=now,
+                    )
+                    counts["cancelled"] += 1
+                elif attempt.kind == "paced":
+                    settle_retry(
+                        session,
+                        row,
+                        worker=self.worker,
+                        count_attempt=False,
+                        due_at=now + timedelta(seconds=PAIR_RATE_PAUSE_SECONDS),
+                        error="paced: Meta's per-recipient rate",
+                    )
+                    counts["released"] += 1
+                elif attempt.kind == "skipped":
+                    release_one(session, row, worker=self.worker)
+                    counts["released"] += 1
+                elif attempt.kind == "error" and attempt.error is not None:
+                    counts[self._settle_error(session, row, attempt.error, now)] += 1
+        return counts
+
+    @staticmethod
+    def _advise(action: Callable[..., object], *args: object) -> None:
+        """Tell the other dispatchers to slow down; if Redis is away, settle the row anyway."""
+        try:
+            action(*args)
+        except Exception as exc:
+            log.warning("dispatcher: could not share Meta's pacing: %s", type(exc).__name__)
+
+    def _settle_error(
+        self, session: Session, row: Claimed, error: GraphError, now: datetime
+    ) -> str:
+        """Apply META.md's error table to one row; the stats field it counts under."""
+        outcome = classify(error)
+        cause = error.code or error.http_status or type(error).__name__
+        summary = f"{cause}: {error.title or error.message}"[:500]
+        recipient = row.payload.get("to")
+        if outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
+            delay = backoff(row.attempts)
+            if error.code == PAIR_RATE_CODE and recipient:
+                # Meta paces each recipient; sending sooner only earns another 131056.
+                self._advise(self.store.add, f"pace:{recipient}", PAIR_RATE_PAUSE_SECONDS)
+                delay = max(delay, PAIR_RATE_PAUSE_SECONDS)
+            if error.code in (130429, 80007, 4) or error.http_status == 429:
+                self._advise(self.limiter.penalise, THROUGHPUT_PENALTY_SECONDS)
+            settle_retry(
+                session,
+                row,
+                worker=self.worker,
+                error=summary,
+                due_at=now + timedelta(seconds=delay),
+            )
+            log.warning(
+                "send to %s will be retried in %.1fs: %s", mask_recipient(recipient), delay, summary
+            )
+            return "retried"
+        if outcome is Outcome.PAUSE:
+            set_flag(
+                session,
+                PAUSE_FLAG,
+                f"{self.fingerprint} access token rejected "
+                f"by Meta (error {error.code}); set a new WHATSAPP_ACCESS_TOKEN",
+            )
+            settle_retry(
+                session, row, worker=self.worker, count_attempt=False, error=summary, due_at=now
+            )
+            log.error("dispatching paused: Meta rejected the access token (error 190)")
+            return "released"
+        title = error.title or error.message or "send failed"
+        if outcome is Outcome.RETRY:
+            title = f"gave up after {MAX_ATTEMPTS} attempts: {title}"
+        settle_failed(session, row, worker=self.worker, code=error.code, title=title, now=now)
+        if outcome is Outcome.OPTED_OUT and row.contact_id is not None:
+            withdraw(
+                session,
+                contact_id=row.contact_id,
+                categories=self.catalog.marketing_ids,
+                source="meta",
+                occurred_at=now,
+                text=MARKETING_OPT_OUT_TEXT,
+                text_version=text_version(MARKETING_OPT_OUT_TEXT),
+                evidence={"error_code": "131050", "message_id": row.message_id or ""},
+            )
+        log.warning("send to %s failed for good: %s", mask_recipient(recipient), summary)
+        return "failed"
+
+
+def _sqlite_lock_path(engine: Engine) -> Path | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return Path(database + ".dispatcher.lock")
+
+
+@contextmanager
+def _one_at_a_time_on_sqlite(engine: Engine, stop: threading.Event, worker: str) -> Iterator[bool]:
+    """On SQLite, one dispatcher sends at a time; others stand by until it stops or dies.
+
+    Without PostgreSQL there is usually no Redis either, and the in-process rate limit holds
+    only if a single process sends. An exclusive lock on a file beside the database, which the
+    system drops when its holder dies, decides who. Yields False if stopped while waiting.
+    """
+    path = _sqlite_lock_path(engine)
+    if path is None:
+        yield True
+        return
+    with path.open("a") as handle:
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    log.info(
+                        "dispatcher %s: another dispatcher sends from this SQLite database; "
+                        "standing by",
+                        worker,
+                    )
+                    waiting = True
+                if stop.wait(1.0):
+                    yield False
+                    return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def resume(engine: Engine) -> bool:

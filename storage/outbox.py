@@ -7,15 +7,26 @@ loses nothing: its lease runs out and another dispatcher claims them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, case, delete, func, or_
 from sqlmodel import Session, col, select, update
 
+from storage.conversation import STATUS_RANK
 from storage.db import is_postgres
-from storage.models import Message, OutboxItem, new_id
+from storage.models import (
+    Consent,
+    Contact,
+    Message,
+    OutboxItem,
+    StatusEvent,
+    Suppression,
+    new_id,
+)
+from storage.suppression import suppression_digest
 from storage.types import utcnow
 
 
@@ -171,19 +182,81 @@ def _held(session: Session, claimed: Claimed, worker: str) -> OutboxItem | None:
 def settle_sent(
     session: Session, claimed: Claimed, *, worker: str, wamid: str | None, now: datetime
 ) -> bool:
-    item = _held(session, claimed, worker)
-    if item is None:
-        return False
-    session.delete(item)
-    if claimed.message_id:
-        message = session.get(Message, claimed.message_id)
-        if message is not None:
-            message.wamid = wamid
-            if message.status in ("queued",):
-                message.status = "sent"
-                message.status_at = now
-            session.add(message)
-    return True
+    return settle_sent_many(session, [(claimed, wamid)], worker=worker, now=now) == 1
+
+
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+# Plain executemany (not the ORM's bulk update): one round trip for a whole group of rows.
+_MARK_SENT = (
+    _MESSAGES.update()
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+    .values(
+        wamid=bindparam("wamid"),
+        status=case((_MESSAGES.c.status == "queued", "sent"), else_=_MESSAGES.c.status),
+        status_at=case(
+            (_MESSAGES.c.status == "queued", bindparam("now")), else_=_MESSAGES.c.status_at
+        ),
+    )
+)
+
+
+def settle_sent_many(
+    session: Session,
+    sent: Sequence[tuple[Claimed, str | None]],
+    *,
+    worker: str,
+    now: datetime,
+) -> int:
+    """Settle many sent rows in one transaction; how many this worker still held.
+
+    A status webhook can arrive before the wamid is stored here (Meta is quick, and sends are
+    settled in groups); such statuses were kept as status events and are applied now.
+    """
+    if not sent:
+        return 0
+    held = set(
+        session.execute(
+            delete(OutboxItem)
+            .where(
+                col(OutboxItem.id).in_([claimed.outbox_id for claimed, _ in sent]),
+                OutboxItem.claimed_by == worker,
+            )
+            .returning(col(OutboxItem.id))
+        ).scalars()
+    )
+    updates = sorted(  # a stable lock order, so concurrent settles cannot deadlock
+        (
+            {"message_id": claimed.message_id, "wamid": wamid, "now": now}
+            for claimed, wamid in sent
+            if claimed.outbox_id in held and claimed.message_id
+        ),
+        key=lambda values: values["message_id"],
+    )
+    if updates:
+        session.execute(_MARK_SENT, updates)
+        _apply_early_statuses(session, [u["wamid"] for u in updates if u["wamid"]])
+    return len(held)
+
+
+def _apply_early_statuses(session: Session, wamids: list[str]) -> None:
+    if not wamids:
+        return
+    early = session.exec(select(StatusEvent).where(col(StatusEvent.wamid).in_(wamids))).all()
+    best: dict[str, StatusEvent] = {}
+    for event in early:
+        current = best.get(event.wamid)
+        if current is None or STATUS_RANK.get(event.status, 0) > STATUS_RANK.get(current.status, 0):
+            best[event.wamid] = event
+    for wamid, event in best.items():
+        message = session.exec(select(Message).where(Message.wamid == wamid)).first()
+        if message is None or STATUS_RANK.get(event.status, 0) <= STATUS_RANK.get(
+            message.status, 0
+        ):
+            continue
+        message.status, message.status_at = event.status, event.meta_timestamp
+        if event.error_code is not None or event.error_title is not None:
+            message.error_code, message.error_title = event.error_code, event.error_title
+        session.add(message)
 
 
 def settle_retry(
@@ -233,6 +306,17 @@ def settle_failed(
     return True
 
 
+def release_one(session: Session, claimed: Claimed, *, worker: str) -> bool:
+    """Give one row back unsent, as it was (not counted as an attempt)."""
+    item = _held(session, claimed, worker)
+    if item is None:
+        return False
+    item.claimed_until = None
+    item.claimed_by = None
+    session.add(item)
+    return True
+
+
 def release(session: Session, *, worker: str) -> int:
     """Give back every row this worker holds (graceful shutdown)."""
     result = session.execute(
@@ -244,6 +328,56 @@ def release(session: Session, *, worker: str) -> int:
 
 
 def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
     return session.exec(select(func.count()).select_from(OutboxItem)).one()
+
+
+def refused_now(
+    session: Session, rows: Iterable[Claimed], *, suppression_key: bytes
+) -> dict[int, str]:
+    """The rows that may not be sent any more, by outbox id, with the reason.
+
+    The consent check at send time, for a whole batch in three queries: the contact is gone,
+    its number was erased (suppressed), or the message's category is no longer granted.
+    """
+    messages = [row for row in rows if row.kind == "message" and row.contact_id is not None]
+    if not messages:
+        return {}
+    contact_ids = {row.contact_id for row in messages}
+    wa_ids = dict(
+        session.execute(
+            select(Contact.id, Contact.wa_id).where(col(Contact.id).in_(contact_ids))
+        ).all()
+    )
+    digests = {
+        contact_id: suppression_digest(suppression_key, wa_id)
+        for contact_id, wa_id in wa_ids.items()
+        if wa_id
+    }
+    suppressed_digests: set[str] = set()
+    if digests:
+        suppressed_digests = set(
+            session.execute(
+                select(Suppression.digest).where(col(Suppression.digest).in_(digests.values()))
+            ).scalars()
+        )
+    allowed = {
+        (contact_id, category)
+        for contact_id, category in session.execute(
+            select(Consent.contact_id, Consent.category).where(
+                col(Consent.contact_id).in_(contact_ids),
+                col(Consent.granted).is_(True),
+                col(Consent.confirmed).is_(True),
+            )
+        ).all()
+    }
+    refused: dict[int, str] = {}
+    for row in messages:
+        if row.contact_id not in wa_ids:
+            refused[row.outbox_id] = "cancelled: the contact was erased before sending"
+        elif digests.get(row.contact_id) in suppressed_digests:
+            refused[row.outbox_id] = "cancelled: the number is suppressed"
+        elif row.category is not None and (row.contact_id, row.category) not in allowed:
+            refused[row.outbox_id] = (
+                f"cancelled: {row.category!r} was no longer granted when it was to be sent"
+            )
+    return refused

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import redis
 
-# KEYS[1]: bucket hash. ARGV: rate per second, burst, seconds to add as a penalty (0 normally).
+# KEYS[1]: bucket hash. ARGV: rate per second, burst, seconds of penalty (0: acquire one slot).
 # Redis's own clock keeps every process on one timeline.
 _ACQUIRE = """
 local rate = tonumber(ARGV[1])
@@ -25,9 +25,12 @@ local tokens = tonumber(data[1])
 local ts = tonumber(data[2])
 if tokens == nil then tokens = burst; ts = now end
 tokens = math.min(burst, tokens + (now - ts) * rate)
-tokens = tokens - penalty * rate
 local wait = 0
-if penalty == 0 then
+if penalty > 0 then
+  -- Hold the next slot at least penalty seconds away. Not cumulative: the requests in flight
+  -- when Meta says "slow down" all hear it at once, and one pause is what was asked for.
+  tokens = math.min(tokens, -penalty * rate)
+else
   tokens = tokens - 1
   if tokens < 0 then wait = -tokens / rate end
 end
@@ -91,4 +94,5 @@ class MemoryRateLimiter:
     def penalise(self, seconds: float) -> None:
         with self._lock:
             self._refill()
-            self._tokens -= seconds * self.rate
+            # As in Redis: the next slot at least this far away, not one pause per caller.
+            self._tokens = min(self._tokens, -seconds * self.rate)

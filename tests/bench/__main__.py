@@ -12,6 +12,8 @@ from tests.bench import Result, table
 # name → module with run() -> list[Result]
 BENCHMARKS = {
     "audience": "tests.bench.bench_audience",
+    "dispatcher": "tests.bench.bench_dispatcher",
+    "webhook": "tests.bench.bench_webhook",
 }
 
 

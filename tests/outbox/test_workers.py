@@ -1,0 +1,94 @@
+"""Dispatchers as separate processes (`flask --app wsgi outbox work`): crashes and concurrency."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.db import make_engine
+from storage.models import OutboxItem
+from tests.fake_graph import FakeGraph
+from tests.outbox.conftest import Worker, messages, outbox, queue_texts, wa_id, wait_until
+
+StartWorker = Callable[..., Worker]
+
+
+def sent_by(output: str) -> int:
+    """The sent count in the stats line a worker prints when it stops."""
+    match = re.search(r"DispatchStats\(sent=(\d+)", output)
+    assert match, f"no stats line in {output!r}"
+    return int(match.group(1))
+
+
+def test_a_dispatcher_killed_mid_batch_loses_nothing_once_another_starts(
+    engine: Engine,
+    fake: FakeGraph,
+    worker_env: dict[str, str],
+    workers: StartWorker,
+) -> None:
+    fake.latency = 0.05  # slow enough for the kill to land while a batch is in flight
+    queued = queue_texts(engine, 150)
+    options = ("--batch-size", "20", "--concurrency", "4", "--lease-seconds", "2")
+
+    first = workers(worker_env, *options)
+    assert fake.wait_for(lambda f: len(f.deliveries()) >= 30, timeout=30), first.errors()
+    first.kill()
+    # SIGKILL: no shutdown ran. What it held stays claimed until the lease ends.
+    in_flight = {row.message_id for row in outbox(engine) if row.claimed_by}
+    assert in_flight, "the kill should have landed mid-batch"
+    delivered_before = sum(fake.delivered().values())
+    assert 0 < delivered_before < 150
+
+    second = workers(worker_env, *options)
+    assert wait_until(lambda: not outbox(engine), timeout=30), second.errors()
+    second.stop()
+
+    delivered = fake.delivered()
+    lost = [q for q in queued if delivered[q.marker] == 0]
+    assert lost == []
+    duplicated = {q.message_id for q in queued if delivered[q.marker] > 1}
+    # At least once: only a row in flight when the process died may have gone out twice.
+    assert duplicated <= in_flight
+    assert all(m.status == "sent" and m.wamid for m in messages(engine, queued).values())
+
+
+def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
+    postgres_url: str,
+    fake: FakeGraph,
+    worker_env: dict[str, str],
+    workers: StartWorker,
+    tmp_path: Path,
+) -> None:
+    fake.latency = 0.01  # each process's 4 threads keep a few requests in flight
+    env = {**worker_env, "DATABASE_URL": postgres_url}
+    options = ("--batch-size", "25", "--concurrency", "4")
+    started = [workers(env, *options) for _ in range(4)]
+    for worker in started:
+        worker.wait_running()
+
+    engine = make_engine(postgres_url)
+    try:
+        # Queued once all four run, so that they compete for every batch from the start.
+        recipients = [wa_id(i) for i in range(100)]
+        queued = queue_texts(engine, 400, recipients=recipients, chunk=200)
+        assert wait_until(lambda: not outbox(engine), timeout=60), started[0].errors()
+        for worker in started:
+            worker.terminate()
+        stopped = [worker.stop() for worker in started]
+        stored = messages(engine, queued)
+        with Session(engine) as session:
+            assert session.exec(select(col(OutboxItem.id))).all() == []
+    finally:
+        engine.dispose()
+
+    assert fake.delivered() == Counter({q.marker: 1 for q in queued})  # none twice, none lost
+    counts = [sent_by(output) for output in stopped]
+    assert sum(counts) == 400
+    assert all(count > 0 for count in counts), counts  # all four took part
+    assert len({m.wamid for m in stored.values()}) == 400
+    assert all(m.status == "sent" for m in stored.values())
