@@ -24,7 +24,7 @@ install: $(STAMP)
 run: install
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask --app wsgi db upgrade
 	APP_ENV=$${APP_ENV:-development} $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 \
-		--threads 8 --access-logfile - wsgi:app
+		--threads 8 wsgi:app
 
 ## Lint and run the whole suite (embedded defaults unless TEST_DATABASE_URL/TEST_REDIS_URL set).
 test: install lint
