@@ -121,7 +121,7 @@ class Settings:
             value = {
                 "WHATSAPP_VERIFY_TOKEN": self.verify_token,
                 "WHATSAPP_APP_SECRET": self.app_secret,
-                "SECRET_KEY": "(random, not shown)",
+                "SECRET_KEY": "a generated key (not shown)",
             }[name]
             print(f"development: {name} not set; using {value}", file=stream or sys.stderr)
 
