@@ -35,6 +35,7 @@ def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, Dialogu
     state = DialogueState(
         stage=Stage(row.stage),
         language=row.language or contact.language,
+        language_chosen=row.language_chosen,
         pending=tuple(row.pending or ()),
         prompt_version=row.prompt_version,
         asked_at=row.asked_at,
@@ -141,6 +142,7 @@ class Responder:
         new_state = result.state
         row.stage = new_state.stage.value
         row.language = new_state.language
+        row.language_chosen = new_state.language_chosen
         row.pending = list(new_state.pending)
         row.prompt_version = new_state.prompt_version
         row.asked_at = new_state.asked_at

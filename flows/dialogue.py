@@ -524,7 +524,7 @@ def _preferences(turn: _Turn) -> StepResult:
 
 def _switch_language(turn: _Turn) -> StepResult:
     language = _usable(turn.catalog, turn.switch_to)
-    state = replace(turn.state, language=language, reprompts=0)
+    state = replace(turn.state, language=language, language_chosen=True, reprompts=0)
     turn = replace(turn, state=state, language=language)
     if state.stage in (Stage.NEW, Stage.ASKED, Stage.CHOOSING):
         return _show_question(turn, state)
@@ -640,12 +640,17 @@ def _handler(stage: Stage, signal: Signal, from_ad: bool) -> Handler:
 def _contact_language(
     state: DialogueState, event: Inbound, catalog: Catalog
 ) -> tuple[str, DialogueState]:
-    """C11: the chosen language; else Arabic when they write Arabic (kept); else the default."""
+    """C11: the chosen language; else the language of what they type (Arabic script → Arabic,
+    other letters → the default); else the last one seen; else the default."""
     usable = _usable_languages(catalog)
+    if state.language in usable and state.language_chosen:
+        return state.language, state
+    typed = event.text if event.kind is InboundKind.TEXT else None
+    if typed and any(ch.isalpha() for ch in typed):
+        detected = "ar" if "ar" in usable and is_arabic(typed) else usable[0]
+        return detected, replace(state, language=detected)
     if state.language in usable:
         return state.language, state
-    if "ar" in usable and event.text and is_arabic(event.text):
-        return "ar", replace(state, language="ar")
     return usable[0], state
 
 

@@ -46,6 +46,7 @@ class DialogueState:
 
     stage: Stage = Stage.NEW
     language: str | None = None  # the contact's language, once known
+    language_chosen: bool = False  # chosen with ENGLISH / العربية, not guessed from their writing
     pending: tuple[str, ...] = ()  # categories still to ask while CHOOSING
     prompt_version: str | None = None  # version of the last consent prompt shown
     asked_at: datetime | None = None  # when that prompt was shown (expires after 24 h)

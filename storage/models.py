@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -69,6 +70,8 @@ class DialogueRow(SQLModel, table=True):
     )
     stage: str = Field(default="new", max_length=16)
     language: str | None = Field(default=None, max_length=8)
+    # True once chosen with ENGLISH / العربية; a guess from their writing may change.
+    language_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     pending: list[str] | None = _json()
     prompt_version: str | None = Field(default=None, max_length=64)
     asked_at: datetime | None = _time(nullable=True)

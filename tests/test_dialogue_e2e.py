@@ -366,3 +366,14 @@ def test_the_conversation_log_shows_each_reply_after_the_message_it_answers(cust
     log = api.get(f"/contacts/{WA_ID}/messages").json["messages"]
     assert [m["direction"] for m in log] == ["in", "out", "in", "out", "in", "out"]
     assert [m["status"] for m in log if m["direction"] == "out"] == ["sent"] * 3
+
+
+def test_c11_a_guessed_language_follows_their_writing_a_chosen_one_stays(app, api):
+    guessed = ChatSession(app, wa_id="971501234569")
+    assert "العروض" in body_of(guessed.say("مرحبا"))
+    assert "Offers" in body_of(guessed.say("sorry, English please?"))
+    chosen = ChatSession(app, wa_id="971501234570")
+    chosen.say("hello")
+    assert "العروض" in body_of(chosen.say("العربية"))
+    assert "العروض" in body_of(chosen.say("HELP"))
+    assert api.get("/contacts/971501234570").json["language"] == "ar"

@@ -46,7 +46,7 @@ def purposes(result: StepResult) -> list[str]:
 
 def asked(chat: ChatFactory, language: str | None = None, **state: object) -> Chat:
     """A contact who has just been shown the consent prompt (language None: not chosen yet)."""
-    c = chat(DialogueState(language=language, **state))  # type: ignore[arg-type]
+    c = chat(DialogueState(language=language, language_chosen=language is not None, **state))  # type: ignore[arg-type]
     c.send("Hello")
     assert c.state.stage is Stage.ASKED
     return c
@@ -672,8 +672,10 @@ def test_c09_start_after_stop_shows_the_prompt_and_grants_nothing(chat: ChatFact
 def test_c10_help_names_company_support_categories_stop_and_preferences(
     language: str, words: list[str], chat: ChatFactory, catalog: Catalog
 ) -> None:
-    c = chat(DialogueState(stage=Stage.SUBSCRIBED, language=language, granted=BOTH))
-    (reply,) = c.send("HELP").replies
+    state = DialogueState(
+        stage=Stage.SUBSCRIBED, language=language, language_chosen=True, granted=BOTH
+    )
+    (reply,) = chat(state).send("HELP").replies
     assert "Nimbus Bakery" in reply.body
     assert "help@nimbus.example" in reply.body
     for category in catalog.categories:
@@ -702,15 +704,19 @@ def test_c10_help_for_a_single_language_company_offers_no_language_switch(
 # --- C11: language -----------------------------------------------------------------------------
 
 
-def test_c11_arabic_writer_gets_arabic_and_the_language_is_kept(chat: ChatFactory) -> None:
+def test_c11_arabic_writer_gets_arabic_and_replies_follow_their_writing(chat: ChatFactory) -> None:
     c = chat()
     (prompt,) = c.send("مرحبا، أريد أن أعرف المزيد").replies
     assert prompt.language == "ar"
     assert "العروض" in prompt.body
     assert [b.title for b in prompt.buttons] == ["نعم، الكل", "دعني أختار", "لا، شكرًا"]
     assert c.state.language == "ar"
-    # Kept even when they later write in Latin letters.
-    assert c.send("hmm").replies[0].language == "ar"
+    # Buttons and messages without letters keep the language of their last words.
+    assert c.tap("optin:choose").replies[0].language == "ar"
+    assert c.send("👍").replies[0].language == "ar"
+    # Guessed, not chosen: when they write in Latin letters, the default answers.
+    assert c.send("hmm").replies[0].language == "en"
+    assert c.state.language == "en"
 
 
 def test_c11_default_is_the_first_configured_language(
@@ -722,7 +728,7 @@ def test_c11_default_is_the_first_configured_language(
 
 
 def test_c11_chosen_language_wins_over_the_script_of_a_message(chat: ChatFactory) -> None:
-    c = chat(DialogueState(language="en"))
+    c = chat(DialogueState(language="en", language_chosen=True))
     assert c.send("مرحبا").replies[0].language == "en"
 
 
@@ -731,7 +737,7 @@ def test_c11_arabic_is_not_used_unless_configured(
 ) -> None:
     c = chat(catalog=catalog_factory(languages=("en",)))
     assert c.send("مرحبا").replies[0].language == "en"
-    assert c.state.language is None
+    assert c.state.language != "ar"
 
 
 def test_c11_language_keyword_shows_the_prompt_again_in_that_language(chat: ChatFactory) -> None:
