@@ -6,7 +6,45 @@ Run them all with `python -m tests.bench` (or `make bench`), or one by name:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+
+def postgres_url() -> str:
+    return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def schema_url(url: str, schema: str) -> str:
+    """The same database with a benchmark's own schema first on search_path (psycopg `options`),
+    so a benchmark never touches the tests' `public` schema."""
+    parsed = make_url(url)
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+def fresh_schema(url: str, schema: str) -> str:
+    """An empty schema at the newest migration; its URL."""
+    from storage import migrate
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+    finally:
+        engine.dispose()
+    bench = schema_url(url, schema)
+    migrate.upgrade(bench)
+    return bench
 
 
 @dataclass(frozen=True, slots=True)

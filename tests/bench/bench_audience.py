@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from storage import migrate
 from storage.db import make_engine
 from storage.suppression import suppression_digest
-from tests.bench import Result
+from tests.bench import Result, postgres_url, schema_url
 
 CONTACTS = 1_000_000
 LEFT_OUT = 10_000  # of each kind that the audience must not contain
@@ -41,18 +41,6 @@ TOKEN = "bench-token"
 GOAL_ROWS_PER_SECOND = 200_000
 GOAL_PEAK_RSS_MB = 150
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def base_url() -> str:
-    return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def schema_url(url: str) -> str:
-    """The same database, with the bench schema first on search_path (psycopg `options`)."""
-    parsed = make_url(url)
-    return parsed.update_query_dict({"options": f"-csearch_path={SCHEMA}"}).render_as_string(
-        hide_password=False
-    )
 
 
 def prepare(url: str) -> None:
@@ -76,7 +64,7 @@ def prepare(url: str) -> None:
     finally:
         engine.dispose()
 
-    bench = schema_url(url)
+    bench = schema_url(url, SCHEMA)
     migrate.upgrade(bench)
     engine = make_engine(bench)
     started = time.perf_counter()
@@ -201,11 +189,11 @@ def _export(url: str, queue: Any) -> None:
 
 
 def run() -> list[Result]:
-    url = base_url()
+    url = postgres_url()
     prepare(url)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=_export, args=(schema_url(url), queue))
+    child = context.Process(target=_export, args=(schema_url(url, SCHEMA), queue))
     child.start()
     measured = queue.get(timeout=600)
     child.join(60)

@@ -34,14 +34,13 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Engine
 
-from storage import migrate
 from storage.db import make_engine
 from storage.models import Contact, Message, OutboxItem
 from storage.types import utcnow
-from tests.bench import Result
+from tests.bench import Result, fresh_schema, postgres_url, redis_url
 
 MESSAGES = 10_000
 RECIPIENTS = 1_000
@@ -51,36 +50,6 @@ SCHEMA = "bench_outbox"
 TOKEN = "bench-token"
 PHONE_NUMBER_ID = "106540352242922"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def base_url() -> str:
-    return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def redis_url() -> str:
-    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def schema_url(url: str) -> str:
-    """The same database, with the bench schema first on search_path (psycopg `options`)."""
-    parsed = make_url(url)
-    return parsed.update_query_dict({"options": f"-csearch_path={SCHEMA}"}).render_as_string(
-        hide_password=False
-    )
-
-
-def prepare(url: str) -> str:
-    """A fresh schema at the newest migration; its URL."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    finally:
-        engine.dispose()
-    bench = schema_url(url)
-    migrate.upgrade(bench)
-    return bench
 
 
 def queue_all(engine: Engine) -> None:
@@ -220,7 +189,7 @@ def run() -> list[Result]:
     dispatchers = int(os.environ.get("BENCH_DISPATCHERS") or max(2, os.cpu_count() or 2))
     concurrency = os.environ.get("BENCH_CONCURRENCY", "16")
     batch_size = os.environ.get("BENCH_BATCH_SIZE", "200")
-    database_url = prepare(base_url())
+    database_url = fresh_schema(postgres_url(), SCHEMA)
     engine = make_engine(database_url)
 
     context = multiprocessing.get_context("spawn")

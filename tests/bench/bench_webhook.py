@@ -16,8 +16,7 @@ from bot import create_app
 from bot.meta import simulate
 from bot.services import services
 from storage import migrate
-from tests.bench import Result
-from tests.services import POSTGRES_URL
+from tests.bench import Result, fresh_schema, postgres_url, redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 1000
@@ -91,21 +90,8 @@ def run() -> list[Result]:
         migrate.upgrade(url)
         results += _measure("sqlite", url, None)
 
-    from sqlalchemy import text
-
-    from storage.db import make_engine
-
-    schema = "bench_webhook"
-    engine = make_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    # A dedicated schema, so the benchmark never touches the tests' tables.
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    migrate.upgrade(url)
-    results += _measure("postgresql+redis", url, "redis://127.0.0.1:6379/0")
+    url = fresh_schema(postgres_url(), "bench_webhook")
+    results += _measure("postgresql+redis", url, redis_url())
     return results
 
 
