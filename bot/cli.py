@@ -92,7 +92,9 @@ def outbox_status() -> None:
 
     with Session(services().engine) as session:
         click.echo(f"pending: {pending_count(session)}")
-    reason = services().dispatcher().paused_reason()
+    from bot.dispatcher import paused_reason
+
+    reason = paused_reason(services().engine, services().settings.access_token)
     click.echo(f"paused: {reason}" if reason else "dispatching: yes")
 
 

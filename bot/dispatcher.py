@@ -12,7 +12,6 @@ number of dispatchers run; on SQLite one at a time.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import queue
@@ -34,7 +33,7 @@ from sqlmodel import Session
 
 from bot.graph.client import Transport
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
-from bot.logmask import mask_recipient
+from bot.logmask import fingerprint, mask_recipient
 from flows.catalog import Catalog
 from flows.versioning import text_version
 from storage.consents import withdraw
@@ -71,7 +70,19 @@ MARKETING_OPT_OUT_TEXT = (
 
 
 def token_fingerprint(token: str | None) -> str:
-    return hashlib.sha256((token or "console").encode()).hexdigest()[:12]
+    return fingerprint(token or "console")
+
+
+def paused_reason(engine: Engine, token: str | None) -> str | None:
+    """Why dispatching is paused, if it is (a 190 seen with the token in use now)."""
+    with Session(engine) as session:
+        flag = get_flag(session, PAUSE_FLAG)
+    if flag is None:
+        return None
+    flagged, _, reason = flag.partition(" ")
+    if flagged != token_fingerprint(token):
+        return None  # a new token was configured since: try again
+    return reason
 
 
 _JITTER = random.SystemRandom()
@@ -181,6 +192,7 @@ class Dispatcher:
         self.limiter = limiter
         self.catalog = catalog
         self.suppression_key = suppression_key
+        self.token = token
         self.fingerprint = token_fingerprint(token)
         self.worker = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.batch_size = batch_size
@@ -200,15 +212,7 @@ class Dispatcher:
     # --- the loop ---------------------------------------------------------------------------
 
     def paused_reason(self) -> str | None:
-        """Why dispatching is paused, if it is (a 190 seen with the token in use now)."""
-        with Session(self.engine) as session:
-            flag = get_flag(session, PAUSE_FLAG)
-        if flag is None:
-            return None
-        fingerprint, _, reason = flag.partition(" ")
-        if fingerprint != self.fingerprint:
-            return None  # a new token was configured since: try again
-        return reason
+        return paused_reason(self.engine, self.token)
 
     def run_once(self) -> int:
         """Claim one batch, send it and settle every row; the number of rows handled."""

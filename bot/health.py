@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Flask, Response, jsonify
 
+from bot.dispatcher import paused_reason
 from bot.services import services
 from storage import migrate
 from storage.db import ping
@@ -43,7 +44,7 @@ def readyz() -> tuple[Response, int]:
     body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
     if ready:
         # Sending can be paused (Meta rejected the token) while intake stays healthy.
-        reason = app_services.dispatcher().paused_reason()
+        reason = paused_reason(app_services.engine, app_services.settings.access_token)
         body["dispatch"] = f"paused: {reason}" if reason else "running"
     return jsonify(body), 200 if ready else 503
 

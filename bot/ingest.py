@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import redis
 from sqlmodel import Session
@@ -19,7 +18,9 @@ from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status
 from storage.db import session_scope
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
-from storage.models import Contact
+
+if TYPE_CHECKING:
+    from bot.responder import Responder
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +41,7 @@ class IngestReport:
         return asdict(self)
 
 
-class EventHandler(Protocol):
-    """Acts on new events inside their transaction, with the contact locked, once each."""
-
-    def __call__(self, session: Session, contact: Contact, event: InboundMessage) -> None: ...
-
-    def on_preference(
-        self,
-        session: Session,
-        contact: Contact,
-        *,
-        value: str,
-        occurred_at: datetime,
-        evidence: dict[str, str],
-        phone_number_id: str | None,
-    ) -> None: ...
-
-
-def ingest_body(
-    services: Services, raw: bytes, handler: EventHandler | None = None
-) -> IngestReport:
+def ingest_body(services: Services, raw: bytes, handler: Responder | None = None) -> IngestReport:
     """Parse and store a whole body; raises only when storage fails (the caller answers 503)."""
     report = IngestReport()
     try:
@@ -91,7 +73,7 @@ def ingest_body(
 def store_messages(
     services: Services,
     messages: tuple[InboundMessage, ...],
-    handler: EventHandler | None,
+    handler: Responder | None,
     report: IngestReport,
 ) -> None:
     """Store a body's messages and act on each new one, in one transaction.
@@ -114,7 +96,7 @@ def store_messages(
     report.duplicates += len(fresh) - len(new)
 
 
-def store_message(session: Session, event: InboundMessage, handler: EventHandler | None) -> bool:
+def store_message(session: Session, event: InboundMessage, handler: Responder | None) -> bool:
     """Store one inbound message and act on it; False if it was already stored."""
     profile = event.contact
     try:
@@ -171,7 +153,7 @@ def store_status(session: Session, status: Status) -> None:
 
 
 def store_preference(
-    services: Services, preference: PreferenceUpdate, handler: EventHandler | None = None
+    services: Services, preference: PreferenceUpdate, handler: Responder | None = None
 ) -> bool:
     """Keep Meta's preference update once and act on it (marketing stop withdraws, C13)."""
     key = preference.wa_id or preference.user_id

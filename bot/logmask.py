@@ -7,6 +7,8 @@ reading, not enough to contact anyone.
 
 from __future__ import annotations
 
+import hashlib
+
 BULLET = "•"
 ELLIPSIS = "…"
 NONE_MARK = "(none)"
@@ -50,3 +52,8 @@ def mask_recipient(value: str | None) -> str:
     if value and any(ch.isalpha() for ch in value):
         return mask_user_id(value)
     return mask_number(value)
+
+
+def fingerprint(secret: str) -> str:
+    """A short, stable name for a token that does not reveal it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]

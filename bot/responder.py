@@ -24,9 +24,6 @@ from storage.outbox import cancel_pending, enqueue_message, enqueue_read_receipt
 from storage.suppression import lift
 from storage.types import utcnow
 
-# The quick-reply button Meta puts on marketing templates; tapping it is Meta's opt-out (C13).
-STOP_PROMOTIONS_PAYLOADS = frozenset({"stop promotions"})
-
 
 def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, DialogueState]:
     row = session.get(DialogueRow, contact.id)
@@ -83,14 +80,6 @@ class Responder:
         row, state = load_state(session, contact)
         if event.type is MessageType.BUTTON and event.reply_id in (DOI_YES, DOI_NO):
             result = self._double_opt_in(session, contact, state, event)
-        elif _is_stop_promotions(event):
-            result = marketing_preference(
-                state,
-                "stop",
-                self.services.catalog,
-                occurred_at=event.timestamp,
-                evidence={"reply_wamid": event.wamid, **_context(event)},
-            )
         else:
             result = step(state, to_inbound(session, event), self.services.catalog, event.timestamp)
         self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
@@ -138,7 +127,7 @@ class Responder:
         result: StepResult,
         *,
         phone_number_id: str | None,
-    ) -> list[Message]:
+    ) -> None:
         new_state = result.state
         row.stage = new_state.stage.value
         row.language = new_state.language
@@ -173,38 +162,27 @@ class Responder:
             # After STOP nothing else goes out but its one confirmation (C07).
             cancel_pending(session, contact_id=contact.id)
 
-        sent = []
         sender = phone_number_id or self.services.settings.phone_number_id
         if sender is None:
-            return sent
+            return
         recipient = contact.wa_id or contact.user_id
         for reply in result.replies:
-            sent.append(
-                enqueue_message(
-                    session,
-                    contact_id=contact.id,
-                    phone_number_id=sender,
-                    payload=_payload(recipient, reply),
-                    type="interactive" if reply.buttons else "text",
-                    text=reply.shown_text,
-                    purpose=reply.purpose,
-                    text_version=reply.text_version,
-                )
+            enqueue_message(
+                session,
+                contact_id=contact.id,
+                phone_number_id=sender,
+                payload=_payload(recipient, reply),
+                type="interactive" if reply.buttons else "text",
+                text=reply.shown_text,
+                purpose=reply.purpose,
+                text_version=reply.text_version,
             )
-        return sent
 
 
 def _payload(recipient: str, reply: Reply) -> dict[str, Any]:
     if reply.buttons:
         return buttons_payload(recipient, reply.body, [(b.id, b.title) for b in reply.buttons])
     return text_payload(recipient, reply.body)
-
-
-def _is_stop_promotions(event: InboundMessage) -> bool:
-    if event.type is not MessageType.BUTTON:
-        return False
-    said = (event.reply_id or event.text or "").strip().casefold()
-    return said in STOP_PROMOTIONS_PAYLOADS
 
 
 def _context(event: InboundMessage) -> dict[str, str]:

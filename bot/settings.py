@@ -45,10 +45,6 @@ class Settings:
         """Key of the suppression hashes; SECRET_KEY must stay stable for them to match."""
         return self.secret_key.encode()
 
-    @property
-    def is_production(self) -> bool:
-        return self.app_env == "production"
-
     @classmethod
     def from_env(
         cls, env: Mapping[str, str], development_secrets: Mapping[str, str] | None = None

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot.api.errors import error_response
 from bot.ingest import ingest_body
 from bot.responder import Responder
 from bot.services import services
@@ -41,24 +42,24 @@ def receive() -> tuple[Response, int]:
         body, request.headers.get("X-Hub-Signature-256"), app_services.settings.app_secret
     )
     if check is SignatureCheck.MISSING:
-        return _error("signature_missing", "X-Hub-Signature-256 header is required"), 401
+        return error_response(401, "signature_missing", "X-Hub-Signature-256 header is required")
     if check is SignatureCheck.INVALID:
         log.warning("webhook refused: signature does not match the body")
-        return _error("signature_invalid", "X-Hub-Signature-256 does not match the body"), 403
+        return error_response(
+            403, "signature_invalid", "X-Hub-Signature-256 does not match the body"
+        )
     try:
         report = ingest_body(app_services, body, handler=Responder(app_services))
     except (DBAPIError, PoolTimeout) as exc:
         log.error("storage unavailable, asking Meta to redeliver: %s", exc.__class__.__name__)
-        response = _error("storage_unavailable", "storage unavailable; redeliver later")
+        response, status = error_response(
+            503, "storage_unavailable", "storage unavailable; redeliver later"
+        )
         response.headers["Retry-After"] = "30"
-        return response, 503
+        return response, status
     if report.messages or report.preferences:
         app_services.outbox_wake.set()  # replies are committed: send them now
     return jsonify(report.as_dict()), 200
-
-
-def _error(code: str, message: str) -> Response:
-    return jsonify({"error": code, "message": message})
 
 
 def init_app(app: Flask) -> None:

@@ -37,7 +37,7 @@ from flows.model import (
     Stage,
     StepResult,
 )
-from flows.normalise import is_arabic
+from flows.normalise import is_arabic, normalise
 from flows.versioning import text_version
 
 PROMPT_LIFETIME = timedelta(hours=24)  # an answer later than this to a prompt is not consent
@@ -48,6 +48,9 @@ CLOCK_SLACK = timedelta(seconds=2)
 OPTIN_YES = "optin:yes"
 OPTIN_CHOOSE = "optin:choose"
 OPTIN_NO = "optin:no"
+
+# The quick-reply button Meta adds to marketing templates; a tap is Meta's opt-out (C13).
+META_STOP_PROMOTIONS = "stop promotions"
 
 # The ledger text for Meta's own marketing opt-out: the person answered WhatsApp's UI, not ours.
 META_OPT_OUT_TEXT = "WhatsApp marketing messages preference: stop"
@@ -676,6 +679,10 @@ def _classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str
 
 def step(state: DialogueState, event: Inbound, catalog: Catalog, now: datetime) -> StepResult:
     """One inbound message: the new state, the ledger rows to append and the replies to send."""
+    if event.kind is InboundKind.BUTTON and normalise(event.reply_id or event.text or "") == (
+        META_STOP_PROMOTIONS
+    ):
+        return marketing_preference(state, "stop", catalog, event.timestamp, _evidence(event))
     language, state = _contact_language(state, event, catalog)
     signal, category_id, switch_to = _classify(event, catalog)
     turn = _Turn(

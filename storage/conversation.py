@@ -60,10 +60,6 @@ def insert_inbound(
     return message_id if inserted else None
 
 
-def find_by_wamid(session: Session, wamid: str) -> Message | None:
-    return session.exec(select(Message).where(Message.wamid == wamid)).first()
-
-
 def record_status(
     session: Session,
     *,

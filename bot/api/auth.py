@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 
@@ -10,14 +9,10 @@ from flask import g, request
 
 from bot.api import bp
 from bot.api.errors import ApiError
+from bot.logmask import fingerprint
 from bot.services import services
 
 log = logging.getLogger("bot.api")
-
-
-def fingerprint(token: str) -> str:
-    """A short, stable name for a token that does not reveal it."""
-    return hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
 @bp.before_request

@@ -820,6 +820,18 @@ def test_c13_meta_stop_without_marketing_consent_records_nothing(catalog: Catalo
     assert result.state == state
 
 
+def test_c13_the_stop_promotions_button_is_metas_opt_out_not_a_keyword(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    result = c.tap("Stop promotions", text="Stop promotions", context_wamid="wamid.TEMPLATE")
+    (change,) = result.changes
+    assert (change.category, change.granted, change.source) == ("offers", False, ConsentSource.META)
+    assert change.evidence == {"reply_wamid": c.last_in.wamid, "prompt_wamid": "wamid.TEMPLATE"}
+    assert result.replies == ()
+    # Typed, the same words are the customer's own STOP for that category.
+    typed = subscribed(chat).send("Stop promotions")
+    assert [ch.source for ch in typed.changes] == [ConsentSource.WHATSAPP]
+
+
 def test_c13_meta_resume_is_not_consent(catalog: Catalog) -> None:
     state = DialogueState(stage=Stage.DECLINED)
     result = marketing_preference(state, "resume", catalog, NOW, {})
