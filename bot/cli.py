@@ -72,13 +72,20 @@ def outbox_work(batch_size: int, concurrency: int, lease_seconds: float) -> None
     from datetime import timedelta
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     dispatcher = services().dispatcher(
         batch_size=batch_size, concurrency=concurrency, lease=timedelta(seconds=lease_seconds)
     )
+    # The dispatcher runs in a thread and this one only waits for the signals. Setting the
+    # Event from a signal handler could deadlock against a wait on it in the same thread.
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # inherited by every thread started now
+    worker = threading.Thread(target=dispatcher.run, args=(stop,), name="outbox-dispatcher")
+    worker.start()
     click.echo(f"dispatcher {dispatcher.worker} running; Ctrl-C to stop")
-    dispatcher.run(stop)
+    while worker.is_alive() and signal.sigtimedwait(signals, 0.5) is None:
+        pass
+    stop.set()
+    worker.join()
     click.echo(f"dispatcher stopped: {dispatcher.stats}")
 
 
