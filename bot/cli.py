@@ -47,12 +47,21 @@ def db_revision(message: str) -> None:
     migrate.revision(services().settings.database_url, message)
 
 
+MAX_CONCURRENCY = 64  # the connections bot.make_transport pools per process
+
 outbox_cli = AppGroup("outbox", help="The outbox of messages waiting to be sent.")
 
 
 @outbox_cli.command("work")
-@click.option("--batch-size", default=100, show_default=True)
-@click.option("--concurrency", default=16, show_default=True, help="Parallel Graph API calls.")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--concurrency",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    help="Parallel Graph API calls (each keeps a pooled connection). To reach a send rate R "
+    "with Meta answering in L seconds, the dispatchers together need about R x L.",
+)
 @click.option(
     "--lease-seconds",
     default=60.0,

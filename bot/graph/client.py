@@ -5,10 +5,13 @@ console transport.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 
 from bot.graph.errors import GraphError, GraphTransportError
 from bot.graph.payloads import read_receipt_payload
@@ -27,6 +30,26 @@ _TRANSPORT_FAILURES = (
     requests.exceptions.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
 )
+
+
+def pooled_session(base_url: str, pool_size: int) -> requests.Session:
+    """A session for the one Graph API host, with the environment's settings read once.
+
+    By default requests reads the proxy variables and the CA bundle variables again on every
+    call, which is a fifth of a dispatcher's CPU at a thousand messages a second. The host never
+    changes, so they are resolved here: HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE/
+    CURL_CA_BUNDLE still apply, as they stand when the process starts.
+    """
+    session = requests.Session()
+    session.proxies = get_environ_proxies(base_url)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    session.verify = bundle or True
+    session.trust_env = False
+    # One pooled connection per sending thread, so none is opened and dropped per message.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 @runtime_checkable

@@ -8,7 +8,13 @@ import responses
 from responses import matchers
 
 from bot.graph import payloads
-from bot.graph.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, GraphClient, Transport
+from bot.graph.client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    GraphClient,
+    Transport,
+    pooled_session,
+)
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
 
 BASE = "https://graph.facebook.com/v23.0"
@@ -327,3 +333,49 @@ def test_success_status_with_a_non_json_body(
 
 def test_graph_client_is_a_transport(client: GraphClient) -> None:
     assert isinstance(client, Transport)
+
+
+# --- the app's pooled session: the environment read once ----------------------------------------
+
+
+def test_pooled_session_takes_the_proxy_and_ca_bundle_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company/ca.pem")
+
+    session = pooled_session(BASE, pool_size=8)
+    monkeypatch.setenv("HTTPS_PROXY", "http://changed.internal:3128")
+
+    assert session.trust_env is False  # not looked up again on every send
+    assert session.proxies.get("https") == "http://proxy.internal:3128"
+    assert session.verify == "/etc/company/ca.pem"
+
+
+def test_pooled_session_skips_the_proxy_for_a_host_in_no_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "graph.facebook.com")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    session = pooled_session(BASE, pool_size=8)
+
+    assert session.proxies == {}
+    assert session.verify is True
+
+
+def test_pooled_session_keeps_one_connection_per_thread(mocked: responses.RequestsMock) -> None:
+    session = pooled_session(BASE, pool_size=24)
+    adapter = session.get_adapter(URL)
+    assert adapter._pool_maxsize == 24  # type: ignore[attr-defined]
+    mocked.post(URL, json=accepted())
+    assert (
+        GraphClient(session, access_token=TOKEN, base_url=BASE).send(
+            PHONE_ID, payloads.text_payload(TO, "hello")
+        )
+        == WAMID
+    )

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import requests
 from flask import Flask
-from requests.adapters import HTTPAdapter
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.dispatcher import Dispatcher
-from bot.graph.client import GraphClient
+from bot.graph.client import GraphClient, pooled_session
 from bot.graph.payloads import text_payload
 from bot.services import services
 from flows.versioning import text_version
@@ -63,9 +61,7 @@ def app_config(app_config: dict[str, str], fake: FakeGraph) -> dict[str, str]:
 
 
 def graph_client(fake: FakeGraph, token: str = TOKEN) -> GraphClient:
-    session = requests.Session()
-    # As many pooled connections as dispatcher threads, so none is opened per request.
-    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+    session = pooled_session(fake.base_url, pool_size=32)  # the session the app makes
     return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=CLIENT_TIMEOUT)
 
 
