@@ -39,7 +39,6 @@ from flows.versioning import text_version
 from storage.consents import withdraw
 from storage.control import clear_flag, get_flag, set_flag
 from storage.db import session_scope
-from storage.kv import KeyValueStore
 from storage.outbox import (
     Claimed,
     claim_due,
@@ -174,7 +173,6 @@ class Dispatcher:
         *,
         engine: Engine,
         transport: Transport,
-        store: KeyValueStore,
         limiter: RateLimiter,
         catalog: Catalog,
         suppression_key: bytes,
@@ -188,7 +186,6 @@ class Dispatcher:
     ) -> None:
         self.engine = engine
         self.transport = transport
-        self.store = store
         self.limiter = limiter
         self.catalog = catalog
         self.suppression_key = suppression_key
@@ -342,11 +339,9 @@ class Dispatcher:
         refusal = batch.refusal(row)
         if refusal is not None:
             return Attempt(row, "refused", reason=refusal)
-        recipient = row.payload.get("to")
-        if recipient and self.store.exists(f"pace:{recipient}"):
+        wait = self.limiter.acquire(row.payload.get("to"))
+        if wait is None:
             return Attempt(row, "paced")
-
-        wait = self.limiter.acquire()
         if wait > 0:
             self.sleep(wait)
         if self._halted() or batch.lease_running_out():
@@ -452,7 +447,7 @@ class Dispatcher:
             delay = backoff(row.attempts)
             if error.code == PAIR_RATE_CODE and recipient:
                 # Meta paces each recipient; sending sooner only earns another 131056.
-                self._advise(self.store.add, f"pace:{recipient}", PAIR_RATE_PAUSE_SECONDS)
+                self._advise(self.limiter.pace, recipient, PAIR_RATE_PAUSE_SECONDS)
                 delay = max(delay, PAIR_RATE_PAUSE_SECONDS)
             if error.code in (130429, 80007, 4) or error.http_status == 429:
                 self._advise(self.limiter.penalise, THROUGHPUT_PENALTY_SECONDS)

@@ -41,7 +41,6 @@ class Services:
         options = {
             "engine": self.engine,
             "transport": self.transport,
-            "store": self.store,
             "limiter": self.limiter,
             "catalog": self.catalog,
             "suppression_key": self.settings.suppression_key,

@@ -1,7 +1,9 @@
-"""The outbound send rate, shared by every dispatcher: a token bucket in Redis, or in-process.
+"""The outbound send rate, shared by every dispatcher: a token bucket in Redis, or in-process,
+and Meta's per-recipient pacing after a 131056.
 
 acquire() reserves a slot and says how long to wait for it, so callers sleep outside any lock
 and slots are handed out in order. The bucket may go negative: that is the queue of reservations.
+A recipient Meta asked to pace gets no slot: one call answers both, one Redis round trip a send.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Protocol
 
 import redis
 
-# KEYS[1]: bucket hash. ARGV: rate per second, burst, seconds of penalty (0: acquire one slot).
-# Redis's own clock keeps every process on one timeline.
+# KEYS[1]: bucket hash; KEYS[2], if given: the recipient's pace key (while it exists, no slot).
+# ARGV: rate per second, burst, seconds of penalty (0: acquire one slot). Returns the seconds to
+# wait, or -1 for a paced recipient. Redis's own clock keeps every process on one timeline.
 _ACQUIRE = """
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return '-1' end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local penalty = tonumber(ARGV[3])
@@ -43,11 +47,15 @@ return tostring(wait)
 class RateLimiter(Protocol):
     rate: float
 
-    def acquire(self) -> float:
-        """Reserve one send; the seconds to wait before making it."""
+    def acquire(self, recipient: str | None = None) -> float | None:
+        """Reserve one send; the seconds to wait before making it, or None while Meta paces
+        this recipient (no slot is taken then)."""
 
     def penalise(self, seconds: float) -> None:
         """Meta said slow down: hold every sender back for this long."""
+
+    def pace(self, recipient: str, seconds: float) -> None:
+        """Meta's 131056 (pair rate limit): nothing to this recipient for this long."""
 
 
 def burst_for(rate: float) -> float:
@@ -62,11 +70,19 @@ class RedisRateLimiter:
         self.rate = rate
         self._script = connection.register_script(_ACQUIRE)
 
-    def acquire(self) -> float:
-        return float(self._script(keys=[self.key], args=[self.rate, burst_for(self.rate), 0]))
+    def _pace_key(self, recipient: str) -> str:
+        return f"{self.key}:pace:{recipient}"
+
+    def acquire(self, recipient: str | None = None) -> float | None:
+        keys = [self.key, self._pace_key(recipient)] if recipient else [self.key]
+        wait = float(self._script(keys=keys, args=[self.rate, burst_for(self.rate), 0]))
+        return None if wait < 0 else wait
 
     def penalise(self, seconds: float) -> None:
         self._script(keys=[self.key], args=[self.rate, burst_for(self.rate), seconds])
+
+    def pace(self, recipient: str, seconds: float) -> None:
+        self.connection.set(self._pace_key(recipient), b"1", px=max(1, int(seconds * 1000)))
 
 
 class MemoryRateLimiter:
@@ -79,14 +95,19 @@ class MemoryRateLimiter:
         self._clock = clock
         self._stamp = clock()
         self._lock = threading.Lock()
+        self._paced_until: dict[str, float] = {}
 
     def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def acquire(self) -> float:
+    def acquire(self, recipient: str | None = None) -> float | None:
         with self._lock:
+            if recipient is not None and recipient in self._paced_until:
+                if self._paced_until[recipient] > self._clock():
+                    return None
+                del self._paced_until[recipient]
             self._refill()
             self._tokens -= 1
             return max(0.0, -self._tokens / self.rate)
@@ -96,3 +117,10 @@ class MemoryRateLimiter:
             self._refill()
             # As in Redis: the next slot at least this far away, not one pause per caller.
             self._tokens = min(self._tokens, -seconds * self.rate)
+
+    def pace(self, recipient: str, seconds: float) -> None:
+        with self._lock:
+            now = self._clock()
+            # Forget the pauses that are over, so the map stays as small as the paced set.
+            self._paced_until = {r: t for r, t in self._paced_until.items() if t > now}
+            self._paced_until[recipient] = now + seconds
