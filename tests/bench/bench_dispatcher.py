@@ -1,20 +1,22 @@
-"""The dispatcher's send rate against a configured 1000 messages/s, on PostgreSQL and Redis.
+"""The dispatcher's send rate against a configured rate, on PostgreSQL and Redis.
 
-10,000 text messages to 1,000 recipients are queued in one transaction, in a schema of its own
-(`bench_outbox`, through search_path, so the tests' `public` schema is never touched), while
-dispatcher processes (`flask --app wsgi outbox work`, the production command) wait for them.
-They share the Redis token bucket set to SEND_RATE_PER_SECOND=1000 and send to the fake Graph
-API (tests/fake_graph.py, no latency, no failures), which runs in a process of its own so that
-its CPU is not the dispatchers'. The rate is measured where Meta would see it: the fake server's
-receive times of the accepted messages, first to last.
+Three runs, each with fresh dispatcher processes (`flask --app wsgi outbox work`, the production
+command) sharing a Redis token bucket of their own: 10 s worth of messages at 1000/s, at 500/s
+and at 80/s, to 1,000 recipients, queued in one transaction in a schema of its own
+(`bench_outbox`, through search_path, so the tests' `public` schema is never touched). They send
+to the fake Graph API (tests/fake_graph.py, no latency, no failures), which runs in a process of
+its own so that its CPU is not the dispatchers'. The rate is measured where Meta would see it:
+the fake server's receive times of the accepted messages, first to last.
 
-Goal: at least 95% of the configured rate, no message sent twice, none lost.
+Goals: at 1000/s at least 95% of the configured rate; at 500/s and 80/s the rate held within 5%;
+no message sent twice, none lost, every one marked sent.
 
 Settings (environment): TEST_POSTGRES_URL, TEST_REDIS_URL as for the tests; BENCH_DISPATCHERS
 (processes, default: the number of CPUs, at least 2), BENCH_CONCURRENCY (threads each, 16),
-BENCH_BATCH_SIZE (rows per claim, 200).
+BENCH_BATCH_SIZE (rows per claim, 200), BENCH_LATENCY (seconds the fake server takes to answer,
+0; Meta's own is about a tenth to a few tenths: size the threads by rate x latency).
 
-Run alone: `python -m tests.bench.bench_dispatcher`; with the others: `python -m tests.bench`.
+Run alone: `python -m tests.bench dispatcher`; with the others: `python -m tests.bench`.
 """
 
 from __future__ import annotations
@@ -29,45 +31,51 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
+from bot.graph.client import pooled_session
 from storage.db import make_engine
 from storage.models import Contact, Message, OutboxItem
 from storage.types import utcnow
 from tests.bench import Result, fresh_schema, postgres_url, redis_url
 
-MESSAGES = 10_000
 RECIPIENTS = 1_000
-RATE = 1000
+SECONDS_EACH = 10
+MAX_RATE = 1000
+# (rate, seconds): the goal at Meta's highest tier, then the limit held at 500/s and at Meta's
+# default of 80/s.
+RUNS = ((MAX_RATE, SECONDS_EACH), (500, SECONDS_EACH), (80, SECONDS_EACH))
 GOAL_RATIO = 0.95
+LIMIT_TOLERANCE = 0.05
 SCHEMA = "bench_outbox"
 TOKEN = "bench-token"
 PHONE_NUMBER_ID = "106540352242922"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def queue_all(engine: Engine) -> None:
+def queue_all(engine: Engine, messages: int, tag: str) -> None:
     """Every message and its outbox row in one transaction: all due at the same moment.
 
     Plain bulk inserts of the rows enqueue_message writes; the queueing is not what is measured.
+    Texts are "bench <tag> <n>", so each run's deliveries can be told apart.
     """
     now = utcnow()
     with engine.begin() as connection:
         ids = connection.execute(
             insert(Contact).returning(Contact.id),  # type: ignore[arg-type]
-            [{"wa_id": f"4917{n:08d}", "created_at": now} for n in range(RECIPIENTS)],
+            [{"wa_id": f"49{tag}{n:08d}", "created_at": now} for n in range(RECIPIENTS)],
         )
-        contacts = [(row[0], f"4917{n:08d}") for n, row in enumerate(ids)]
-        messages, outbox = [], []
-        for n in range(MESSAGES):
+        contacts = [(row[0], f"49{tag}{n:08d}") for n, row in enumerate(ids)]
+        message_rows, outbox = [], []
+        for n in range(messages):
             contact_id, to = contacts[n % RECIPIENTS]
-            body = f"bench {n:05d}"
+            body = f"bench {tag} {n:05d}"
             payload = {
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
@@ -76,7 +84,7 @@ def queue_all(engine: Engine) -> None:
                 "text": {"preview_url": False, "body": body},
             }
             message_id = uuid.uuid4().hex
-            messages.append(
+            message_rows.append(
                 {
                     "id": message_id,
                     "contact_id": contact_id,
@@ -101,7 +109,7 @@ def queue_all(engine: Engine) -> None:
                     "created_at": now,
                 }
             )
-        connection.execute(insert(Message), messages)
+        connection.execute(insert(Message), message_rows)
         connection.execute(insert(OutboxItem), outbox)
 
 
@@ -110,24 +118,37 @@ def pending(engine: Engine) -> int:
         return int(connection.execute(select(func.count()).select_from(OutboxItem)).scalar_one())
 
 
+def marked_sent(engine: Engine, tag: str) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.status == "sent", col(Message.text).startswith(f"bench {tag} "))
+            ).scalar_one()
+        )
+
+
 # --- the fake Graph API, in a process of its own ---------------------------------------------
 
 
-def _serve(connection: Any) -> None:
+def _serve(connection: Any, latency: float) -> None:
     from tests.fake_graph import FakeGraph
 
-    with FakeGraph(tokens={TOKEN}) as fake:
+    with FakeGraph(tokens={TOKEN}, latency=latency) as fake:
         connection.send(fake.url)
-        connection.recv()  # "report"
-        # Only the queued messages (the ceiling's posts are not "bench ..." texts).
-        delivered = [r for r in fake.deliveries() if (r.text or "").startswith("bench ")]
-        connection.send(
-            {
-                "times": sorted(r.at for r in delivered),
-                "texts": Counter(r.text for r in delivered),
-                "outcomes": Counter(r.outcome for r in fake.snapshot()),
-            }
-        )
+        while (tag := connection.recv()) is not None:
+            prefix = f"bench {tag} "
+            delivered = [r for r in fake.deliveries() if (r.text or "").startswith(prefix)]
+            connection.send(
+                {
+                    "times": sorted(r.at for r in delivered),
+                    "texts": Counter(r.text for r in delivered),
+                    "outcomes": Counter(
+                        r.outcome for r in fake.snapshot() if (r.text or "").startswith(prefix)
+                    ),
+                }
+            )
 
 
 def transport_ceiling(url: str, seconds: float = 3.0, threads: int = 16) -> float:
@@ -135,8 +156,7 @@ def transport_ceiling(url: str, seconds: float = 3.0, threads: int = 16) -> floa
 
     For context: a dispatcher process cannot send faster than its HTTP client can post.
     """
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(pool_maxsize=threads))
+    session = pooled_session(url, pool_size=threads)
     target = f"{url}/v23.0/{PHONE_NUMBER_ID}/messages"
     body = {"messaging_product": "whatsapp", "to": "4917000", "type": "text", "text": {"body": "-"}}
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -155,7 +175,7 @@ def transport_ceiling(url: str, seconds: float = 3.0, threads: int = 16) -> floa
     return total / (time.monotonic() - started)
 
 
-# --- the run ----------------------------------------------------------------------------------
+# --- one run ----------------------------------------------------------------------------------
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -164,7 +184,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _worker_env(database_url: str, fake_url: str) -> dict[str, str]:
+def _worker_env(database_url: str, fake_url: str, rate: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "BENCH_"))}
     env.update(
         {
@@ -174,8 +194,9 @@ def _worker_env(database_url: str, fake_url: str) -> dict[str, str]:
             "SECRET_KEY": "bench-secret-key",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url(),
+            # A bucket of its own for each run: full, as a dispatcher finds it after a quiet time.
             "REDIS_PREFIX": f"optin-bench-{uuid.uuid4().hex[:8]}:",
-            "SEND_RATE_PER_SECOND": str(RATE),
+            "SEND_RATE_PER_SECOND": str(rate),
             "WHATSAPP_ACCESS_TOKEN": TOKEN,
             "WHATSAPP_API_URL": f"{fake_url}/v23.0",
             "OPTIN_CONFIG": str(ROOT / "optin.toml"),
@@ -185,40 +206,63 @@ def _worker_env(database_url: str, fake_url: str) -> dict[str, str]:
     return env
 
 
-def run() -> list[Result]:
-    dispatchers = int(os.environ.get("BENCH_DISPATCHERS") or max(2, os.cpu_count() or 2))
-    concurrency = os.environ.get("BENCH_CONCURRENCY", "16")
-    batch_size = os.environ.get("BENCH_BATCH_SIZE", "200")
-    database_url = fresh_schema(postgres_url(), SCHEMA)
-    engine = make_engine(database_url)
+@dataclass(frozen=True, slots=True)
+class Run:
+    rate: int
+    messages: int
+    achieved: float  # per second, first to last accepted message at the fake server
+    seconds: float  # first to last accepted message
+    drained: float  # queueing to an empty outbox
+    duplicates: int
+    lost: int
+    unsettled: int  # accepted by the server but not marked sent in the database
+    dispatcher_ms: float  # dispatcher CPU per message, queueing to drained
+    server_ms: float  # the fake server's
+    outcomes: dict[str, int]
 
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    server = context.Process(target=_serve, args=(theirs,), daemon=True)
-    server.start()
-    fake_url = ours.recv()
-    ceiling = transport_ceiling(fake_url)
+    @property
+    def ratio(self) -> float:
+        return self.achieved / self.rate
 
-    env = _worker_env(database_url, fake_url)
+    def summary(self) -> str:
+        return (
+            f"{self.rate}/s: {self.messages:,} accepted by the fake server in {self.seconds:.2f}s "
+            f"({self.achieved:.1f}/s, {self.ratio:.1%}); outbox drained in {self.drained:.2f}s; "
+            f"duplicates {self.duplicates}, lost {self.lost}, not marked sent {self.unsettled}; "
+            f"CPU per message: dispatchers {self.dispatcher_ms:.2f} ms, "
+            f"fake server {self.server_ms:.2f} ms; outcomes {self.outcomes}"
+        )
+
+
+def measure(
+    engine: Engine,
+    database_url: str,
+    server: tuple[Any, int, str],
+    *,
+    rate: int,
+    seconds: int,
+    dispatchers: int,
+    concurrency: str,
+    batch_size: str,
+) -> Run:
+    """rate x seconds messages queued at once, sent by fresh dispatcher processes."""
+    connection, server_pid, fake_url = server
+    messages, tag = rate * seconds, f"{rate:04d}"
+    env = _worker_env(database_url, fake_url, rate)
     flask = str(Path(sys.executable).with_name("flask"))
-    logs = Path(tempfile.mkdtemp(prefix="bench-dispatcher-"))
+    logs = Path(tempfile.mkdtemp(prefix=f"bench-dispatcher-{rate}-"))
+    command = ["outbox", "work", "--batch-size", batch_size, "--concurrency", concurrency]
     workers = []
     for n in range(dispatchers):
-        out = (logs / f"worker{n}.out").open("wb")
-        err = (logs / f"worker{n}.err").open("wb")
-        command = ["outbox", "work", "--batch-size", batch_size, "--concurrency", concurrency]
-        workers.append(
-            (
-                subprocess.Popen(
-                    [flask, "--app", "wsgi", *command],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=err,
-                ),
-                logs / f"worker{n}.out",
-            )
+        out, err = logs / f"worker{n}.out", logs / f"worker{n}.err"
+        process = subprocess.Popen(
+            [flask, "--app", "wsgi", *command],
+            cwd=ROOT,
+            env=env,
+            stdout=out.open("wb"),
+            stderr=err.open("wb"),
         )
+        workers.append((process, out))
     try:
         deadline = time.monotonic() + 60
         while not all("running" in path.read_text() for _, path in workers):
@@ -226,65 +270,132 @@ def run() -> list[Result]:
                 raise SystemExit(f"dispatchers did not start; see {logs}")
             time.sleep(0.1)
 
+        cpu_before = sum(_cpu_seconds(p.pid) for p, _ in workers)
+        server_before = _cpu_seconds(server_pid)
         started = time.monotonic()
-        queue_all(engine)
+        queue_all(engine, messages, tag)
         while pending(engine):
             if time.monotonic() - started > 300:
                 raise SystemExit(f"the outbox did not empty in 300 s; see {logs}")
-            time.sleep(0.1)
+            time.sleep(0.05)
         drained = time.monotonic() - started
-        cpu = sum(_cpu_seconds(process.pid) for process, _ in workers)
+        cpu = sum(_cpu_seconds(p.pid) for p, _ in workers) - cpu_before
+        server_cpu = _cpu_seconds(server_pid) - server_before
     finally:
         for process, _ in workers:
             process.send_signal(signal.SIGTERM)
         for process, _ in workers:
             process.wait(30)
-    ours.send("report")
-    report = ours.recv()
-    server.join(10)
-    with engine.connect() as connection:
-        sent = connection.execute(
-            select(func.count()).select_from(Message).where(Message.status == "sent")
-        ).scalar_one()
-    engine.dispose()
-
+    connection.send(tag)
+    report = connection.recv()
     times: list[float] = report["times"]
-    achieved = (len(times) - 1) / (times[-1] - times[0])
-    duplicates = sum(count - 1 for count in report["texts"].values() if count > 1)
-    lost = MESSAGES - len(report["texts"])
-    ratio = achieved / RATE
+    return Run(
+        rate=rate,
+        messages=len(times),
+        achieved=(len(times) - 1) / (times[-1] - times[0]),
+        seconds=times[-1] - times[0],
+        drained=drained,
+        duplicates=sum(count - 1 for count in report["texts"].values() if count > 1),
+        lost=messages - len(report["texts"]),
+        unsettled=messages - marked_sent(engine, tag),
+        dispatcher_ms=cpu * 1000 / messages,
+        server_ms=server_cpu * 1000 / messages,
+        outcomes=dict(report["outcomes"]),
+    )
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def run() -> list[Result]:
+    dispatchers = int(os.environ.get("BENCH_DISPATCHERS") or max(2, os.cpu_count() or 2))
+    concurrency = os.environ.get("BENCH_CONCURRENCY", "16")
+    batch_size = os.environ.get("BENCH_BATCH_SIZE", "200")
+    latency = float(os.environ.get("BENCH_LATENCY", "0"))
+    database_url = fresh_schema(postgres_url(), SCHEMA)
+    engine = make_engine(database_url)
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_serve, args=(theirs, latency), daemon=True)
+    process.start()
+    fake_url = ours.recv()
+    server = (ours, process.pid or 0, fake_url)
+    ceiling = transport_ceiling(fake_url)
     print(
-        f"{len(times):,} accepted by the fake server in {times[-1] - times[0]:.2f}s "
-        f"({achieved:.1f}/s, {ratio:.1%} of {RATE}/s); outbox drained in {drained:.2f}s; "
-        f"{sent:,} messages marked sent; duplicates {duplicates}, lost {lost}; "
         f"{dispatchers} dispatcher processes x {concurrency} threads, batch {batch_size}, "
-        f"{cpu * 1000 / MESSAGES:.2f} ms of dispatcher CPU per message (start-up included); "
-        f"one process's HTTP ceiling {ceiling:.0f} req/s on this machine "
-        f"({os.cpu_count()} CPUs); outcomes {dict(report['outcomes'])}; logs in {logs}",
+        f"fake server latency {latency * 1000:.0f} ms; "
+        f"one process's HTTP ceiling {ceiling:.0f} req/s ({os.cpu_count()} CPUs)",
         file=sys.stderr,
     )
-    return [
-        Result(
-            "dispatcher",
-            f"send rate, configured {RATE}/s ({MESSAGES:,} msgs, PostgreSQL + Redis)",
-            achieved,
-            "msg/s",
-            f">= {GOAL_RATIO * RATE:.0f} ({GOAL_RATIO:.0%})",
-            ratio >= GOAL_RATIO,
-        ),
-        Result(
-            "dispatcher",
-            "messages sent twice or lost",
-            duplicates + lost + (MESSAGES - sent),
-            "msgs",
-            "0",
-            duplicates == lost == 0 and sent == MESSAGES,
-        ),
+
+    results: list[Result] = []
+    try:
+        for rate, seconds in RUNS:
+            measured = measure(
+                engine,
+                database_url,
+                server,
+                rate=rate,
+                seconds=seconds,
+                dispatchers=dispatchers,
+                concurrency=concurrency,
+                batch_size=batch_size,
+            )
+            print(measured.summary(), file=sys.stderr, flush=True)
+            results += _results(measured)
+    finally:
+        ours.send(None)
+        process.join(10)
+        engine.dispose()
+    results.append(
         Result(
             "dispatcher",
             "context: one process's HTTP ceiling (requests, no database)",
             ceiling,
             "req/s",
+            "(none)",
+            True,
+        )
+    )
+    return results
+
+
+def _results(run: Run) -> list[Result]:
+    where = f"configured {run.rate}/s ({run.rate * SECONDS_EACH:,} msgs)"
+    if run.rate == MAX_RATE:
+        rate = Result(
+            "dispatcher",
+            f"send rate, {where}",
+            run.achieved,
+            "msg/s",
+            f">= {GOAL_RATIO * run.rate:.0f} ({GOAL_RATIO:.0%})",
+            run.ratio >= GOAL_RATIO,
+        )
+    else:
+        rate = Result(
+            "dispatcher",
+            f"send rate held, {where}",
+            run.achieved,
+            "msg/s",
+            f"{run.rate} +/- {LIMIT_TOLERANCE:.0%}",
+            abs(run.ratio - 1) <= LIMIT_TOLERANCE,
+        )
+    return [
+        rate,
+        Result(
+            "dispatcher",
+            f"sent twice, lost or not marked sent at {run.rate}/s",
+            run.duplicates + run.lost + run.unsettled,
+            "msgs",
+            "0",
+            run.duplicates == run.lost == run.unsettled == 0,
+        ),
+        Result(
+            "dispatcher",
+            f"dispatcher CPU per message at {run.rate}/s (context)",
+            run.dispatcher_ms,
+            "ms",
             "(none)",
             True,
         ),
