@@ -1,12 +1,13 @@
 """Sends what the outbox holds: claims due rows, calls the Graph API, settles each row.
 
-A claimed batch is split by recipient into lanes sent side by side (one recipient's messages
-leave in order) under the shared rate limit, after a consent check at send time; the outcomes
-are committed in groups. Retries follow Meta's error table (META.md): backoff with jitter for
-temporary errors, never for permanent ones; 131050 also withdraws the marketing categories; 190
-pauses every dispatcher until the app runs with another token. Sending is at least once: only a
-crash between Meta's answer and the commit of its group can send a row twice. On PostgreSQL any
-number of dispatchers run; on SQLite one at a time.
+Claimed rows go into lanes, one per recipient, sent side by side (one recipient's messages leave
+in order) under the shared rate limit, after a consent check at send time; the outcomes are
+committed in groups. While the threads send, the loop claims more before they run dry, so a
+batch's last slow answers never leave the others idle. Retries follow Meta's error table
+(META.md): backoff with jitter for temporary errors, never for permanent ones; 131050 also
+withdraws the marketing categories; 190 pauses every dispatcher until the app runs with another
+token. Sending is at least once: only a crash between Meta's answer and the commit of its group
+can send a row twice. On PostgreSQL any number of dispatchers run; on SQLite one at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -159,11 +161,15 @@ class _Batch:
         return self._refused.get(row.outbox_id)
 
 
+def _lane_key(row: Claimed) -> object:
+    """Rows with the same key leave one after another, in claim order: the recipient."""
+    return row.payload.get("to") or ("row", row.outbox_id)
+
+
 def _lanes(rows: list[Claimed]) -> list[list[Claimed]]:
-    """The batch split by recipient, in claim order: one recipient's messages leave in order."""
     lanes: dict[object, list[Claimed]] = {}
     for row in rows:
-        lanes.setdefault(row.payload.get("to") or ("row", row.outbox_id), []).append(row)
+        lanes.setdefault(_lane_key(row), []).append(row)
     return list(lanes.values())
 
 
@@ -204,7 +210,13 @@ class Dispatcher:
         self._stats_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._stop: threading.Event | None = None
-        self._halt = threading.Event()  # a 190 was seen: send nothing more from this batch
+        self._halt = threading.Event()  # a 190 was seen: send nothing more until all settle
+        # Rows waiting or being sent, by lane; a lane's thread takes them in order and ends
+        # when its queue is empty. Rows claimed for a lane already running join its queue.
+        self._lanes: dict[object, deque[tuple[Claimed, _Batch]]] = {}
+        self._lanes_lock = threading.Lock()
+        self._results: queue.Queue[Attempt] = queue.Queue()
+        self._in_flight = 0  # submitted, not yet settled (the dispatcher's own thread only)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -213,40 +225,18 @@ class Dispatcher:
 
     def run_once(self) -> int:
         """Claim one batch, send it and settle every row; the number of rows handled."""
-        if self.paused_reason() is not None:
-            return 0
-        with session_scope(self.engine) as session:
-            claimed = claim_due(
-                session, worker=self.worker, limit=self.batch_size, lease=self.lease
-            )
+        claimed = self._claim(self.batch_size)
         if not claimed:
             return 0
-        self._halt.clear()
-        batch = _Batch(self, claimed)
         if self.concurrency <= 1:  # one at a time, each settled at once (the terminal chat)
+            batch = _Batch(self, claimed)
             for lane in _lanes(claimed):
                 self._run_lane(lane, batch, lambda attempt: self._settle([attempt]))
             return len(claimed)
-
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
-        results: queue.Queue[Attempt] = queue.Queue()
-        for lane in _lanes(claimed):
-            self._pool.submit(self._run_lane, lane, batch, results.put)
-        remaining = len(claimed)
-        while remaining:
-            group = [results.get()]
-            deadline = time.monotonic() + self.settle_interval
-            while len(group) < remaining:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
-                try:
-                    group.append(results.get(timeout=timeout))
-                except queue.Empty:
-                    break
-            self._settle(group)
-            remaining -= len(group)
+        self._submit(claimed)
+        while self._in_flight:
+            self._settle_next_group()
+        self._halt.clear()
         return len(claimed)
 
     def drain(self, max_rounds: int = 1000) -> int:
@@ -268,20 +258,19 @@ class Dispatcher:
 
     def _loop(self, stop: threading.Event, wake: threading.Event | None) -> None:
         log.info("dispatcher %s started", self.worker)
-        while not stop.is_set():
-            try:
-                handled = self.run_once()
-            except DBAPIError as exc:
-                log.error("dispatcher: storage unavailable (%s); retrying", exc.__class__.__name__)
-                handled = 0
-                stop.wait(2.0)
-            except Exception:
-                # Whatever it was (Redis gone, a bug), the thread must not die: rows held now
-                # come back when their lease ends.
-                log.exception("dispatcher: batch failed; retrying")
-                handled = 0
-                stop.wait(2.0)
-            if handled:
+        while True:
+            claimed = 0
+            # Claim more while the threads still have half a batch to send, not after.
+            room = self.batch_size - self._in_flight
+            if room >= self.batch_size / 2 and not stop.is_set() and not self._halt.is_set():
+                claimed = self._top_up(stop, room)
+            if self._in_flight:
+                self._settle_next_group()
+                continue
+            self._halt.clear()  # everything settled: a 190 is now a flag paused_reason sees
+            if stop.is_set():
+                break
+            if claimed:
                 continue
             if wake is not None:
                 wake.wait(0.5)
@@ -289,6 +278,66 @@ class Dispatcher:
             else:
                 stop.wait(0.5)
         self.shutdown()
+
+    def _top_up(self, stop: threading.Event, limit: int) -> int:
+        """Claim up to limit rows and start sending them; how many."""
+        try:
+            claimed = self._claim(limit)
+        except DBAPIError as exc:
+            log.error("dispatcher: storage unavailable (%s); retrying", exc.__class__.__name__)
+            if not self._in_flight:
+                stop.wait(2.0)
+            return 0
+        except Exception:
+            # Whatever it was, the thread must not die: rows held come back when their
+            # lease ends.
+            log.exception("dispatcher: claiming failed; retrying")
+            if not self._in_flight:
+                stop.wait(2.0)
+            return 0
+        if claimed:
+            self._submit(claimed)
+        return len(claimed)
+
+    def _claim(self, limit: int) -> list[Claimed]:
+        if self.paused_reason() is not None:
+            return []
+        with session_scope(self.engine) as session:
+            return claim_due(session, worker=self.worker, limit=limit, lease=self.lease)
+
+    def _submit(self, claimed: list[Claimed]) -> None:
+        """Hand rows to the sending threads: a new lane per recipient not being sent to yet."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
+        batch = _Batch(self, claimed)
+        started = []
+        with self._lanes_lock:
+            for row in claimed:
+                key = _lane_key(row)
+                lane = self._lanes.get(key)
+                if lane is None:
+                    self._lanes[key] = lane = deque()
+                    started.append(key)
+                lane.append((row, batch))
+        self._in_flight += len(claimed)
+        for key in started:
+            self._pool.submit(self._run_queued_lane, key)
+
+    def _settle_next_group(self) -> None:
+        """Wait for the next outcome, gather what else arrives within settle_interval, and
+        commit them together."""
+        group = [self._results.get()]
+        deadline = time.monotonic() + self.settle_interval
+        while len(group) < self._in_flight:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                group.append(self._results.get(timeout=timeout))
+            except queue.Empty:
+                break
+        self._settle(group)
+        self._in_flight -= len(group)
 
     def shutdown(self) -> None:
         """Finish the sends in progress, then give back every row still held."""
@@ -314,13 +363,33 @@ class Dispatcher:
     ) -> None:
         paced = False
         for row in lane:
-            # Once a recipient is paced (a 131056 now or before), the rest of its lane waits
-            # too, so that its messages still leave in order.
-            attempt = Attempt(row, "paced") if paced else self._attempt_guarded(row, batch)
-            paced = attempt.kind == "paced" or (
-                attempt.error is not None and attempt.error.code == PAIR_RATE_CODE
-            )
+            attempt = self._attempt_in_lane(row, batch, paced)
+            paced = self._paces(attempt)
             report(attempt)
+
+    def _run_queued_lane(self, key: object) -> None:
+        paced = False
+        while True:
+            with self._lanes_lock:
+                lane = self._lanes[key]
+                if not lane:
+                    del self._lanes[key]
+                    return
+                row, batch = lane.popleft()
+            attempt = self._attempt_in_lane(row, batch, paced)
+            paced = self._paces(attempt)
+            self._results.put(attempt)
+
+    def _attempt_in_lane(self, row: Claimed, batch: _Batch, paced: bool) -> Attempt:
+        # Once a recipient is paced (a 131056 now or before), the rest of its lane waits too,
+        # so that its messages still leave in order.
+        return Attempt(row, "paced") if paced else self._attempt_guarded(row, batch)
+
+    @staticmethod
+    def _paces(attempt: Attempt) -> bool:
+        return attempt.kind == "paced" or (
+            attempt.error is not None and attempt.error.code == PAIR_RATE_CODE
+        )
 
     def _attempt_guarded(self, row: Claimed, batch: _Batch) -> Attempt:
         try:

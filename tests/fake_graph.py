@@ -3,7 +3,8 @@
 It answers ``POST /{version}/{phone_number_id}/messages`` the way the Cloud API does (a wamid for a
 message, ``{"success": true}`` for a read receipt), checks the bearer token, records every request
 with its arrival time, and can be told to fail: a seeded fraction of calls failing with HTTP 500,
-HTTP 429, Meta's 130429 or a timeout, forced error codes per recipient, expired tokens, latency.
+HTTP 429, Meta's 130429 or a timeout, forced error codes per recipient, expired tokens, latency
+(for every call, or for one recipient's).
 
 Injected timeouts sleep past the client's read timeout and then answer an error *without*
 recording a delivery, so a test can demand "delivered exactly once": the only duplicates left are
@@ -104,6 +105,7 @@ class FakeGraph:
     def __post_init__(self) -> None:
         self.tokens = set(self.tokens)  # a copy: add_token must not change the caller's set
         self._expired: set[str] = set()
+        self._slow: dict[str, float] = {}
         self._forced: dict[str, list[_Forced]] = {}
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
@@ -153,6 +155,11 @@ class FakeGraph:
         """Answer sends to recipient with Meta's error code (the next `times` sends, or all)."""
         with self._lock:
             self._forced.setdefault(recipient, []).append(_Forced(code, times))
+
+    def slow(self, recipient: str, seconds: float) -> None:
+        """Answer sends to recipient this much later than the others (on top of latency)."""
+        with self._lock:
+            self._slow[recipient] = seconds
 
     def expire_token(self, token: str) -> None:
         """Every request made with this token is refused with error 190 from now on."""
@@ -264,8 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
         token = authorization[7:] if authorization.startswith("Bearer ") else None
 
         graph = self.graph
-        if graph.latency:
-            time.sleep(graph.latency)
+        delay = graph.latency + graph._slow.get(str(payload.get("to")), 0.0)
+        if delay:
+            time.sleep(delay)
         verdict, value = graph._decide(token, payload)
 
         def record(outcome: str, wamid: str | None = None) -> None:

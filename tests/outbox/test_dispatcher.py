@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from sqlmodel import Session
 import bot.dispatcher
 from bot import create_app
 from bot.dispatcher import Dispatcher
+from bot.graph.client import GraphClient, pooled_session
 from bot.services import services
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
@@ -28,6 +30,7 @@ from storage.types import utcnow
 from tests.fake_graph import FakeGraph
 from tests.outbox.conftest import (
     PHONE_NUMBER_ID,
+    TOKEN,
     decide,
     messages,
     outbox,
@@ -78,6 +81,59 @@ def test_one_recipients_messages_leave_in_the_order_queued(
     for to in (wa_id(1), wa_id(2)):
         expected = [q.marker for q in queued if q.to == to]
         assert [r.text for r in fake.attempts_to(to)] == expected
+
+
+def test_a_slow_answer_does_not_hold_back_the_rows_claimed_after_it(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    """The loop claims more while a batch's last send waits for Meta, not after."""
+    slow = wa_id(0)
+    fake.slow(slow, 2.0)
+    [slow_message] = queue_texts(engine, 1, recipients=[slow])
+    others = queue_texts(engine, 30, recipients=[wa_id(n) for n in range(1, 31)])
+    patient = GraphClient(
+        pooled_session(fake.base_url, pool_size=4),
+        access_token=TOKEN,
+        base_url=fake.base_url,
+        timeout=(1.0, 5.0),  # waits for the slow answer instead of timing out
+    )
+    dispatcher = make_dispatcher(batch_size=6, concurrency=4, transport=patient)
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,))
+    thread.start()
+    try:
+        assert fake.wait_for(lambda f: len(f.deliveries()) >= 30, timeout=10)
+        # Every other message went out while Meta still had not answered the slow one.
+        assert {r.text for r in fake.deliveries()} == {q.marker for q in others}
+        assert messages(engine, [slow_message])[slow_message.message_id].status == "queued"
+    finally:
+        stop.set()
+        thread.join(10)
+    assert messages(engine, [slow_message])[slow_message.message_id].status == "sent"
+
+
+def test_rows_claimed_later_for_a_recipient_being_sent_to_wait_their_turn(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    """Claimed a few at a time, one recipient's messages still leave one after another."""
+    to = wa_id(1)
+    answer = 0.15
+    fake.slow(to, answer)
+    queued = queue_texts(engine, 6, recipients=[to])
+    dispatcher = make_dispatcher(batch_size=2, concurrency=4)
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,))
+    thread.start()
+    try:
+        assert fake.wait_for(lambda f: len(f.deliveries()) == 6, timeout=10)
+    finally:
+        stop.set()
+        thread.join(10)
+    attempts = fake.attempts_to(to)
+    assert [r.text for r in attempts] == [q.marker for q in queued]
+    # Each left only after Meta had answered the one before.
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
+    assert min(gaps) >= answer * 0.95, gaps
 
 
 def test_read_receipts_are_sent_and_leave_the_outbox(
