@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    SmallInteger,
     Text,
     UniqueConstraint,
     false,
@@ -111,6 +112,7 @@ class OutboxItem(SQLModel, table=True):
     """A message waiting to be sent; written in the transaction that decided to send it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_claim_order", "priority", "due_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # None for read receipts, which are not part of the conversation log.
@@ -121,6 +123,8 @@ class OutboxItem(SQLModel, table=True):
     phone_number_id: str = Field(max_length=64)
     kind: str = Field(default="message", max_length=16)  # "message" | "read_receipt"
     payload: dict[str, Any] = _json(nullable=False)
+    # Lower goes first: 0 answers someone who just wrote, 1 is a business send (see outbox).
+    priority: int = Field(default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": "0"})
     due_at: datetime = _time(index=True, default=True)
     attempts: int = 0
     claimed_until: datetime | None = _time(nullable=True)

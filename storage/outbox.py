@@ -2,7 +2,9 @@
 
 Dispatchers claim due rows with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL), send them, and
 settle each one: sent, retried later, failed, or cancelled. A dispatcher that dies holding rows
-loses nothing: its lease runs out and another dispatcher claims them.
+loses nothing: its lease runs out and another dispatcher claims them. Answers to someone who just
+wrote (dialogue replies, read receipts, the double opt-in request) are claimed before business
+sends: a campaign queued for an hour must not keep a person who wrote HELP waiting for it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from storage.models import (
 from storage.suppression import suppression_digest
 from storage.types import utcnow
 
+PRIORITY_ANSWER = 0  # someone is waiting for it
+PRIORITY_BUSINESS = 1  # a business send through the API
+
 
 def enqueue_message(
     session: Session,
@@ -41,6 +46,7 @@ def enqueue_message(
     category: str | None = None,
     purpose: str | None = None,
     text_version: str | None = None,
+    priority: int = PRIORITY_ANSWER,
     now: datetime | None = None,
 ) -> Message:
     """Log an outbound message as queued and put it in the outbox, in the caller's transaction."""
@@ -68,6 +74,7 @@ def enqueue_message(
             phone_number_id=phone_number_id,
             kind="message",
             payload=payload,
+            priority=priority,
             due_at=now,
             created_at=now,
         )
@@ -137,7 +144,7 @@ def claim_due(
             OutboxItem.due_at <= now,
             or_(col(OutboxItem.claimed_until).is_(None), OutboxItem.claimed_until < now),
         )
-        .order_by(col(OutboxItem.due_at), col(OutboxItem.id))
+        .order_by(col(OutboxItem.priority), col(OutboxItem.due_at), col(OutboxItem.id))
         .limit(limit)
     )
     if is_postgres(session.get_bind()):

@@ -20,7 +20,7 @@ from storage.consents import may_send
 from storage.contacts import find_contact
 from storage.db import is_postgres, session_scope
 from storage.models import Consent, Contact, Message
-from storage.outbox import enqueue_message
+from storage.outbox import PRIORITY_BUSINESS, enqueue_message
 from storage.suppression import is_suppressed
 from storage.types import utcnow
 
@@ -70,6 +70,7 @@ def send_message() -> tuple[Response, int]:
             text=send.text,
             category=send.category,
             purpose="business",
+            priority=PRIORITY_BUSINESS,
         )
         answer = {"id": message.id, "status": "queued"}
         remember(session, 202, answer)

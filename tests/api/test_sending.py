@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import Session, select
 
 from bot.meta import simulate
 from bot.services import services
+from storage.db import session_scope
 from storage.models import Message, OutboxItem
+from storage.outbox import claim_due
 from tests.api.conftest import PHONE_NUMBER_ID, WA_ID, count, grant, hours_ago, say
 
 TEMPLATE = {"name": "weekly_offers", "language": "en_US", "components": []}
@@ -74,6 +78,24 @@ def test_c14_a_granted_category_is_queued_to_the_outbox(api, meta, engine):
             "business",
             "queued",
         )
+
+
+def test_answers_to_a_person_are_claimed_before_business_sends_queued_earlier(api, meta, engine):
+    say(meta)
+    grant(api, categories=["offers"])
+    sends = set()
+    for n in range(3):
+        response = api.post("/messages", {"to": WA_ID, "category": "offers", "text": f"{n}"})
+        sends.add(response.json["id"])
+    say(meta, text="HELP")  # its answer is queued after the business sends
+
+    with session_scope(engine) as session:
+        claimed = claim_due(session, worker="test", limit=100, lease=timedelta(seconds=30))
+
+    is_business = [row.message_id in sends for row in claimed]
+    assert is_business.count(True) == 3
+    assert is_business.count(False) >= 2  # at least the two answers (and read receipts)
+    assert is_business == sorted(is_business), "an answer waited behind a business send"
 
 
 def test_c15_free_text_more_than_24_hours_after_the_last_message_is_refused(api, meta, engine):

@@ -32,7 +32,7 @@ from storage.consents import append_decision
 from storage.contacts import lock_contact
 from storage.db import session_scope
 from storage.models import Message, OutboxItem
-from storage.outbox import enqueue_message
+from storage.outbox import PRIORITY_ANSWER, enqueue_message
 from storage.types import utcnow
 from tests.fake_graph import FakeGraph
 
@@ -97,6 +97,7 @@ def queue_texts(
     *,
     recipients: list[str] | None = None,
     category: str | None = None,
+    priority: int = PRIORITY_ANSWER,
     chunk: int = 500,
 ) -> list[Queued]:
     """Queue count text messages, one recipient each unless recipients are given (round robin).
@@ -124,6 +125,7 @@ def queue_texts(
                     type="text",
                     text=marker,
                     category=category,
+                    priority=priority,
                 )
                 queued.append(Queued(message.id, contacts[to], to, marker))
     return queued

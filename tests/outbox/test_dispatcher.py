@@ -24,7 +24,8 @@ from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope
 from storage.models import ControlFlag, Message
-from storage.outbox import claim_due, enqueue_read_receipt, settle_sent
+from storage.outbox import PRIORITY_BUSINESS, claim_due, enqueue_read_receipt, settle_sent
+from storage.ratelimit import MemoryRateLimiter
 from storage.suppression import suppress
 from storage.types import utcnow
 from tests.fake_graph import FakeGraph
@@ -134,6 +135,27 @@ def test_rows_claimed_later_for_a_recipient_being_sent_to_wait_their_turn(
     # Each left only after Meta had answered the one before.
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
     assert min(gaps) >= answer * 0.95, gaps
+
+
+def test_an_answer_queued_behind_a_business_backlog_goes_out_next(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    backlog = queue_texts(engine, 100, priority=PRIORITY_BUSINESS)  # two seconds' worth at 50/s
+    dispatcher = make_dispatcher(batch_size=10, concurrency=4, limiter=MemoryRateLimiter(50))
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,))
+    thread.start()
+    try:
+        assert fake.wait_for(lambda f: len(f.deliveries()) >= 10, timeout=10)
+        [answer] = queue_texts(engine, 1, recipients=[wa_id(999)])
+        assert fake.wait_for(lambda f: answer.marker in f.delivered(), timeout=10)
+    finally:
+        stop.set()
+        thread.join(10)
+    order = [r.text for r in fake.deliveries()]
+    # Behind only what the dispatcher already held when it was queued (one batch or so).
+    assert order.index(answer.marker) < 10 + 2 * 10, order.index(answer.marker)
+    assert len(order) < len(backlog)  # the backlog was still being sent
 
 
 def test_read_receipts_are_sent_and_leave_the_outbox(
