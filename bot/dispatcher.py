@@ -217,6 +217,7 @@ class Dispatcher:
         self._lanes_lock = threading.Lock()
         self._results: queue.Queue[Attempt] = queue.Queue()
         self._in_flight = 0  # submitted, not yet settled (the dispatcher's own thread only)
+        self._closing = False  # the process is exiting: claim nothing more
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -262,7 +263,8 @@ class Dispatcher:
             claimed = 0
             # Claim more while the threads still have half a batch to send, not after.
             room = self.batch_size - self._in_flight
-            if room >= self.batch_size / 2 and not stop.is_set() and not self._halt.is_set():
+            stopping = stop.is_set() or self._closing or self._halt.is_set()
+            if room >= self.batch_size / 2 and not stopping:
                 claimed = self._top_up(stop, room)
             if self._in_flight:
                 self._settle_next_group()
@@ -321,7 +323,16 @@ class Dispatcher:
                 lane.append((row, batch))
         self._in_flight += len(claimed)
         for key in started:
-            self._pool.submit(self._run_queued_lane, key)
+            try:
+                self._pool.submit(self._run_queued_lane, key)
+            except RuntimeError:
+                # The interpreter is exiting (a gunicorn worker stopping): concurrent.futures
+                # refuses new work before atexit stops this dispatcher. Give these rows back.
+                self._closing = True
+                with self._lanes_lock:
+                    unsent = self._lanes.pop(key)
+                for row, _ in unsent:
+                    self._results.put(Attempt(row, "skipped", reason="shutting down"))
 
     def _settle_next_group(self) -> None:
         """Wait for the next outcome, gather what else arrives within settle_interval, and

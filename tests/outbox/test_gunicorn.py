@@ -1,0 +1,135 @@
+"""The app as deployed: gunicorn serving wsgi:app, each worker sending from its dispatcher thread.
+
+No separate `outbox work` process: what `make run` and a plain gunicorn deployment rely on.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from bot.meta import simulate
+from tests.conftest import APP_SECRET, ROOT
+from tests.fake_graph import FakeGraph
+from tests.outbox.conftest import Worker, outbox, wa_id, wait_until
+
+RATE = 40  # messages per second, shared by the two workers
+BACKLOG_CONTACTS = 60  # a prompt and a read receipt each: three seconds' worth at RATE
+_LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
+
+
+class Gunicorn:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.log_path = log_dir / "gunicorn.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "--bind",
+                "127.0.0.1:0",  # a free port, read back from the log
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = self._wait_listening()
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-4000:]
+
+    def _wait_listening(self, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = _LISTENING.search(self.log_path.read_text())
+            if match and self.log().count("Booting worker") >= 2:
+                return match.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"gunicorn did not start:\n{self.log()}")
+
+    def post_message(self, wa: str, text: str) -> None:
+        body = simulate.text_body(wa_id=wa, text=text)
+        response = requests.post(
+            f"{self.url}/webhook",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": simulate.sign(body, APP_SECRET),
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def gunicorn(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Gunicorn]:
+    # A modest rate, so that a backlog is still waiting when the workers are told to stop.
+    env = {**worker_env, "RUN_DISPATCHER": "1", "SEND_RATE_PER_SECOND": str(RATE)}
+    server = Gunicorn(env, tmp_path)
+    yield server
+    server.close()
+
+
+def answers_to(fake: FakeGraph, to: str) -> list[str]:
+    """The outcomes of the messages (not read receipts) sent to one number."""
+    return [r.outcome for r in fake.attempts_to(to) if r.payload.get("status") != "read"]
+
+
+def test_under_gunicorn_every_message_is_answered_once_and_sigterm_releases_the_rest(
+    app: Flask, engine: Engine, fake: FakeGraph, gunicorn: Gunicorn, worker_env: dict[str, str]
+) -> None:
+    first = [wa_id(n) for n in range(12)]
+    for to in first:
+        gunicorn.post_message(to, "hi")
+
+    # Each gets the consent prompt from a worker's dispatcher thread, once.
+    assert fake.wait_for(lambda f: all(answers_to(f, to) for to in first), timeout=20), (
+        gunicorn.log()
+    )
+    time.sleep(0.5)  # nothing more should follow
+    assert {to: answers_to(fake, to) for to in first} == {to: ["delivered"] for to in first}
+
+    # A backlog of prompts and read receipts (several seconds at RATE), stopped part way: the
+    # workers go on claiming while they exit, after Python's thread pools refuse new work.
+    second = [wa_id(n) for n in range(100, 100 + BACKLOG_CONTACTS)]
+    for to in second:
+        gunicorn.post_message(to, "hi")
+    assert fake.wait_for(lambda f: sum(bool(answers_to(f, to)) for to in second) >= 10, 20)
+    gunicorn.process.send_signal(signal.SIGTERM)
+    assert gunicorn.process.wait(30) == 0, gunicorn.log()
+    assert "Traceback" not in gunicorn.log_path.read_text(), gunicorn.log()
+
+    # The workers finished what was in flight and gave back the rest: nothing is left claimed.
+    left = outbox(engine)
+    assert left, "SIGTERM should have come while a backlog was waiting"
+    assert all(row.claimed_by is None for row in left), gunicorn.log()
+    rest = Worker(worker_env, gunicorn.log_path.parent, "after", "--concurrency", "4")
+    try:
+        assert wait_until(lambda: not outbox(engine), timeout=20), rest.errors()
+    finally:
+        rest.stop()
+    # Every contact answered exactly once, across the shutdown.
+    assert {to: answers_to(fake, to) for to in second} == {to: ["delivered"] for to in second}
