@@ -25,6 +25,12 @@ class KeyValueStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        """Add one to a counter that expires ttl_seconds after it was started; the new count."""
+
+    def counter(self, key: str) -> tuple[int, float]:
+        """A counter's count and the seconds until it expires; (0, 0.0) if there is none."""
+
     def ping(self) -> None: ...
 
 
@@ -49,6 +55,22 @@ class RedisStore:
     def delete(self, key: str) -> None:
         self.connection.delete(self.prefix + key)
 
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        # One transaction: a counter always gets its expiry, even if this process dies here.
+        pipe = self.connection.pipeline(transaction=True)
+        pipe.set(self.prefix + key, 0, nx=True, px=max(1, int(ttl_seconds * 1000)))
+        pipe.incr(self.prefix + key)
+        return int(pipe.execute()[1])
+
+    def counter(self, key: str) -> tuple[int, float]:
+        pipe = self.connection.pipeline(transaction=True)
+        pipe.get(self.prefix + key)
+        pipe.pttl(self.prefix + key)
+        value, left = pipe.execute()
+        if value is None:
+            return 0, 0.0
+        return int(value), max(0, int(left)) / 1000
+
     def ping(self) -> None:
         self.connection.ping()
 
@@ -59,6 +81,7 @@ class MemoryStore:
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
         self._expiry: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _live(self, key: str, now: float) -> bool:
@@ -67,6 +90,7 @@ class MemoryStore:
             return False
         if expires <= now:
             del self._expiry[key]
+            self._counts.pop(key, None)
             return False
         return True
 
@@ -87,6 +111,22 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._expiry.pop(key, None)
+            self._counts.pop(key, None)
+
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        now = time.monotonic()
+        with self._lock:
+            if not self._live(key, now):
+                self._expiry[key] = now + ttl_seconds
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+    def counter(self, key: str) -> tuple[int, float]:
+        now = time.monotonic()
+        with self._lock:
+            if not self._live(key, now):
+                return 0, 0.0
+            return self._counts.get(key, 0), self._expiry[key] - now
 
     def ping(self) -> None:
         return None
@@ -94,3 +134,4 @@ class MemoryStore:
     def _sweep(self, now: float) -> None:
         for key in [k for k, expires in self._expiry.items() if expires <= now]:
             del self._expiry[key]
+            self._counts.pop(key, None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import hmac
+import math
 import secrets
 import time
 from urllib.parse import urlsplit
 
 import click
+import redis
 from flask import Response, redirect, render_template, request, session, url_for
 from flask.cli import AppGroup
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -20,6 +22,10 @@ USER_KEY = "console_user"
 SEEN_KEY = "seen"
 CSRF_KEY = "csrf"
 PASSWORD_MIN = 12
+# After this many failed sign-ins for one username, that username is refused until the window
+# that began with the first failure ends: password guessing gets a handful of tries an hour.
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 # Reachable without signing in (the disabled check still applies to them).
 OPEN_ENDPOINTS = frozenset({"console.login", "console.static"})
 
@@ -42,6 +48,35 @@ def credentials_ok(username: str, password: str) -> bool:
         log.error("console account %r has an unusable hash in CONSOLE_USERS", username)
         return False
     return matched and known is not None
+
+
+def _failures_key(username: str) -> str:
+    return f"console-login-failures:{username.casefold()}"
+
+
+def locked_for(username: str) -> float:
+    """Seconds until this username may try again (0: it may now). Shared through Redis."""
+    try:
+        failures, left = services().store.counter(_failures_key(username))
+    except redis.RedisError as exc:
+        # Staff must still be able to sign in while Redis is away; the hash stays slow.
+        log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
+        return 0.0
+    return left if failures >= LOGIN_FAILURES_ALLOWED else 0.0
+
+
+def count_failure(username: str) -> None:
+    try:
+        services().store.incr(_failures_key(username), LOGIN_FAILURE_WINDOW_SECONDS)
+    except redis.RedisError as exc:
+        log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
+
+
+def forget_failures(username: str) -> None:
+    try:
+        services().store.delete(_failures_key(username))
+    except redis.RedisError as exc:
+        log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
 
 
 def csrf_token() -> str:
@@ -135,11 +170,25 @@ def login() -> Response | str | tuple[str, int]:
             error="The form had expired. Please sign in again.",
         ), 400
     username = request.form.get("username", "").strip()[:64]
+    wait = locked_for(username)
+    if wait:
+        # Refused without checking the password: a right guess now would teach nothing.
+        log.warning("console login refused for %r: too many failed attempts", username)
+        minutes = math.ceil(wait / 60)
+        page = render_template(
+            "console/login.html",
+            next=target,
+            error=f"Too many failed sign-ins for this username. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}.",
+        )
+        return Response(page, 429, {"Retry-After": str(math.ceil(wait))})
     if not credentials_ok(username, request.form.get("password", "")):
+        count_failure(username)
         log.warning("console login failed for %r", username)
         return render_template(
             "console/login.html", next=target, error="Unknown username or password."
         ), 401
+    forget_failures(username)
     session.clear()  # a fresh session, and a fresh CSRF token, for the signed-in user
     session.permanent = True
     session[USER_KEY] = username

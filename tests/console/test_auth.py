@@ -10,10 +10,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 
+import bot.console.auth
 from bot import create_app
-from bot.console.auth import SEEN_KEY
+from bot.console.auth import LOGIN_FAILURE_WINDOW_SECONDS, LOGIN_FAILURES_ALLOWED, SEEN_KEY
 from bot.services import services
 from tests.console.conftest import PASSWORD, STAFF, csrf_from, sign_in
+from tests.services import redis_url_or_skip
 
 
 def test_console_is_disabled_without_console_users(app_config: dict[str, str]) -> None:
@@ -184,3 +186,60 @@ def test_an_unreadable_hash_refuses_the_sign_in_instead_of_failing(
         assert response.status_code == 401
     finally:
         services(app).engine.dispose()
+
+
+# --- password guessing ------------------------------------------------------------------------
+
+
+def fail(client: FlaskClient, times: int, username: str = STAFF) -> None:
+    for _ in range(times):
+        assert sign_in(client, username=username, password="not the password").status_code == 401
+
+
+def test_after_five_failed_sign_ins_the_username_is_refused_even_with_the_right_password(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fail(client, LOGIN_FAILURES_ALLOWED)
+
+    response = sign_in(client)
+
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= LOGIN_FAILURE_WINDOW_SECONDS
+    assert "Too many failed sign-ins for this username" in response.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302  # not signed in
+    assert any("too many failed attempts" in r.getMessage() for r in caplog.records)
+    # Another username is not held back by this one's failures.
+    assert sign_in(client, username="bob", password="whatever").status_code == 401
+
+
+def test_a_successful_sign_in_starts_the_count_again(app: Flask) -> None:
+    fail(app.test_client(), LOGIN_FAILURES_ALLOWED - 1)
+    assert sign_in(app.test_client()).status_code == 302
+
+    fail(app.test_client(), LOGIN_FAILURES_ALLOWED - 1)
+    assert sign_in(app.test_client()).status_code == 302
+
+
+def test_the_refusal_ends_with_the_window_that_began_with_the_first_failure(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.console.auth, "LOGIN_FAILURE_WINDOW_SECONDS", 1)
+    fail(client, LOGIN_FAILURES_ALLOWED)
+    assert sign_in(client).status_code == 429
+
+    time.sleep(1.1)
+
+    assert sign_in(client).status_code == 302
+
+
+def test_failed_sign_ins_count_across_workers_sharing_redis(app_config: dict[str, str]) -> None:
+    config = {**app_config, "REDIS_URL": redis_url_or_skip()}
+    first, second = create_app(config), create_app(config)  # two gunicorn workers
+    try:
+        fail(first.test_client(), 3)
+        fail(second.test_client(), LOGIN_FAILURES_ALLOWED - 3)
+        assert sign_in(first.test_client()).status_code == 429
+    finally:
+        services(first).store.delete(f"console-login-failures:{STAFF}")
+        for app in (first, second):
+            services(app).engine.dispose()
