@@ -39,6 +39,7 @@ from bot.logmask import fingerprint, mask_recipient
 from flows.catalog import Catalog
 from flows.versioning import text_version
 from storage.consents import withdraw
+from storage.contacts import hold_marketing
 from storage.control import clear_flag, get_flag, set_flag
 from storage.db import session_scope
 from storage.outbox import (
@@ -63,6 +64,7 @@ BACKOFF_CAP_SECONDS = 15 * 60
 PAIR_RATE_CODE = 131056
 PAIR_RATE_PAUSE_SECONDS = 6.0  # Meta paces one recipient at about one message per 6 s
 THROUGHPUT_PENALTY_SECONDS = 1.0
+MARKETING_HOLD = timedelta(hours=24)  # after 131049: "do not retry within 24 h"
 # How stale the send-time consent check may be: it is read per batch, again when this old.
 CONSENT_CHECK_MAX_AGE_SECONDS = 0.2
 MARKETING_OPT_OUT_TEXT = (
@@ -154,6 +156,7 @@ class _Batch:
                                 session,
                                 self.rows,
                                 suppression_key=self._dispatcher.suppression_key,
+                                marketing=self._dispatcher.catalog.marketing_ids,
                             )
                         self._refused, self._checked_at = refused, time.monotonic()
                 finally:
@@ -558,6 +561,10 @@ class Dispatcher:
         if outcome is Outcome.RETRY:
             title = f"gave up after {MAX_ATTEMPTS} attempts: {title}"
         settle_failed(session, row, worker=self.worker, code=error.code, title=title, now=now)
+        if outcome is Outcome.FAIL_HOLD_24H and row.contact_id is not None:
+            # Meta would refuse the next marketing message too, and it counts against the
+            # business's quality: hold them, here and in the API, for the day Meta asks.
+            hold_marketing(session, contact_id=row.contact_id, until=now + MARKETING_HOLD)
         if outcome is Outcome.OPTED_OUT and row.contact_id is not None:
             withdraw(
                 session,

@@ -71,6 +71,20 @@ def lock_contact(
     return contact
 
 
+def hold_marketing(session: Session, *, contact_id: int, until: datetime) -> None:
+    """No marketing message to this contact before `until` (a later hold is kept)."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return
+    if contact.marketing_held_until is None or contact.marketing_held_until < until:
+        contact.marketing_held_until = until
+        session.add(contact)
+
+
+def marketing_held(contact: Contact, now: datetime) -> bool:
+    return contact.marketing_held_until is not None and contact.marketing_held_until > now
+
+
 def _select_for_update(
     session: Session, *, wa_id: str | None, user_id: str | None
 ) -> Contact | None:

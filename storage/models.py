@@ -59,6 +59,8 @@ class Contact(SQLModel, table=True):
     created_at: datetime = _time(default=True)
     first_inbound_at: datetime | None = _time(nullable=True)
     last_inbound_at: datetime | None = _time(nullable=True, index=True)  # console's newest-first
+    # Meta's 131049 (per-user marketing limit): no marketing message to this person until then.
+    marketing_held_until: datetime | None = _time(nullable=True)
 
 
 class DialogueRow(SQLModel, table=True):

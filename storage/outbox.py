@@ -9,7 +9,7 @@ sends: a campaign queued for an hour must not keep a person who wrote HELP waiti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -339,22 +339,31 @@ def pending_count(session: Session) -> int:
 
 
 def refused_now(
-    session: Session, rows: Iterable[Claimed], *, suppression_key: bytes
+    session: Session,
+    rows: Iterable[Claimed],
+    *,
+    suppression_key: bytes,
+    marketing: Collection[str] = (),
+    now: datetime | None = None,
 ) -> dict[int, str]:
     """The rows that may not be sent any more, by outbox id, with the reason.
 
     The consent check at send time, for a whole batch in three queries: the contact is gone,
-    its number was erased (suppressed), or the message's category is no longer granted.
+    its number was erased (suppressed), the message's category is no longer granted, or it is
+    a marketing category (one of `marketing`) while Meta's per-user marketing limit holds.
     """
     messages = [row for row in rows if row.kind == "message" and row.contact_id is not None]
     if not messages:
         return {}
+    now = now or utcnow()
     contact_ids = {row.contact_id for row in messages}
-    wa_ids = dict(
-        session.execute(
-            select(Contact.id, Contact.wa_id).where(col(Contact.id).in_(contact_ids))
-        ).all()
-    )
+    found = session.execute(
+        select(Contact.id, Contact.wa_id, Contact.marketing_held_until).where(
+            col(Contact.id).in_(contact_ids)
+        )
+    ).all()
+    wa_ids = {contact_id: wa_id for contact_id, wa_id, _ in found}
+    held = {contact_id: until for contact_id, _, until in found if until and until > now}
     digests = {
         contact_id: suppression_digest(suppression_key, wa_id)
         for contact_id, wa_id in wa_ids.items()
@@ -386,5 +395,10 @@ def refused_now(
         elif row.category is not None and (row.contact_id, row.category) not in allowed:
             refused[row.outbox_id] = (
                 f"cancelled: {row.category!r} was no longer granted when it was to be sent"
+            )
+        elif row.category in marketing and row.contact_id in held:
+            refused[row.outbox_id] = (
+                "cancelled: Meta's per-user marketing limit (131049) holds until "
+                f"{held[row.contact_id].isoformat(timespec='seconds')}"
             )
     return refused

@@ -7,9 +7,12 @@ from werkzeug.exceptions import HTTPException
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -19,7 +22,9 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def on_api_error(exc: ApiError) -> tuple[Response, int]:
-        return error_response(exc.status, exc.code, exc.message)
+        response, status = error_response(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from bot.api.validation import json_object, send_request
 from bot.logmask import mask_number
 from bot.services import services
 from storage.consents import may_send
-from storage.contacts import find_contact
+from storage.contacts import find_contact, marketing_held
 from storage.db import is_postgres, session_scope
 from storage.models import Consent, Contact, Message
 from storage.outbox import PRIORITY_BUSINESS, enqueue_message
@@ -54,6 +55,10 @@ def send_message() -> tuple[Response, int]:
         contact = _locked_contact(session, send.to)
         if contact is None or not may_send(session, contact_id=contact.id, category=send.category):
             raise ApiError(403, "no_consent", _no_consent_reason(session, contact, send.category))
+        if send.category in app_services.catalog.marketing_ids and marketing_held(
+            contact, utcnow()
+        ):
+            raise _marketing_limited(contact)
         if send.type == "text" and not _in_service_window(contact):
             raise ApiError(
                 422,
@@ -102,6 +107,19 @@ def message_status_shape(message: Message) -> dict[str, Any]:
         "queued_at": iso(message.created_at),
         "status_at": iso(message.status_at),
     }
+
+
+def _marketing_limited(contact: Contact) -> ApiError:
+    assert contact.marketing_held_until is not None
+    until = contact.marketing_held_until
+    return ApiError(
+        429,
+        "marketing_limited",
+        "Meta refused a marketing message to this contact with error 131049 (per-user "
+        "marketing limit); marketing categories are held until "
+        f"{iso(until)}. Other categories can be sent.",
+        headers={"Retry-After": str(max(1, math.ceil((until - utcnow()).total_seconds())))},
+    )
 
 
 def _locked_contact(session: Session, wa_id: str) -> Contact | None:

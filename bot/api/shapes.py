@@ -33,6 +33,7 @@ def contact_shape(
         "created_at": iso(contact.created_at),
         "first_inbound_at": iso(contact.first_inbound_at),
         "last_inbound_at": iso(contact.last_inbound_at),
+        "marketing_held_until": iso(contact.marketing_held_until),
         "suppressed": suppressed,
         "consents": shown,
     }

@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 from bot.meta import simulate
 from bot.services import services
 from storage.db import session_scope
-from storage.models import Message, OutboxItem
+from storage.models import Contact, Message, OutboxItem
 from storage.outbox import claim_due
+from storage.types import utcnow
 from tests.api.conftest import PHONE_NUMBER_ID, WA_ID, count, grant, hours_ago, say
 
 TEMPLATE = {"name": "weekly_offers", "language": "en_US", "components": []}
@@ -96,6 +97,35 @@ def test_answers_to_a_person_are_claimed_before_business_sends_queued_earlier(ap
     assert is_business.count(True) == 3
     assert is_business.count(False) >= 2  # at least the two answers (and read receipts)
     assert is_business == sorted(is_business), "an answer waited behind a business send"
+
+
+def hold_marketing_until(engine, until) -> None:
+    """What the dispatcher records when Meta answers 131049 (tests/outbox covers that part)."""
+    with session_scope(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.wa_id == WA_ID)).one()
+        contact.marketing_held_until = until
+        session.add(contact)
+
+
+def test_after_metas_131049_marketing_sends_are_refused_429_until_the_hold_ends(api, meta, engine):
+    say(meta)
+    grant(api, categories=["orders", "offers"])
+    hold_marketing_until(engine, utcnow() + timedelta(hours=23))
+
+    refused = api.post("/messages", {"to": WA_ID, "category": "offers", "template": TEMPLATE})
+    assert refused.status_code == 429
+    assert refused.json["error"] == "marketing_limited"
+    assert "131049" in refused.json["message"]
+    assert 22 * 3600 < int(refused.headers["Retry-After"]) <= 23 * 3600
+    contact = api.get(f"/contacts/{WA_ID}").json
+    assert contact["marketing_held_until"] is not None
+    # Not a marketing category: sent as usual.
+    order = api.post("/messages", {"to": WA_ID, "category": "orders", "text": "Shipped"})
+    assert order.status_code == 202
+
+    hold_marketing_until(engine, utcnow() - timedelta(seconds=1))
+    again = api.post("/messages", {"to": WA_ID, "category": "offers", "template": TEMPLATE})
+    assert again.status_code == 202
 
 
 def test_c15_free_text_more_than_24_hours_after_the_last_message_is_refused(api, meta, engine):

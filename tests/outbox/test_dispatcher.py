@@ -23,7 +23,7 @@ from bot.services import services
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope
-from storage.models import ControlFlag, Message
+from storage.models import Contact, ControlFlag, Message
 from storage.outbox import PRIORITY_BUSINESS, claim_due, enqueue_read_receipt, settle_sent
 from storage.ratelimit import MemoryRateLimiter
 from storage.suppression import suppress
@@ -279,6 +279,40 @@ def test_c13_error_131050_fails_the_send_and_withdraws_every_marketing_category(
     )
     assert withdrawal.evidence == {"error_code": "131050", "message_id": queued.message_id}
     assert "131050" in withdrawal.text
+
+
+def test_131049_fails_the_send_and_holds_marketing_to_that_person_for_24_hours(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    [limited] = queue_texts(engine, 1, category="offers")
+    to, contact_id = limited.to, limited.contact_id
+    for category in ("offers", "orders"):
+        decide(engine, contact_id, category, granted=True, source="whatsapp")
+    fake.force(to, 131049, times=1)
+    dispatcher = make_dispatcher()
+
+    dispatcher.drain()
+
+    message = messages(engine, [limited])[limited.message_id]
+    assert (message.status, message.error_code) == ("failed", 131049)
+    with Session(engine) as session:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None and contact.marketing_held_until is not None
+        held_for = contact.marketing_held_until - utcnow()
+    assert timedelta(hours=23, minutes=59) < held_for <= timedelta(hours=24)
+
+    # Later sends: marketing is cancelled without reaching Meta, the rest goes out.
+    [offer] = queue_texts(engine, 1, recipients=[to], category="offers")
+    [order] = queue_texts(engine, 1, recipients=[to], category="orders")
+    dispatcher.drain()
+
+    assert [r.outcome for r in fake.attempts_to(to)] == ["error 131049", "delivered"]
+    assert fake.attempts_to(to)[1].text == order.marker
+    stored = messages(engine, [offer, order])
+    assert stored[offer.message_id].status == "cancelled"
+    assert "131049" in (stored[offer.message_id].error_title or "")
+    assert stored[order.message_id].status == "sent"
+    assert outbox(engine) == []
 
 
 def test_expired_token_pauses_dispatching_readyz_says_why_and_a_new_token_resumes(
