@@ -19,12 +19,13 @@ from bot.console.auth import USER_KEY, staff
 from bot.logmask import mask_recipient
 from bot.services import services
 from storage.consents import current_consents, ledger_of
-from storage.contacts import find_contact
+from storage.contacts import find_contact, marketing_held
 from storage.conversation import messages_of
 from storage.directory import list_contacts
 from storage.export import held_on
 from storage.models import ConsentEvent
 from storage.suppression import is_suppressed
+from storage.types import utcnow
 
 
 @bp.app_template_filter("utc")
@@ -107,6 +108,7 @@ def contact(key: str) -> str | tuple[str, int]:
         ledger=ledger,
         messages=messages,
         suppressed=suppressed,
+        marketing_held=marketing_held(found, utcnow()),
         categories=app_services.catalog.categories,
         language=app_services.catalog.company.default_language,
     )

@@ -6,12 +6,17 @@ import html
 import json
 import logging
 import re
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from bot.chat import ChatSession
+from bot.services import services
+from storage.contacts import find_contact, hold_marketing
+from storage.db import session_scope
+from storage.types import utcnow
 from tests.console.conftest import ARABIC_TEXT, CUSTOMER, CUSTOMER_NAME, converse
 
 LEDGER_ROW = re.compile(r'<tr class="ledger-row">(.*?)</tr>', re.S)
@@ -58,6 +63,21 @@ def test_current_consent_and_profile(staff_client: FlaskClient, conversation: Ch
     assert current.count('class="badge withdrawn"') == 2
     assert "Order updates" in current and "Offers" in current
     assert current.count("<td>whatsapp</td>") == 2
+
+
+def test_a_marketing_hold_after_metas_131049_is_shown_while_it_lasts(
+    app: Flask, staff_client: FlaskClient, conversation: ChatSession
+) -> None:
+    assert "Marketing held" not in contact_page(staff_client)
+    with session_scope(services(app).engine) as session:
+        contact = find_contact(session, key=CUSTOMER)
+        assert contact is not None
+        hold_marketing(session, contact_id=contact.id, until=utcnow() + timedelta(hours=24))
+
+    page = contact_page(staff_client)
+
+    assert "<dt>Marketing held</dt>" in page
+    assert "131049" in page
 
 
 def test_the_transcript_runs_oldest_first_with_arabic_right_to_left(
