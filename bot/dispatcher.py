@@ -36,12 +36,11 @@ from sqlmodel import Session
 from bot.graph.client import Transport
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
 from bot.logmask import fingerprint, mask_recipient
+from bot.refusals import apply_refusal
 from flows.catalog import Catalog
-from flows.versioning import text_version
-from storage.consents import withdraw
-from storage.contacts import hold_marketing
 from storage.control import clear_flag, get_flag, set_flag
 from storage.db import session_scope
+from storage.models import Message
 from storage.outbox import (
     Claimed,
     claim_due,
@@ -64,12 +63,8 @@ BACKOFF_CAP_SECONDS = 15 * 60
 PAIR_RATE_CODE = 131056
 PAIR_RATE_PAUSE_SECONDS = 6.0  # Meta paces one recipient at about one message per 6 s
 THROUGHPUT_PENALTY_SECONDS = 1.0
-MARKETING_HOLD = timedelta(hours=24)  # after 131049: "do not retry within 24 h"
 # How stale the send-time consent check may be: it is read per batch, again when this old.
 CONSENT_CHECK_MAX_AGE_SECONDS = 0.2
-MARKETING_OPT_OUT_TEXT = (
-    "WhatsApp reported error 131050: this person stopped marketing messages from the business."
-)
 
 
 def token_fingerprint(token: str | None) -> str:
@@ -479,7 +474,21 @@ class Dispatcher:
         now = utcnow()
         with session_scope(self.engine) as session:
             sent = [(a.row, a.wamid) for a in group if a.kind == "sent"]
-            counts["sent"] = settle_sent_many(session, sent, worker=self.worker, now=now)
+            moved: list[Message] = []
+            counts["sent"] = settle_sent_many(
+                session, sent, worker=self.worker, now=now, moved=moved
+            )
+            for message in moved:  # a failed status that came before the wamid was stored
+                if message.status == "failed":
+                    apply_refusal(
+                        session,
+                        self.catalog,
+                        contact_id=message.contact_id,
+                        code=message.error_code,
+                        message_id=message.id,
+                        occurred_at=message.status_at or now,
+                        wamid=message.wamid,
+                    )
             for attempt in group:
                 row = attempt.row
                 if attempt.kind == "refused":
@@ -561,20 +570,14 @@ class Dispatcher:
         if outcome is Outcome.RETRY:
             title = f"gave up after {MAX_ATTEMPTS} attempts: {title}"
         settle_failed(session, row, worker=self.worker, code=error.code, title=title, now=now)
-        if outcome is Outcome.FAIL_HOLD_24H and row.contact_id is not None:
-            # Meta would refuse the next marketing message too, and it counts against the
-            # business's quality: hold them, here and in the API, for the day Meta asks.
-            hold_marketing(session, contact_id=row.contact_id, until=now + MARKETING_HOLD)
-        if outcome is Outcome.OPTED_OUT and row.contact_id is not None:
-            withdraw(
+        if row.contact_id is not None:
+            apply_refusal(
                 session,
+                self.catalog,
                 contact_id=row.contact_id,
-                categories=self.catalog.marketing_ids,
-                source="meta",
+                code=error.code,
+                message_id=row.message_id,
                 occurred_at=now,
-                text=MARKETING_OPT_OUT_TEXT,
-                text_version=text_version(MARKETING_OPT_OUT_TEXT),
-                evidence={"error_code": "131050", "message_id": row.message_id or ""},
             )
         log.warning("send to %s failed for good: %s", mask_recipient(recipient), summary)
         return "failed"

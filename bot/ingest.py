@@ -13,7 +13,9 @@ from sqlmodel import Session
 from bot.logmask import mask_number
 from bot.meta.events import InboundMessage, MessageType, PreferenceUpdate, Status
 from bot.meta.parser import PayloadError, parse_body
+from bot.refusals import apply_refusal
 from bot.services import Services
+from flows.catalog import Catalog
 from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status
 from storage.db import session_scope
@@ -56,7 +58,7 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
     store_messages(services, body.messages, handler, report)
     with session_scope(services.engine) as session:
         for status in body.statuses:
-            store_status(session, status)
+            store_status(session, status, services.catalog)
             report.statuses += 1
         for other in body.others:
             keep_other_event(session, field=other.field, entry_id=other.entry_id, raw=other.raw)
@@ -137,9 +139,9 @@ def _done_key(message: InboundMessage) -> str:
     return f"done:msg:{message.wamid}"
 
 
-def store_status(session: Session, status: Status) -> None:
+def store_status(session: Session, status: Status, catalog: Catalog) -> None:
     error = status.errors[0] if status.errors else None
-    record_status(
+    message = record_status(
         session,
         wamid=status.wamid,
         status=status.status.value,
@@ -150,6 +152,16 @@ def store_status(session: Session, status: Status) -> None:
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),
     )
+    if message is not None and message.status == "failed" and message.contact_id is not None:
+        apply_refusal(
+            session,
+            catalog,
+            contact_id=message.contact_id,
+            code=message.error_code,
+            message_id=message.id,
+            occurred_at=status.timestamp,
+            wamid=status.wamid,
+        )
 
 
 def store_preference(

@@ -71,6 +71,14 @@ def lock_contact(
     return contact
 
 
+def lock_contact_by_id(session: Session, contact_id: int) -> Contact | None:
+    """The contact, row-locked on PostgreSQL until commit (as lock_contact does)."""
+    statement = select(Contact).where(Contact.id == contact_id)
+    if is_postgres(session.get_bind()):
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
 def hold_marketing(session: Session, *, contact_id: int, until: datetime) -> None:
     """No marketing message to this contact before `until` (a later hold is kept)."""
     contact = session.get(Contact, contact_id)

@@ -213,11 +213,13 @@ def settle_sent_many(
     *,
     worker: str,
     now: datetime,
+    moved: list[Message] | None = None,
 ) -> int:
     """Settle many sent rows in one transaction; how many this worker still held.
 
     A status webhook can arrive before the wamid is stored here (Meta is quick, and sends are
-    settled in groups); such statuses were kept as status events and are applied now.
+    settled in groups); such statuses were kept as status events and are applied now, and the
+    messages they moved are added to `moved` (a failed one may say something about the person).
     """
     if not sent:
         return 0
@@ -241,19 +243,22 @@ def settle_sent_many(
     )
     if updates:
         session.execute(_MARK_SENT, updates)
-        _apply_early_statuses(session, [u["wamid"] for u in updates if u["wamid"]])
+        changed = _apply_early_statuses(session, [u["wamid"] for u in updates if u["wamid"]])
+        if moved is not None:
+            moved.extend(changed)
     return len(held)
 
 
-def _apply_early_statuses(session: Session, wamids: list[str]) -> None:
+def _apply_early_statuses(session: Session, wamids: list[str]) -> list[Message]:
     if not wamids:
-        return
+        return []
     early = session.exec(select(StatusEvent).where(col(StatusEvent.wamid).in_(wamids))).all()
     best: dict[str, StatusEvent] = {}
     for event in early:
         current = best.get(event.wamid)
         if current is None or STATUS_RANK.get(event.status, 0) > STATUS_RANK.get(current.status, 0):
             best[event.wamid] = event
+    changed = []
     for wamid, event in best.items():
         message = session.exec(select(Message).where(Message.wamid == wamid)).first()
         if message is None or STATUS_RANK.get(event.status, 0) <= STATUS_RANK.get(
@@ -264,6 +269,8 @@ def _apply_early_statuses(session: Session, wamids: list[str]) -> None:
         if event.error_code is not None or event.error_title is not None:
             message.error_code, message.error_title = event.error_code, event.error_title
         session.add(message)
+        changed.append(message)
+    return changed
 
 
 def settle_retry(

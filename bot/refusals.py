@@ -1,0 +1,70 @@
+"""What Meta's refusal of one of our messages means for the person, whether the send itself was
+answered with the error or a `failed` status reported it later (Meta does both).
+
+131050, the person stopped marketing messages: every marketing category is withdrawn with source
+`meta` (C13). 131049, Meta's per-user marketing limit: no marketing message to that person for a
+day (META.md: do not retry within 24 h).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from bot.graph.errors import MARKETING_LIMIT_CODE, MARKETING_OPT_OUT_CODE
+from bot.logmask import mask_recipient
+from flows.catalog import Catalog
+from flows.versioning import text_version
+from storage.consents import withdraw
+from storage.contacts import hold_marketing, lock_contact_by_id
+
+log = logging.getLogger(__name__)
+
+MARKETING_HOLD = timedelta(hours=24)
+MARKETING_OPT_OUT_TEXT = (
+    "WhatsApp reported error 131050: this person stopped marketing messages from the business."
+)
+
+
+def apply_refusal(
+    session: Session,
+    catalog: Catalog,
+    *,
+    contact_id: int,
+    code: int | None,
+    message_id: str | None,
+    occurred_at: datetime,
+    wamid: str | None = None,
+) -> bool:
+    """Record what Meta's error code says about the person, in the caller's transaction;
+    whether it said anything (other codes concern only the message)."""
+    if code not in (MARKETING_OPT_OUT_CODE, MARKETING_LIMIT_CODE):
+        return False
+    contact = lock_contact_by_id(session, contact_id)  # serialised with the dialogue's changes
+    if contact is None:
+        return False  # erased meanwhile: nothing left to record
+    if code == MARKETING_LIMIT_CODE:
+        hold_marketing(session, contact_id=contact_id, until=occurred_at + MARKETING_HOLD)
+        log.info("marketing to %s held for 24 h (131049)", mask_recipient(contact.wa_id))
+        return True
+    evidence = {"error_code": str(code), "message_id": message_id or ""}
+    if wamid:
+        evidence["wamid"] = wamid  # reported by a failed status of this message
+    withdrawn = withdraw(
+        session,
+        contact_id=contact_id,
+        categories=catalog.marketing_ids,
+        source="meta",
+        occurred_at=occurred_at,
+        text=MARKETING_OPT_OUT_TEXT,
+        text_version=text_version(MARKETING_OPT_OUT_TEXT),
+        evidence=evidence,
+    )
+    log.info(
+        "marketing opt-out of %s reported by Meta (131050): withdrew %s",
+        mask_recipient(contact.wa_id),
+        ", ".join(withdrawn) or "nothing (none was granted)",
+    )
+    return True
