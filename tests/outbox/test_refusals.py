@@ -29,14 +29,15 @@ from tests.outbox.conftest import (
 MakeDispatcher = Callable[..., Dispatcher]
 
 
-def sent_offer(engine: Engine, make_dispatcher: MakeDispatcher) -> Queued:
-    """An offer to a contact who granted offers and orders, accepted by Meta (a wamid)."""
+def sent_offer(engine: Engine, make_dispatcher: MakeDispatcher) -> tuple[Queued, str]:
+    """An offer to a contact who granted offers and orders, accepted by Meta; and its wamid."""
     [offer] = queue_texts(engine, 1, category="offers")
     for category in ("offers", "orders"):
         decide(engine, offer.contact_id, category, granted=True, source="whatsapp")
     make_dispatcher().drain()
-    assert messages(engine, [offer])[offer.message_id].status == "sent"
-    return offer
+    message = messages(engine, [offer])[offer.message_id]
+    assert message.status == "sent" and message.wamid
+    return offer, message.wamid
 
 
 def reported_at() -> datetime:
@@ -56,12 +57,9 @@ def failed_status(wamid: str, to: str, code: int, at: datetime) -> bytes:
 
 
 def test_c13_a_failed_status_with_131050_withdraws_every_marketing_category_once(
-    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher, meta: MetaWebhook
+    engine: Engine, make_dispatcher: MakeDispatcher, meta: MetaWebhook
 ) -> None:
-    offer = sent_offer(engine, make_dispatcher)
-    wamid = fake.deliveries()[0].wamid
-    assert wamid is not None
-
+    offer, wamid = sent_offer(engine, make_dispatcher)
     at = reported_at()
     body = failed_status(wamid, offer.to, 131050, at)
     for _ in range(2):  # Meta's redelivery changes nothing more
@@ -85,12 +83,9 @@ def test_c13_a_failed_status_with_131050_withdraws_every_marketing_category_once
 
 
 def test_a_failed_status_with_131049_holds_marketing_for_24_hours_from_metas_time(
-    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher, meta: MetaWebhook
+    engine: Engine, make_dispatcher: MakeDispatcher, meta: MetaWebhook
 ) -> None:
-    offer = sent_offer(engine, make_dispatcher)
-    wamid = fake.deliveries()[0].wamid
-    assert wamid is not None
-
+    offer, wamid = sent_offer(engine, make_dispatcher)
     at = reported_at()
     assert meta.post(failed_status(wamid, offer.to, 131049, at)).status_code == 200
 
