@@ -47,6 +47,40 @@ def db_revision(message: str) -> None:
     migrate.revision(services().settings.database_url, message)
 
 
+@db_cli.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@with_appcontext
+def db_prune(dry_run: bool) -> None:
+    """Delete raw events older than EVENT_RETENTION_DAYS and day-old idempotency records.
+
+    Meta's status events, unknown events and unparsable bodies hold phone numbers and grow with
+    every message sent; consent evidence (the ledger, preference events, messages) is kept.
+    Run it daily, from cron or a timer.
+    """
+    from datetime import timedelta
+
+    from bot.api.idempotency import RETENTION
+    from storage.retention import prune
+    from storage.types import utcnow
+
+    app_services = services()
+    now = utcnow()
+    events_before = now - timedelta(days=app_services.settings.event_retention_days)
+    pruned = prune(
+        app_services.engine,
+        events_before=events_before,
+        idempotency_before=now - RETENTION,
+        dry_run=dry_run,
+    )
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{verb} {pruned.status_events:,} status events, {pruned.other_events:,} other events, "
+        f"{pruned.failed_payloads:,} unparsable bodies (received before "
+        f"{events_before.isoformat(timespec='seconds')}), and "
+        f"{pruned.idempotency_records:,} idempotency records older than a day"
+    )
+
+
 MAX_CONCURRENCY = 64  # the connections bot.make_transport pools per process
 
 outbox_cli = AppGroup("outbox", help="The outbox of messages waiting to be sent.")

@@ -33,6 +33,7 @@ class Settings:
     optin_config: Path = Path("optin.toml")
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     send_rate_per_second: float = 80.0
+    event_retention_days: int = 30  # raw status/other events and unparsable bodies
     mark_inbound_read: bool = True
     run_dispatcher: bool = True
     # Support console staff: (username, werkzeug password hash); empty disables the console.
@@ -88,6 +89,10 @@ class Settings:
         if not 0 < rate <= 1000:
             raise SettingsError("SEND_RATE_PER_SECOND must be above 0 and at most 1000")
 
+        retention = _number(get("EVENT_RETENTION_DAYS") or "30", "EVENT_RETENTION_DAYS")
+        if retention != int(retention) or retention < 1:
+            raise SettingsError("EVENT_RETENTION_DAYS must be a whole number of days, at least 1")
+
         return cls(
             app_env=app_env,
             verify_token=verify_token,
@@ -101,6 +106,7 @@ class Settings:
             optin_config=Path(get("OPTIN_CONFIG") or "optin.toml"),
             api_tokens=tuple(t.strip() for t in (get("API_TOKENS") or "").split(",") if t.strip()),
             send_rate_per_second=rate,
+            event_retention_days=int(retention),
             mark_inbound_read=_flag(get("MARK_INBOUND_READ"), default=True),
             run_dispatcher=_flag(get("RUN_DISPATCHER"), default=True),
             console_users=_console_users(get("CONSOLE_USERS")),

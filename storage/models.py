@@ -150,7 +150,7 @@ class StatusEvent(SQLModel, table=True):
     error_code: int | None = Field(default=None, sa_type=BigInteger)
     error_title: str | None = Field(default=None, max_length=512)
     raw: dict[str, Any] | None = _json()
-    received_at: datetime = _time(default=True)
+    received_at: datetime = _time(index=True, default=True)  # pruned by age
 
 
 class ConsentEvent(SQLModel, table=True):
@@ -253,7 +253,7 @@ class IdempotencyRecord(SQLModel, table=True):
     request_digest: str = Field(max_length=64)
     status_code: int
     response: dict[str, Any] | None = _json()
-    created_at: datetime = _time(default=True)
+    created_at: datetime = _time(index=True, default=True)  # pruned after a day
 
 
 class ErasureRecord(SQLModel, table=True):
