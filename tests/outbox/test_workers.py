@@ -64,7 +64,9 @@ def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     workers: StartWorker,
     tmp_path: Path,
 ) -> None:
-    fake.latency = 0.01  # each process's 4 threads keep a few requests in flight
+    # Slow enough that the 400 rows take over a second, so that a dispatcher waking from its
+    # half-second idle wait still finds some: each process's 4 threads send about 80/s.
+    fake.latency = 0.05
     env = {**worker_env, "DATABASE_URL": postgres_url}
     options = ("--batch-size", "25", "--concurrency", "4")
     started = [workers(env, *options) for _ in range(4)]
