@@ -74,11 +74,12 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     )
     app_services.init_app(app)
 
-    from bot import api, cli, console, health, webhook
+    from bot import api, cli, console, health, metrics, webhook
 
     webhook.init_app(app)
     api.init_app(app)
     health.init_app(app)
+    metrics.init_app(app)
     console.init_app(app)
     cli.init_app(app)
     if settings.run_dispatcher and test_config is None and not _running_cli_command():

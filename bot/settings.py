@@ -32,6 +32,7 @@ class Settings:
     redis_url: str | None = None
     optin_config: Path = Path("optin.toml")
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     send_rate_per_second: float = 80.0
     event_retention_days: int = 30  # raw status/other events and unparsable bodies
     mark_inbound_read: bool = True
@@ -105,6 +106,7 @@ class Settings:
             redis_url=get("REDIS_URL"),
             optin_config=Path(get("OPTIN_CONFIG") or "optin.toml"),
             api_tokens=tuple(t.strip() for t in (get("API_TOKENS") or "").split(",") if t.strip()),
+            metrics_token=(get("METRICS_TOKEN") or "").strip() or None,
             send_rate_per_second=rate,
             event_retention_days=int(retention),
             mark_inbound_read=_flag(get("MARK_INBOUND_READ"), default=True),

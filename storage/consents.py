@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage.models import Consent, ConsentEvent
@@ -116,3 +117,13 @@ def may_send(session: Session, *, contact_id: int, category: str) -> bool:
     """Granted now, and confirmed where a double opt-in is pending."""
     row = session.get(Consent, (contact_id, category))
     return bool(row and row.granted and row.confirmed)
+
+
+def consent_totals(session: Session) -> list[tuple[str, bool, bool, int]]:
+    """(category, granted, confirmed, contacts) over every contact's current consent."""
+    rows = session.execute(
+        select(Consent.category, Consent.granted, Consent.confirmed, func.count()).group_by(
+            Consent.category, Consent.granted, Consent.confirmed
+        )
+    ).all()
+    return [(category, granted, confirmed, count) for category, granted, confirmed, count in rows]

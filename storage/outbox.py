@@ -341,6 +341,31 @@ def release(session: Session, *, worker: str) -> int:
     return result.rowcount or 0
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Outbox rows of one priority in one state: due now, scheduled later, or claimed."""
+
+    priority: int
+    state: str  # "due" | "scheduled" | "claimed"
+    rows: int
+    oldest_due_at: datetime | None
+
+
+def backlog(session: Session, *, now: datetime | None = None) -> list[Backlog]:
+    """What waits in the outbox, in one grouped query (for monitoring)."""
+    now = now or utcnow()
+    claimed = and_(col(OutboxItem.claimed_until).is_not(None), OutboxItem.claimed_until >= now)
+    state = case(
+        (claimed, "claimed"), (col(OutboxItem.due_at) <= now, "due"), else_="scheduled"
+    ).label("state")
+    rows = session.execute(
+        select(OutboxItem.priority, state, func.count(), func.min(OutboxItem.due_at)).group_by(
+            OutboxItem.priority, state
+        )
+    ).all()
+    return [Backlog(priority, state, count, oldest) for priority, state, count, oldest in rows]
+
+
 def pending_count(session: Session) -> int:
     return session.exec(select(func.count()).select_from(OutboxItem)).one()
 
