@@ -135,14 +135,23 @@ def outbox_work(batch_size: int, concurrency: int, lease_seconds: float) -> None
 @outbox_cli.command("status")
 @with_appcontext
 def outbox_status() -> None:
-    """How many rows wait, and whether dispatching is paused."""
+    """How many rows wait, by priority and state, and whether dispatching is paused."""
     from sqlmodel import Session
 
-    from storage.outbox import pending_count
-
-    with Session(services().engine) as session:
-        click.echo(f"pending: {pending_count(session)}")
     from bot.dispatcher import paused_reason
+    from storage.outbox import PRIORITY_ANSWER, backlog
+    from storage.types import utcnow
+
+    now = utcnow()
+    with Session(services().engine) as session:
+        waiting = backlog(session, now=now)
+    click.echo(f"pending: {sum(b.rows for b in waiting)}")
+    for b in sorted(waiting, key=lambda b: (b.priority, b.state)):
+        kind = "answers" if b.priority == PRIORITY_ANSWER else "business sends"
+        line = f"  {kind}, {b.state}: {b.rows}"
+        if b.state == "due" and b.oldest_due_at is not None:
+            line += f" (oldest due {max(0.0, (now - b.oldest_due_at).total_seconds()):.0f}s ago)"
+        click.echo(line)
 
     reason = paused_reason(services().engine, services().settings.access_token)
     click.echo(f"paused: {reason}" if reason else "dispatching: yes")

@@ -366,10 +366,6 @@ def backlog(session: Session, *, now: datetime | None = None) -> list[Backlog]:
     return [Backlog(priority, state, count, oldest) for priority, state, count, oldest in rows]
 
 
-def pending_count(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(OutboxItem)).one()
-
-
 def refused_now(
     session: Session,
     rows: Iterable[Claimed],

@@ -345,6 +345,7 @@ def test_expired_token_pauses_dispatching_readyz_says_why_and_a_new_token_resume
     status = app.test_cli_runner().invoke(args=["outbox", "status"])
     assert "paused: access token rejected" in status.output
     assert "pending: 30" in status.output
+    assert "answers, due: 30 (oldest due" in status.output
 
     # The app restarted with a new token sends everything, and is ready without a pause.
     fake.add_token("fresh")
