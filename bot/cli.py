@@ -104,8 +104,18 @@ outbox_cli = AppGroup("outbox", help="The outbox of messages waiting to be sent.
     help="How long a claimed row is held before another dispatcher may take it over "
     "(a dispatcher that died is replaced after this long).",
 )
+@click.option(
+    "--poll-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="How often an idle dispatcher looks for rows that came due, such as retries. On "
+    "PostgreSQL newly queued rows wake it at once.",
+)
 @with_appcontext
-def outbox_work(batch_size: int, concurrency: int, lease_seconds: float) -> None:
+def outbox_work(
+    batch_size: int, concurrency: int, lease_seconds: float, poll_seconds: float
+) -> None:
     """Run a dispatcher in this process until SIGTERM or Ctrl-C.
 
     Any number may run on PostgreSQL; on SQLite one sends at a time and the others stand by.
@@ -114,20 +124,36 @@ def outbox_work(batch_size: int, concurrency: int, lease_seconds: float) -> None
     import threading
     from datetime import timedelta
 
-    stop = threading.Event()
+    from storage.wakeup import listen
+
+    stop, wake = threading.Event(), threading.Event()
     dispatcher = services().dispatcher(
-        batch_size=batch_size, concurrency=concurrency, lease=timedelta(seconds=lease_seconds)
+        batch_size=batch_size,
+        concurrency=concurrency,
+        lease=timedelta(seconds=lease_seconds),
+        poll_seconds=poll_seconds,
     )
     # The dispatcher runs in a thread and this one only waits for the signals. Setting the
     # Event from a signal handler could deadlock against a wait on it in the same thread.
     signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # inherited by every thread started now
-    worker = threading.Thread(target=dispatcher.run, args=(stop,), name="outbox-dispatcher")
+    listening = threading.Event()
+    listener = threading.Thread(
+        target=listen,
+        args=(services().engine, wake, stop, listening),
+        name="outbox-wakeups",
+        daemon=True,
+    )
+    listener.start()
+    if services().engine.dialect.name == "postgresql" and not listening.wait(5):
+        click.echo("not woken by new rows yet (database unreachable?); polling", err=True)
+    worker = threading.Thread(target=dispatcher.run, args=(stop, wake), name="outbox-dispatcher")
     worker.start()
     click.echo(f"dispatcher {dispatcher.worker} running; Ctrl-C to stop")
     while worker.is_alive() and signal.sigtimedwait(signals, 0.5) is None:
         pass
     stop.set()
+    wake.set()  # out of its idle wait at once
     worker.join()
     click.echo(f"dispatcher stopped: {dispatcher.stats}")
 

@@ -186,6 +186,7 @@ class Dispatcher:
         concurrency: int = 16,
         lease: timedelta = timedelta(seconds=60),
         settle_interval: float = 0.05,
+        poll_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
@@ -203,6 +204,9 @@ class Dispatcher:
         # group instead of one per message. A crash loses at most this long's settlements,
         # and those rows are sent again (at least once).
         self.settle_interval = settle_interval
+        # How often an idle dispatcher looks for rows that came due (a retry's backoff ends);
+        # new rows wake it at once (in process, or by NOTIFY on PostgreSQL).
+        self.poll_seconds = poll_seconds
         self.sleep = sleep
         self.stats = DispatchStats()
         self._stats_lock = threading.Lock()
@@ -273,10 +277,10 @@ class Dispatcher:
             if claimed:
                 continue
             if wake is not None:
-                wake.wait(0.5)
+                wake.wait(self.poll_seconds)
                 wake.clear()
             else:
-                stop.wait(0.5)
+                stop.wait(self.poll_seconds)
         self.shutdown()
 
     def _top_up(self, stop: threading.Event, limit: int) -> int:

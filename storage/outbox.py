@@ -30,6 +30,7 @@ from storage.models import (
 )
 from storage.suppression import suppression_digest
 from storage.types import utcnow
+from storage.wakeup import notify_queued
 
 PRIORITY_ANSWER = 0  # someone is waiting for it
 PRIORITY_BUSINESS = 1  # a business send through the API
@@ -79,6 +80,7 @@ def enqueue_message(
             created_at=now,
         )
     )
+    notify_queued(session)
     return message
 
 
@@ -96,6 +98,7 @@ def enqueue_read_receipt(
             created_at=now,
         )
     )
+    notify_queued(session)
 
 
 def cancel_pending(session: Session, *, contact_id: int, keep: set[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -94,3 +95,23 @@ def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     assert all(count > 0 for count in counts), counts  # all four took part
     assert len({m.wamid for m in stored.values()}) == 400
     assert all(m.status == "sent" for m in stored.values())
+
+
+def test_on_postgresql_a_queued_row_wakes_an_idle_dispatcher_in_another_process_at_once(
+    postgres_url: str,
+    fake: FakeGraph,
+    worker_env: dict[str, str],
+    workers: StartWorker,
+) -> None:
+    env = {**worker_env, "DATABASE_URL": postgres_url}
+    worker = workers(env, "--poll-seconds", "60")  # polling alone would find it in a minute
+    worker.wait_running()
+    time.sleep(0.5)  # past its first look at the outbox: idle now
+
+    engine = make_engine(postgres_url)
+    try:
+        [queued] = queue_texts(engine, 1)  # NOTIFY at commit, as the webhook and the API do
+        assert fake.wait_for(lambda f: queued.marker in f.delivered(), timeout=10), worker.errors()
+    finally:
+        engine.dispose()
+    assert sent_by(worker.stop()) == 1
