@@ -349,8 +349,10 @@ class Dispatcher:
                 group.append(self._results.get(timeout=timeout))
             except queue.Empty:
                 break
-        self._settle(group)
-        self._in_flight -= len(group)
+        try:
+            self._settle(group)
+        finally:
+            self._in_flight -= len(group)  # settled, or left to the lease: no longer awaited
 
     def shutdown(self) -> None:
         """Finish the sends in progress, then give back every row still held."""
@@ -446,22 +448,8 @@ class Dispatcher:
     # --- settling (the dispatcher's own thread, a group per transaction) --------------------
 
     def _settle(self, group: list[Attempt]) -> None:
-        tries = 3 if len(group) == 1 else 2
-        for attempt_number in range(tries):
-            try:
-                counts = self._settle_once(group)
-                break
-            except DBAPIError as exc:
-                # A deadlock or a lost connection: the group is retried whole (nothing of it
-                # was committed).
-                log.warning(
-                    "dispatcher: settling %d rows failed (%s), try %d",
-                    len(group),
-                    type(exc).__name__,
-                    attempt_number + 1,
-                )
-                time.sleep(0.05 * (attempt_number + 1))
-        else:
+        counts = self._settle_with_retries(group)
+        if counts is None:
             if len(group) > 1:
                 # One row that cannot be settled must not hold the others back.
                 for attempt in group:
@@ -472,6 +460,28 @@ class Dispatcher:
         with self._stats_lock:
             for field, count in counts.items():
                 setattr(self.stats, field, getattr(self.stats, field) + count)
+
+    def _settle_with_retries(self, group: list[Attempt]) -> dict[str, int] | None:
+        """Commit the group's outcomes; their counts, or None if it could not be done."""
+        tries = 3 if len(group) == 1 else 2
+        for attempt_number in range(tries):
+            try:
+                return self._settle_once(group)
+            except DBAPIError as exc:
+                # A deadlock or a lost connection: the group is retried whole (nothing of it
+                # was committed).
+                log.warning(
+                    "dispatcher: settling %d rows failed (%s), try %d",
+                    len(group),
+                    type(exc).__name__,
+                    attempt_number + 1,
+                )
+                time.sleep(0.05 * (attempt_number + 1))
+            except Exception:
+                # A fault of ours, not the database's: another try would fail the same way.
+                log.exception("dispatcher: settling %d rows failed", len(group))
+                return None
+        return None
 
     def _settle_once(self, group: list[Attempt]) -> dict[str, int]:
         counts = dict.fromkeys(("sent", "retried", "failed", "cancelled", "released"), 0)

@@ -526,6 +526,38 @@ def test_on_sqlite_one_dispatcher_sends_at_a_time_and_another_takes_over_when_it
     assert len(fake.delivered()) == 15 and set(fake.delivered().values()) == {1}
 
 
+def test_a_fault_while_settling_leaves_that_row_to_its_lease_and_the_loop_running(
+    engine: Engine,
+    fake: FakeGraph,
+    make_dispatcher: MakeDispatcher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a database error but a fault of ours: the other rows settle, the thread lives on."""
+
+    def broken(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bot.dispatcher, "apply_refusal", broken)
+    queued = queue_texts(engine, 5)
+    decide(engine, queued[0].contact_id, "offers", granted=True, source="whatsapp")
+    fake.force(queued[0].to, 131050)  # settling it calls the broken function
+    dispatcher = make_dispatcher(settle_interval=1.0)  # all five in one group
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,))
+    thread.start()
+    try:
+        assert wait_until(lambda: dispatcher.stats.sent == 4, timeout=10)
+        [later] = queue_texts(engine, 1, recipients=[wa_id(99)])
+        assert wait_until(lambda: dispatcher.stats.sent == 5, timeout=10)  # still sending
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(10)
+    stored = messages(engine, [*queued, later])
+    assert stored[queued[0].message_id].status == "queued"  # its outcome was never committed
+    assert [row.message_id for row in outbox(engine)] == [queued[0].message_id]
+
+
 def test_a_row_that_cannot_be_settled_does_not_hold_back_the_rest_of_its_group(
     engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
 ) -> None:
