@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col
 
 from storage.models import FailedPayload, IdempotencyRecord, OtherEvent, StatusEvent
@@ -52,14 +53,14 @@ def prune(
     )
 
 
-def _count(engine: Engine, model: type[SQLModel], older: object) -> int:
+def _count(engine: Engine, model: type[SQLModel], older: ColumnElement[bool]) -> int:
     with engine.connect() as connection:
         return int(
             connection.execute(select(func.count()).select_from(model).where(older)).scalar_one()
         )
 
 
-def _delete(engine: Engine, model: type[SQLModel], older: object) -> int:
+def _delete(engine: Engine, model: type[SQLModel], older: ColumnElement[bool]) -> int:
     table = model.__table__  # type: ignore[attr-defined]
     key = next(iter(table.primary_key.columns))
     total = 0
