@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,20 @@ def test_production_never_uses_development_secrets():
             {"APP_ENV": "production"},
             {"WHATSAPP_VERIFY_TOKEN": "a", "WHATSAPP_APP_SECRET": "b", "SECRET_KEY": "c"},
         )
+
+
+def test_env_example_and_the_readme_list_every_variable_the_app_reads():
+    pattern = re.compile(r'(?:get|secret|environ\.get)\("([A-Z][A-Z0-9_]+)"')
+    read = set()
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "storage").rglob("*.py")]:
+        read |= set(pattern.findall(path.read_text()))
+    # requests' own variables, honoured as requests documents them (bot.graph.client).
+    read -= {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+    assert {"APP_ENV", "SECRET_KEY", "LOG_LEVEL", "METRICS_TOKEN"} <= read  # the scan works
+
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, re.MULTILINE))
+    assert read - listed == set(), "missing from .env.example"
+    assert read - documented == set(), "missing from the README's configuration table"
