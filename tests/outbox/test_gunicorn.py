@@ -24,7 +24,9 @@ from tests.fake_graph import FakeGraph
 from tests.outbox.conftest import Worker, outbox, wa_id, wait_until
 
 RATE = 40  # messages per second, shared by the two workers
-BACKLOG_CONTACTS = 60  # a prompt and a read receipt each: three seconds' worth at RATE
+# A prompt and a read receipt each: more rows than the two workers' dispatchers hold at once
+# (a batch of 100 each), so some are always still waiting when SIGTERM comes.
+BACKLOG_CONTACTS = 120
 _LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
