@@ -7,7 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from storage.models import FailedPayload, OtherEvent, PreferenceEvent
 from storage.types import utcnow
@@ -68,3 +69,41 @@ def keep_preference_event(
             "received_at": utcnow(),
         },
     )
+
+
+INBOX_PAGE = 50
+
+
+def failed_payloads(
+    session: Session, *, resolved: bool = False, limit: int = INBOX_PAGE
+) -> list[FailedPayload]:
+    """The support inbox: unparsable bodies not yet resolved (or those resolved), newest first."""
+    resolved_at = col(FailedPayload.resolved_at)
+    statement = (
+        select(FailedPayload)
+        .where(resolved_at.is_not(None) if resolved else resolved_at.is_(None))
+        .order_by(col(FailedPayload.received_at).desc(), col(FailedPayload.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(statement))
+
+
+def count_failed_payloads(session: Session, *, resolved: bool = False) -> int:
+    resolved_at = col(FailedPayload.resolved_at)
+    return session.exec(
+        select(func.count())
+        .select_from(FailedPayload)
+        .where(resolved_at.is_not(None) if resolved else resolved_at.is_(None))
+    ).one()
+
+
+def resolve_failed_payload(
+    session: Session, payload_id: int, *, now: datetime | None = None
+) -> bool:
+    """Mark one unparsable body as dealt with; False if unknown or resolved already."""
+    payload = session.get(FailedPayload, payload_id)
+    if payload is None or payload.resolved_at is not None:
+        return False
+    payload.resolved_at = now or utcnow()
+    session.add(payload)
+    return True

@@ -1,4 +1,5 @@
-"""The support console: read-only pages where staff review conversations and consent histories.
+"""The support console: staff review conversations and consent histories, and resolve the inbox
+of webhook bodies that could not be read.
 
 Staff never change consent here: consent is the customer's act, and consent collected elsewhere
 is recorded through the business API.

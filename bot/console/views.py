@@ -1,28 +1,33 @@
-"""Console pages: the contact list, one contact's consent history and conversation, its export.
+"""Console pages: the contact list, one contact's consent history and conversation, its export,
+and the support inbox of webhook bodies that could not be read.
 
-Views only read, through the storage query functions, and render; every view is logged with
-the number masked (the pages themselves show it in full to signed-in staff).
+Views read through the storage query functions and render; the one change staff make is marking
+an inbox item resolved. Every view is logged with the number masked (the pages themselves show
+it in full to signed-in staff).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, jsonify, render_template, request, session
+from flask import Response, jsonify, redirect, render_template, request, session, url_for
 from sqlmodel import Session
 
 from bot.api.privacy import export_shape
 from bot.console import bp, log
-from bot.console.auth import USER_KEY, staff
+from bot.console.auth import USER_KEY, csrf_ok, staff
 from bot.logmask import mask_recipient
 from bot.services import services
 from storage.consents import current_consents, ledger_of
 from storage.contacts import find_contact, marketing_held
 from storage.conversation import messages_of
+from storage.db import session_scope
 from storage.directory import list_contacts
 from storage.export import held_on
+from storage.inbox import count_failed_payloads, failed_payloads, resolve_failed_payload
 from storage.models import ConsentEvent
 from storage.suppression import is_suppressed
 from storage.types import utcnow
@@ -34,6 +39,16 @@ def utc(value: datetime | None) -> str:
     if value is None:
         return ""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@bp.app_template_filter("body_text")
+def body_text(body: bytes) -> str:
+    """A kept body as text, indented when it is JSON; bytes that are not UTF-8 shown escaped."""
+    text = body.decode("utf-8", errors="backslashreplace")
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
 
 
 @bp.app_template_filter("zip_decisions")
@@ -112,6 +127,34 @@ def contact(key: str) -> str | tuple[str, int]:
         categories=app_services.catalog.categories,
         language=app_services.catalog.company.default_language,
     )
+
+
+@bp.get("/inbox")
+def inbox() -> str:
+    show_resolved = request.args.get("resolved") == "1"
+    with Session(services().engine) as db:
+        payloads = failed_payloads(db, resolved=show_resolved)
+        unresolved = count_failed_payloads(db)
+        resolved_count = count_failed_payloads(db, resolved=True)
+    log.info("console %s viewed the support inbox", _user())
+    return render_template(
+        "console/inbox.html",
+        payloads=payloads,
+        show_resolved=show_resolved,
+        unresolved=unresolved,
+        resolved_count=resolved_count,
+    )
+
+
+@bp.post("/inbox/<int:payload_id>/resolve")
+def resolve(payload_id: int) -> Response | tuple[str, int]:
+    if not csrf_ok():
+        return render_template("console/error.html", message="The form had expired."), 400
+    with session_scope(services().engine) as db:
+        changed = resolve_failed_payload(db, payload_id)
+    if changed:
+        log.info("console %s resolved support inbox item %d", _user(), payload_id)
+    return redirect(url_for("console.inbox"))
 
 
 @bp.get("/contacts/<key>/export.json")
