@@ -164,13 +164,6 @@ def _lane_key(row: Claimed) -> object:
     return row.payload.get("to") or ("row", row.outbox_id)
 
 
-def _lanes(rows: list[Claimed]) -> list[list[Claimed]]:
-    lanes: dict[object, list[Claimed]] = {}
-    for row in rows:
-        lanes.setdefault(_lane_key(row), []).append(row)
-    return list(lanes.values())
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -232,9 +225,8 @@ class Dispatcher:
         if not claimed:
             return 0
         if self.concurrency <= 1:  # one at a time, each settled at once (the terminal chat)
-            batch = _Batch(self, claimed)
-            for lane in _lanes(claimed):
-                self._run_lane(lane, batch, lambda attempt: self._settle([attempt]))
+            for key in self._queue_in_lanes(claimed):
+                self._run_lane(key, lambda attempt: self._settle([attempt]))
             return len(claimed)
         self._submit(claimed)
         while self._in_flight:
@@ -313,6 +305,22 @@ class Dispatcher:
         """Hand rows to the sending threads: a new lane per recipient not being sent to yet."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
+        started = self._queue_in_lanes(claimed)
+        self._in_flight += len(claimed)
+        for key in started:
+            try:
+                self._pool.submit(self._run_lane, key, self._results.put)
+            except RuntimeError:
+                # The interpreter is exiting (a gunicorn worker stopping): concurrent.futures
+                # refuses new work before atexit stops this dispatcher. Give these rows back.
+                self._closing = True
+                with self._lanes_lock:
+                    unsent = self._lanes.pop(key)
+                for row, _ in unsent:
+                    self._results.put(Attempt(row, "skipped", reason="shutting down"))
+
+    def _queue_in_lanes(self, claimed: list[Claimed]) -> list[object]:
+        """Append each row to its recipient's lane; the keys of the lanes that are new."""
         batch = _Batch(self, claimed)
         started = []
         with self._lanes_lock:
@@ -323,18 +331,7 @@ class Dispatcher:
                     self._lanes[key] = lane = deque()
                     started.append(key)
                 lane.append((row, batch))
-        self._in_flight += len(claimed)
-        for key in started:
-            try:
-                self._pool.submit(self._run_queued_lane, key)
-            except RuntimeError:
-                # The interpreter is exiting (a gunicorn worker stopping): concurrent.futures
-                # refuses new work before atexit stops this dispatcher. Give these rows back.
-                self._closing = True
-                with self._lanes_lock:
-                    unsent = self._lanes.pop(key)
-                for row, _ in unsent:
-                    self._results.put(Attempt(row, "skipped", reason="shutting down"))
+        return started
 
     def _settle_next_group(self) -> None:
         """Wait for the next outcome, gather what else arrives within settle_interval, and
@@ -373,16 +370,8 @@ class Dispatcher:
     def _halted(self) -> bool:
         return self._halt.is_set() or (self._stop is not None and self._stop.is_set())
 
-    def _run_lane(
-        self, lane: list[Claimed], batch: _Batch, report: Callable[[Attempt], None]
-    ) -> None:
-        paced = False
-        for row in lane:
-            attempt = self._attempt_in_lane(row, batch, paced)
-            paced = self._paces(attempt)
-            report(attempt)
-
-    def _run_queued_lane(self, key: object) -> None:
+    def _run_lane(self, key: object, report: Callable[[Attempt], None]) -> None:
+        """Send a lane's rows one after another, until its queue is empty."""
         paced = False
         while True:
             with self._lanes_lock:
@@ -393,7 +382,7 @@ class Dispatcher:
                 row, batch = lane.popleft()
             attempt = self._attempt_in_lane(row, batch, paced)
             paced = self._paces(attempt)
-            self._results.put(attempt)
+            report(attempt)
 
     def _attempt_in_lane(self, row: Claimed, batch: _Batch, paced: bool) -> Attempt:
         # Once a recipient is paced (a 131056 now or before), the rest of its lane waits too,

@@ -152,7 +152,7 @@ def store_status(session: Session, status: Status, catalog: Catalog) -> None:
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),
     )
-    if message is not None and message.status == "failed" and message.contact_id is not None:
+    if message is not None and message.status == "failed":
         apply_refusal(
             session,
             catalog,

@@ -11,13 +11,12 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from flask import Blueprint, Flask, Response, request
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bot.dispatcher import paused_reason
 from bot.services import services
 from storage.consents import consent_totals
-from storage.models import FailedPayload
+from storage.inbox import count_failed_payloads
 from storage.outbox import PRIORITY_ANSWER, PRIORITY_BUSINESS, Backlog, backlog
 from storage.types import utcnow
 
@@ -69,11 +68,7 @@ def _lines() -> Iterator[str]:
     with Session(app_services.engine) as session:
         waiting = backlog(session, now=now)
         consents = consent_totals(session)
-        unresolved = session.execute(
-            select(func.count())
-            .select_from(FailedPayload)
-            .where(col(FailedPayload.resolved_at).is_(None))
-        ).scalar_one()
+        unresolved = count_failed_payloads(session)
     paused = paused_reason(app_services.engine, app_services.settings.access_token) is not None
 
     yield from _outbox_lines(waiting, now)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.db import is_postgres
 from storage.models import Contact
@@ -73,10 +74,12 @@ def lock_contact(
 
 def lock_contact_by_id(session: Session, contact_id: int) -> Contact | None:
     """The contact, row-locked on PostgreSQL until commit (as lock_contact does)."""
-    statement = select(Contact).where(Contact.id == contact_id)
-    if is_postgres(session.get_bind()):
-        statement = statement.with_for_update()
-    return session.exec(statement).first()
+    return _first_locked(session, select(Contact).where(Contact.id == contact_id))
+
+
+def lock_known_contact(session: Session, *, wa_id: str) -> Contact | None:
+    """The contact with this wa_id if there is one (never created), row-locked until commit."""
+    return _first_locked(session, select(Contact).where(Contact.wa_id == wa_id))
 
 
 def hold_marketing(session: Session, *, contact_id: int, until: datetime) -> None:
@@ -101,7 +104,12 @@ def _select_for_update(
         conditions.append(Contact.wa_id == wa_id)
     if user_id:
         conditions.append(Contact.user_id == user_id)
-    statement = select(Contact).where(or_(*conditions)).order_by(Contact.wa_id.is_(None))
+    return _first_locked(
+        session, select(Contact).where(or_(*conditions)).order_by(Contact.wa_id.is_(None))
+    )
+
+
+def _first_locked(session: Session, statement: SelectOfScalar[Contact]) -> Contact | None:
     if is_postgres(session.get_bind()):
         statement = statement.with_for_update()
     return session.exec(statement).first()

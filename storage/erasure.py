@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
-from storage.db import is_postgres
+from storage.contacts import lock_contact_by_id
 from storage.export import (
     failed_payload_ids,
     idempotency_records_where,
@@ -54,10 +54,7 @@ def erase_contact(
     session: Session, *, contact_id: int, key: bytes, token_fingerprint: str
 ) -> Erasure | None:
     """Erase one contact in the caller's transaction; None if it is already gone."""
-    statement = select(Contact).where(Contact.id == contact_id)
-    if is_postgres(session.get_bind()):
-        statement = statement.with_for_update()
-    contact = session.exec(statement).first()
+    contact = lock_contact_by_id(session, contact_id)
     if contact is None:
         return None
     keys = keys_of(contact)

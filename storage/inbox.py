@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from storage.models import FailedPayload, OtherEvent, PreferenceEvent
@@ -78,10 +79,9 @@ def failed_payloads(
     session: Session, *, resolved: bool = False, limit: int = INBOX_PAGE
 ) -> list[FailedPayload]:
     """The support inbox: unparsable bodies not yet resolved (or those resolved), newest first."""
-    resolved_at = col(FailedPayload.resolved_at)
     statement = (
         select(FailedPayload)
-        .where(resolved_at.is_not(None) if resolved else resolved_at.is_(None))
+        .where(_resolved_is(resolved))
         .order_by(col(FailedPayload.received_at).desc(), col(FailedPayload.id).desc())
         .limit(limit)
     )
@@ -89,12 +89,14 @@ def failed_payloads(
 
 
 def count_failed_payloads(session: Session, *, resolved: bool = False) -> int:
-    resolved_at = col(FailedPayload.resolved_at)
     return session.exec(
-        select(func.count())
-        .select_from(FailedPayload)
-        .where(resolved_at.is_not(None) if resolved else resolved_at.is_(None))
+        select(func.count()).select_from(FailedPayload).where(_resolved_is(resolved))
     ).one()
+
+
+def _resolved_is(resolved: bool) -> ColumnElement[bool]:
+    resolved_at = col(FailedPayload.resolved_at)
+    return resolved_at.is_not(None) if resolved else resolved_at.is_(None)
 
 
 def resolve_failed_payload(

@@ -27,12 +27,6 @@ class Pruned:
     failed_payloads: int
     idempotency_records: int
 
-    @property
-    def total(self) -> int:
-        return (
-            self.status_events + self.other_events + self.failed_payloads + self.idempotency_records
-        )
-
 
 def prune(
     engine: Engine,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Response, jsonify
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.api import bp
 from bot.api.errors import ApiError
@@ -18,8 +18,8 @@ from bot.api.validation import json_object, send_request
 from bot.logmask import mask_number
 from bot.services import services
 from storage.consents import may_send
-from storage.contacts import find_contact, marketing_held
-from storage.db import is_postgres, session_scope
+from storage.contacts import find_contact, lock_known_contact, marketing_held
+from storage.db import session_scope
 from storage.models import Consent, Contact, Message
 from storage.outbox import PRIORITY_BUSINESS, enqueue_message
 from storage.suppression import is_suppressed
@@ -52,7 +52,8 @@ def send_message() -> tuple[Response, int]:
             )
         if is_suppressed(session, key=settings.suppression_key, wa_id=send.to):
             raise ApiError(403, "suppressed", "this number is suppressed: nothing is sent to it")
-        contact = _locked_contact(session, send.to)
+        # Row-locked on PostgreSQL, so a STOP cannot slip between the check and the queueing.
+        contact = lock_known_contact(session, wa_id=send.to)
         if contact is None or not may_send(session, contact_id=contact.id, category=send.category):
             raise ApiError(403, "no_consent", _no_consent_reason(session, contact, send.category))
         if send.category in app_services.catalog.marketing_ids and marketing_held(
@@ -120,14 +121,6 @@ def _marketing_limited(contact: Contact) -> ApiError:
         f"{iso(until)}. Other categories can be sent.",
         headers={"Retry-After": str(max(1, math.ceil((until - utcnow()).total_seconds())))},
     )
-
-
-def _locked_contact(session: Session, wa_id: str) -> Contact | None:
-    """The contact, row-locked on PostgreSQL so a STOP cannot slip between check and queue."""
-    statement = select(Contact).where(Contact.wa_id == wa_id)
-    if is_postgres(session.get_bind()):
-        statement = statement.with_for_update()
-    return session.exec(statement).first()
 
 
 def _no_consent_reason(session: Session, contact: Contact | None, category: str) -> str:
