@@ -20,6 +20,7 @@ from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status
 from storage.db import session_scope
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
+from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
     from bot.responder import Responder
@@ -89,7 +90,11 @@ def store_messages(
         return
     ordered = sorted(fresh, key=lambda m: (m.contact_key or "", m.timestamp))
     with session_scope(services.engine) as session:
-        new = [m for m in ordered if store_message(session, m, handler)]
+        new = [
+            m
+            for m in ordered
+            if store_message(session, m, handler, suppression_key=services.settings.suppression_key)
+        ]
     for message in fresh:
         _remember(services, _done_key(message))
     for message in new:
@@ -98,14 +103,31 @@ def store_messages(
     report.duplicates += len(fresh) - len(new)
 
 
-def store_message(session: Session, event: InboundMessage, handler: Responder | None) -> bool:
-    """Store one inbound message and act on it; False if it was already stored."""
+def store_message(
+    session: Session,
+    event: InboundMessage,
+    handler: Responder | None,
+    *,
+    suppression_key: bytes,
+) -> bool:
+    """Store one inbound message and act on it; False if it was already stored.
+
+    A message written before its sender was erased is not stored again: its stored copy went
+    with the erasure, and a replay must not bring the person or a consent back (C25). Meta's
+    timestamps are whole seconds, so one from the erasure's own second counts as new: at worst
+    it asks again, since the dialogue it could have answered went with the erasure.
+    """
     profile = event.contact
+    wa_id = event.wa_id or (profile.wa_id if profile else None)
+    user_id = event.user_id or (profile.user_id if profile else None)
+    erased_at = last_erased_at(session, key=suppression_key, identifiers=(wa_id, user_id))
+    if erased_at is not None and event.timestamp < erased_at.replace(microsecond=0):
+        return False
     try:
         contact = lock_contact(
             session,
-            wa_id=event.wa_id or (profile.wa_id if profile else None),
-            user_id=event.user_id or (profile.user_id if profile else None),
+            wa_id=wa_id,
+            user_id=user_id,
             name=profile.name if profile else None,
             username=profile.username if profile else None,
             country_code=profile.country_code if profile else None,

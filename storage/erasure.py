@@ -38,10 +38,8 @@ from storage.models import (
     PreferenceEvent,
     StatusEvent,
 )
-from storage.suppression import suppress, suppression_digest
+from storage.suppression import ERASURE_REASON, suppress, suppression_digest
 from storage.types import utcnow
-
-ERASURE_REASON = "erasure"
 
 
 @dataclass(frozen=True, slots=True)

@@ -380,8 +380,9 @@ def refused_now(
     """The rows that may not be sent any more, by outbox id, with the reason.
 
     The consent check at send time, for a whole batch in three queries: the contact is gone,
-    its number was erased (suppressed), the message's category is no longer granted, or it is
-    a marketing category (one of `marketing`) while Meta's per-user marketing limit holds.
+    its number was erased (suppressed) and the business writes first, the message's category
+    is no longer granted, or it is a marketing category (one of `marketing`) while Meta's
+    per-user marketing limit holds.
     """
     messages = [row for row in rows if row.kind == "message" and row.contact_id is not None]
     if not messages:
@@ -421,7 +422,7 @@ def refused_now(
     for row in messages:
         if row.contact_id not in wa_ids:
             refused[row.outbox_id] = "cancelled: the contact was erased before sending"
-        elif digests.get(row.contact_id) in suppressed_digests:
+        elif digests.get(row.contact_id) in suppressed_digests and not _answers_them(row):
             refused[row.outbox_id] = "cancelled: the number is suppressed"
         elif row.category is not None and (row.contact_id, row.category) not in allowed:
             refused[row.outbox_id] = (
@@ -433,3 +434,12 @@ def refused_now(
                 f"{held[row.contact_id].isoformat(timespec='seconds')}"
             )
     return refused
+
+
+# What the business sends on its own initiative; every other purpose answers the person's message.
+BUSINESS_PURPOSES = frozenset({None, "business", "double_opt_in"})
+
+
+def _answers_them(row: Claimed) -> bool:
+    """An erased person who writes again is answered, so that they can opt in again (C25)."""
+    return row.purpose not in BUSINESS_PURPOSES

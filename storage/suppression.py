@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
+from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
-from storage.models import Suppression
+from storage.models import ErasureRecord, Suppression
 from storage.types import utcnow
 from storage.upsert import insert_ignoring_conflict
+
+ERASURE_REASON = "erasure"
 
 
 def suppression_digest(key: bytes, wa_id: str) -> str:
@@ -36,3 +40,26 @@ def lift(session: Session, *, key: bytes, wa_id: str) -> bool:
         return False
     session.delete(row)
     return True
+
+
+def last_erased_at(
+    session: Session, *, key: bytes, identifiers: Iterable[str | None]
+) -> datetime | None:
+    """When a person known by any of identifiers was last erased, if ever.
+
+    The erasure record outlives the suppression (a new opt-in lifts that), so a message from
+    before an erasure is recognised even after the person came back (C25). It names the
+    person's first identifier only; the suppression rows name every one.
+    """
+    digests = [suppression_digest(key, i) for i in identifiers if i]
+    if not digests:
+        return None
+    recorded = session.exec(
+        select(func.max(ErasureRecord.erased_at)).where(col(ErasureRecord.digest).in_(digests))
+    ).one()
+    suppressed = session.exec(
+        select(func.max(Suppression.created_at)).where(
+            col(Suppression.digest).in_(digests), Suppression.reason == ERASURE_REASON
+        )
+    ).one()
+    return max((t for t in (recorded, suppressed) if t is not None), default=None)
