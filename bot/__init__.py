@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     from bot.settings import Settings
     from storage.db import make_engine
     from storage.kv import MemoryStore, RedisStore
-    from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter
+    from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter, SharedRateLimiter
 
     if test_config is None:
         load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
@@ -49,8 +49,11 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     if settings.redis_url:
         redis_store = RedisStore.from_url(settings.redis_url, prefix=prefix)
         store = redis_store
-        limiter = RedisRateLimiter(
-            redis_store.connection, prefix + "send-rate", settings.send_rate_per_second
+        limiter = SharedRateLimiter(
+            RedisRateLimiter(
+                redis_store.connection, prefix + "send-rate", settings.send_rate_per_second
+            ),
+            MemoryRateLimiter(settings.send_rate_per_second),
         )
     else:
         log.warning("REDIS_URL is not set: using an in-process store, correct for one process only")

@@ -8,11 +8,14 @@ A recipient Meta asked to pace gets no slot: one call answers both, one Redis ro
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Protocol
 
 import redis
+
+log = logging.getLogger(__name__)
 
 # KEYS[1]: bucket hash; KEYS[2], if given: the recipient's pace key (while it exists, no slot).
 # ARGV: rate per second, burst, seconds of penalty (0: acquire one slot). Returns the seconds to
@@ -124,3 +127,51 @@ class MemoryRateLimiter:
             # Forget the pauses that are over, so the map stays as small as the paced set.
             self._paced_until = {r: t for r, t in self._paced_until.items() if t > now}
             self._paced_until[recipient] = now + seconds
+
+
+class SharedRateLimiter:
+    """The Redis bucket, and while Redis does not answer, this process's own bucket.
+
+    Sending must not stop with Redis: replies and STOP confirmations are owed now. Without the
+    shared bucket each process keeps the whole rate, so the fleet may briefly exceed it; Meta's
+    throughput errors then slow every sender through penalise().
+    """
+
+    def __init__(self, shared: RedisRateLimiter, local: MemoryRateLimiter) -> None:
+        self.shared = shared
+        self.local = local
+        self.rate = shared.rate
+        self._degraded = False
+
+    def _fallback(self, exc: redis.RedisError) -> None:
+        if not self._degraded:
+            log.warning("send rate store unavailable, pacing this process alone: %s", exc)
+        self._degraded = True
+
+    def _recovered(self) -> None:
+        if self._degraded:
+            log.info("send rate store answers again: pacing shared by every process")
+        self._degraded = False
+
+    def acquire(self, recipient: str | None = None) -> float | None:
+        try:
+            wait = self.shared.acquire(recipient)
+        except redis.RedisError as exc:
+            self._fallback(exc)
+            return self.local.acquire(recipient)
+        self._recovered()
+        return wait
+
+    def penalise(self, seconds: float) -> None:
+        self.local.penalise(seconds)
+        try:
+            self.shared.penalise(seconds)
+        except redis.RedisError as exc:
+            self._fallback(exc)
+
+    def pace(self, recipient: str, seconds: float) -> None:
+        self.local.pace(recipient, seconds)
+        try:
+            self.shared.pace(recipient, seconds)
+        except redis.RedisError as exc:
+            self._fallback(exc)

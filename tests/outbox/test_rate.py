@@ -28,7 +28,13 @@ from bot import create_app
 from bot.services import services
 from storage import migrate
 from storage.db import make_engine
-from storage.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, burst_for
+from storage.ratelimit import (
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    SharedRateLimiter,
+    burst_for,
+)
 from tests.conftest import API_TOKEN, APP_SECRET, ROOT, VERIFY_TOKEN, _truncate
 from tests.fake_graph import FakeGraph
 from tests.outbox.conftest import TOKEN, graph_client, queue_texts, wa_id
@@ -307,3 +313,20 @@ def test_a_paced_recipient_takes_no_slot_from_the_others(limiter_at_100: RateLim
     # The burst is still whole: the refusals took nothing from it.
     waits = [limiter_at_100.acquire("4917000000002") for _ in range(int(burst_for(100)))]
     assert waits == [0] * int(burst_for(100))
+
+
+# --- Redis away -----------------------------------------------------------------------------
+
+
+def test_while_redis_is_down_each_process_keeps_sending_at_the_configured_rate() -> None:
+    # Nothing listens on port 1: every call fails at once, as when Redis is down.
+    down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    frozen = MemoryRateLimiter(100, clock=lambda: 1000.0)  # no refill between the calls
+    limiter = SharedRateLimiter(RedisRateLimiter(down, "send-rate", 100), frozen)
+
+    waits = [limiter.acquire("4917000000002") for _ in range(int(burst_for(100)) + 1)]
+
+    assert waits[:-1] == [0] * int(burst_for(100))  # the local burst, as from Redis
+    assert waits[-1] == pytest.approx(0.01)  # then paced at 100/s
+    limiter.pace("4917000000001", 5)
+    assert limiter.acquire("4917000000001") is None  # Meta's pacing still holds locally
