@@ -6,6 +6,7 @@ and the outbox is drained through the console transport, which stands in for Met
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import pytest
 from bot import create_app
 from bot.chat import ChatSession
 from bot.meta import simulate
-from tests.conftest import ROOT, fixture_bytes
+from bot.services import services
+from flows.dialogue import render_prompt
+from flows.versioning import text_version
+from tests.conftest import ROOT, Api, fixture_bytes
 
 WA_ID = "16505551234"  # the number in the recorded fixtures
 
@@ -24,13 +28,13 @@ def customer(app) -> ChatSession:
     return ChatSession(app, wa_id=WA_ID, name="Sheena Nelson")
 
 
-def consents(api, wa_id: str = WA_ID) -> dict[str, bool]:
+def consents(api: Api, wa_id: str = WA_ID) -> dict[str, bool]:
     response = api.get(f"/contacts/{wa_id}")
     assert response.status_code == 200, response.json
     return {k: v["granted"] for k, v in response.json["consents"].items()}
 
 
-def ledger(api, wa_id: str = WA_ID) -> list[dict]:
+def ledger(api: Api, wa_id: str = WA_ID) -> list[dict]:
     return api.get(f"/contacts/{wa_id}/consent-events").json["events"]
 
 
@@ -47,10 +51,30 @@ def button_ids(message) -> list[str]:
     return [b["reply"]["id"] for b in buttons]
 
 
-def opt_in_to_everything(customer: ChatSession) -> None:
+def button_titles(message) -> list[str]:
+    buttons = message.payload.get("interactive", {}).get("action", {}).get("buttons", [])
+    return [b["reply"]["title"] for b in buttons]
+
+
+def shown_text(message) -> str:
+    """What the customer saw: the body, then each button's title in brackets, one per line."""
+    body = body_of([message])
+    return "\n".join([body, *(f"[{title}]" for title in button_titles(message))])
+
+
+PROMPT_BUTTONS = ["optin:yes", "optin:choose", "optin:no"]
+
+
+def opt_in_to_everything(customer: ChatSession, api: Api) -> None:
+    """Tap "Yes, all" on the prompt; the one reply is the confirmation and both are granted."""
     customer.say("hello")
     replies = customer.press(1)  # Yes, all
-    assert "confirmation" in body_of(replies) or replies
+    assert len(replies) == 1
+    assert replies[0].payload["type"] == "text"
+    confirmation = body_of(replies)
+    assert "Nimbus Bakery" in confirmation
+    assert "Order updates" in confirmation and "Offers" in confirmation
+    assert consents(api, customer.wa_id) == {"orders": True, "offers": True}
 
 
 def test_c01_prompt_names_company_whatsapp_every_category_and_stop(customer):
@@ -104,6 +128,30 @@ def test_c03_a_message_from_an_ad_is_never_consent(customer, api):
     assert consents(api) == {"orders": False, "offers": False}
 
 
+def ad_referral() -> dict:
+    """The referral object Meta attaches to a message sent from a click-to-WhatsApp ad."""
+    body = json.loads(fixture_bytes("referral_from_ad.json"))
+    return body["entry"][0]["changes"][0]["value"]["messages"][0]["referral"]
+
+
+@pytest.mark.parametrize("typed", ["yes", "YES!", "نعم"])
+def test_c03_a_yes_from_an_ad_while_the_prompt_is_live_is_not_consent(customer, api, typed):
+    # A plain yes would be consent here: the prompt is current, on screen and minutes old.
+    prompt = customer.say("hello")
+    assert button_ids(prompt[0]) == PROMPT_BUTTONS
+    replies = customer._post(
+        simulate.text_body(wa_id=WA_ID, text=typed, name="Sheena Nelson", referral=ad_referral())
+    )
+    assert consents(api) == {"orders": False, "offers": False}
+    assert ledger(api) == []
+    # The bot asks explicitly instead: the prompt again, with its three buttons.
+    assert len(replies) == 1
+    assert button_ids(replies[0]) == PROMPT_BUTTONS
+    # The same words without the ad referral are consent, so the referral alone made the difference.
+    customer.say(typed)
+    assert consents(api) == {"orders": True, "offers": True}
+
+
 def test_c04_each_category_is_decided_separately(customer, api):
     customer.say("hello")
     replies = customer.press(2)  # Let me choose
@@ -134,7 +182,7 @@ def test_c04_each_category_is_decided_separately(customer, api):
     ],
 )
 def test_c05_stop_works_in_every_written_form(customer, api, stop_form):
-    opt_in_to_everything(customer)
+    opt_in_to_everything(customer, api)
     replies = customer.say(stop_form)
     assert len(replies) == 1
     assert consents(api) == {"orders": False, "offers": False}
@@ -145,20 +193,38 @@ def test_c05_keywords_work_from_any_state(customer, api):
     customer.press(2)  # choosing, one category asked
     assert "help@nimbus.example" in body_of(customer.say("HELP"))
     customer.press(1)  # orders: yes (the question is still open)
-    customer.say("مساعدة")
-    customer.say("توقف")
+    assert consents(api) == {"orders": True, "offers": False}
+    replies = customer.say("مساعدة")
+    assert len(replies) == 1
+    arabic_help = body_of(replies)
+    for expected in (
+        "Nimbus Bakery",
+        "help@nimbus.example",
+        "تحديثات الطلبات",
+        "أخبار الشحن والتوصيل",
+        "العروض",
+        "الخصومات والمنتجات الجديدة",
+        "توقف",
+        "الإعدادات",
+    ):
+        assert expected in arabic_help
+    assert "Order updates" not in arabic_help and "Offers" not in arabic_help
+    assert consents(api) == {"orders": True, "offers": False}
+    replies = customer.say("توقف")
+    assert len(replies) == 1
+    assert "Nimbus Bakery" in body_of(replies) and "ابدأ" in body_of(replies)
     assert consents(api) == {"orders": False, "offers": False}
 
 
 @pytest.mark.parametrize("sentence", ["we must stop this", "don't stop", "please stop by the shop"])
 def test_c06_a_keyword_inside_a_sentence_is_not_that_keyword(customer, api, sentence):
-    opt_in_to_everything(customer)
+    opt_in_to_everything(customer, api)
     customer.say(sentence)
     assert consents(api) == {"orders": True, "offers": True}
 
 
 def test_c07_stop_withdraws_everything_with_one_confirmation_then_silence(customer, api):
-    opt_in_to_everything(customer)
+    opt_in_to_everything(customer, api)
     replies = customer.say("STOP")
     assert len(replies) == 1
     confirmation = body_of(replies)
@@ -193,7 +259,7 @@ def test_c07_replies_queued_before_stop_are_not_sent_after_it(app, api):
 
 
 def test_c08_stop_with_a_category_withdraws_only_it_and_says_which(customer, api):
-    opt_in_to_everything(customer)
+    opt_in_to_everything(customer, api)
     replies = customer.say("STOP offers")
     assert "Offers" in body_of(replies)
     assert consents(api) == {"orders": True, "offers": False}
@@ -202,7 +268,7 @@ def test_c08_stop_with_a_category_withdraws_only_it_and_says_which(customer, api
 
 
 def test_c09_start_shows_the_prompt_and_grants_nothing(customer, api):
-    opt_in_to_everything(customer)
+    opt_in_to_everything(customer, api)
     customer.say("STOP")
     replies = customer.say("START")
     assert button_ids(replies[0]) == ["optin:yes", "optin:choose", "optin:no"]
@@ -219,7 +285,11 @@ def test_c10_help_answers_in_every_state_and_changes_nothing(customer, api, setu
         customer.press(1)
     if setup == "stopped":
         customer.say("STOP")
-    before = ledger(api) if setup != "new" else []
+    # A new contact is unknown until its first message: no consents, no ledger.
+    known = setup != "new"
+    assert (api.get(f"/contacts/{WA_ID}").status_code == 200) is known
+    ledger_before = ledger(api) if known else []
+    consents_before = consents(api) if known else {"orders": False, "offers": False}
     replies = customer.say("HELP")
     text = body_of(replies)
     assert len(replies) == 1
@@ -232,8 +302,8 @@ def test_c10_help_answers_in_every_state_and_changes_nothing(customer, api, setu
         "PREFERENCES",
     ):
         assert expected in text
-    if setup != "new":
-        assert ledger(api) == before
+    assert ledger(api) == ledger_before
+    assert consents(api) == consents_before
 
 
 def test_c11_arabic_writers_get_arabic_and_others_the_default(app, api):
@@ -243,13 +313,24 @@ def test_c11_arabic_writers_get_arabic_and_others_the_default(app, api):
     assert api.get("/contacts/971501234567").json["language"] == "ar"
     english = ChatSession(app, wa_id="447700900123")
     assert "Order updates" in body_of(english.say("hello"))
-    switched = body_of(english.say("العربية"))
-    assert "تحديثات الطلبات" in switched or "العربية" in switched
+    # Choosing Arabic while the prompt is open shows that same prompt again, now in Arabic.
+    (switched,) = english.say("العربية")
+    switched_body = body_of([switched])
+    assert "تحديثات الطلبات" in switched_body and "العروض" in switched_body
+    assert "Order updates" not in switched_body
+    arabic_prompt = render_prompt(services(app).catalog, "ar")
+    assert switched_body == arabic_prompt.body
+    assert button_ids(switched) == PROMPT_BUTTONS
+    assert button_titles(switched) == ["نعم، الكل", "دعني أختار", "لا، شكرًا"]
+    assert api.get("/contacts/447700900123").json["language"] == "ar"
 
 
 def test_c12_every_decision_is_a_ledger_row_with_its_evidence(customer, api):
     replies = customer.say("hello")
-    prompt_text = replies[0].payload["interactive"]["body"]["text"]
+    # The ledger keeps the prompt as the customer saw it: its body and its buttons' titles.
+    prompt_text = shown_text(replies[0])
+    assert button_titles(replies[0]) == ["Yes, all", "Let me choose", "No thanks"]
+    assert prompt_text == render_prompt(services(customer.app).catalog, "en").shown_text
     prompt_wamid = replies[0].wamid
     tapped_at = datetime.now(UTC).replace(microsecond=0)
     tap = simulate.button_reply_body(
@@ -266,15 +347,20 @@ def test_c12_every_decision_is_a_ledger_row_with_its_evidence(customer, api):
     for event in events:
         assert event["granted"] is True
         assert event["source"] == "whatsapp"
-        assert prompt_text in event["text"]
-        assert len(event["text_version"]) >= 8
+        assert event["text"] == prompt_text
+        assert event["text_version"] == text_version(prompt_text)
         assert event["evidence"] == {"prompt_wamid": prompt_wamid, "reply_wamid": "wamid.TAP-C12"}
         assert datetime.fromisoformat(event["occurred_at"]) == tapped_at
         assert datetime.fromisoformat(event["recorded_at"]) >= tapped_at
+    # The conversation log records the very text the ledger cites as shown.
+    log = api.get(f"/contacts/{WA_ID}/messages").json["messages"]
+    (sent_prompt,) = [m for m in log if m["wamid"] == prompt_wamid]
+    assert sent_prompt["direction"] == "out" and sent_prompt["text"] == prompt_text
     customer.say("STOP")
     withdrawals = [e for e in ledger(api) if not e["granted"]]
     assert {e["category"] for e in withdrawals} == {"orders", "offers"}
     assert all(e["text"] == "STOP" and e["source"] == "whatsapp" for e in withdrawals)
+    assert all(e["text_version"] == text_version("STOP") for e in withdrawals)
 
 
 @pytest.mark.parametrize(

@@ -96,13 +96,17 @@ def test_c01_prompt_without_privacy_url_leaves_it_out(
     assert prompt.text_version != render_prompt(catalog_factory(), "en").text_version
 
 
-@pytest.mark.parametrize(("language", "stop"), [("en", "STOP"), ("ar", "توقف")])
+@pytest.mark.parametrize(
+    ("language", "whatsapp", "stop"), [("en", "WhatsApp", "STOP"), ("ar", "واتساب", "توقف")]
+)
 def test_c01_category_question_names_company_category_whatsapp_and_stop(
-    language: str, stop: str, catalog: Catalog
+    language: str, whatsapp: str, stop: str, catalog: Catalog
 ) -> None:
     question = render_category_prompt(catalog, "offers", language)
     assert question.purpose == "category_prompt"
+    assert question.language == language
     assert "Nimbus Bakery" in question.body
+    assert whatsapp in question.body
     assert catalog.category("offers").title[language] in question.body  # type: ignore[union-attr]
     assert stop in question.body
     assert [b.id for b in question.buttons] == ["cat:offers:yes", "cat:offers:no"]
