@@ -22,10 +22,10 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     """
     from dotenv import load_dotenv
 
-    from bot.logsetup import configure_logging
-    from bot.optin_file import load_catalog
-    from bot.services import Services
-    from bot.settings import Settings
+    from bot.wiring.logsetup import configure_logging
+    from bot.wiring.optin_file import load_catalog
+    from bot.wiring.services import Services
+    from bot.wiring.settings import Settings
     from storage.db import make_engine
     from storage.kv import MemoryStore, RedisStore
     from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter, SharedRateLimiter
@@ -37,7 +37,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
         env = test_config
     kept = None
     if test_config is None and env.get("APP_ENV", "").strip() == "development":
-        from bot.devsecrets import development_secrets
+        from bot.wiring.devsecrets import development_secrets
 
         kept = development_secrets(Path("instance") / "development-secrets.json")
     settings = Settings.from_env(env, development_secrets=kept)
@@ -77,7 +77,9 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     )
     app_services.init_app(app)
 
-    from bot import api, cli, console, health, metrics, webhook
+    from bot import api, cli, console
+    from bot.inbound import webhook
+    from bot.ops import health, metrics
 
     webhook.init_app(app)
     api.init_app(app)

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from bot.services import services
+from bot.wiring.services import services
 from storage import migrate
 
 db_cli = AppGroup("db", help="Create or upgrade the database schema (Alembic).")
@@ -164,7 +164,7 @@ def outbox_status() -> None:
     """How many rows wait, by priority and state, and whether dispatching is paused."""
     from sqlmodel import Session
 
-    from bot.dispatcher import paused_reason
+    from bot.outbound.dispatcher import paused_reason
     from storage.outbox import PRIORITY_ANSWER, backlog
     from storage.types import utcnow
 
@@ -187,7 +187,7 @@ def outbox_status() -> None:
 @with_appcontext
 def outbox_resume() -> None:
     """Lift a pause caused by an expired token (after configuring a new one)."""
-    from bot.dispatcher import resume
+    from bot.outbound.dispatcher import resume
 
     click.echo("resumed" if resume(services().engine) else "was not paused")
 
@@ -200,7 +200,7 @@ def chat(wa_id: str, name: str) -> None:
     """Be a customer: chat with the bot in the terminal, without Meta."""
     from flask import current_app
 
-    from bot.chat import ChatSession
+    from bot.dev.chat import ChatSession
 
     session = ChatSession(current_app._get_current_object(), wa_id=wa_id, name=name)  # type: ignore[attr-defined]
     click.echo(

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from bot import create_app
-from bot.services import services
-from bot.signature import expected_signature
+from bot.inbound.signature import expected_signature
+from bot.wiring.services import services
 from storage import migrate
 from storage.db import make_engine
 from tests.services import postgres_url_or_skip, redis_url_or_skip

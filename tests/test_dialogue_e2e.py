@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot import create_app
-from bot.chat import ChatSession
-from bot.meta import simulate
-from bot.services import services
+from bot.dev import simulate
+from bot.dev.chat import ChatSession
+from bot.wiring.services import services
 from flows.dialogue import render_prompt
 from flows.versioning import text_version
 from tests.conftest import ROOT, Api, fixture_bytes
@@ -240,7 +240,7 @@ def test_c07_stop_withdraws_everything_with_one_confirmation_then_silence(custom
 def test_c07_replies_queued_before_stop_are_not_sent_after_it(app, api):
     from sqlmodel import Session, select
 
-    from bot.services import services
+    from bot.wiring.services import services
     from storage.models import Message
 
     customer = ChatSession(app, wa_id=WA_ID)

@@ -6,7 +6,7 @@ from flask import Response, request, stream_with_context
 
 from bot.api import bp
 from bot.api.validation import category_query
-from bot.services import services
+from bot.wiring.services import services
 from storage.audience import audience_csv
 
 

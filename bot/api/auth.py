@@ -9,8 +9,8 @@ from flask import g, request
 
 from bot.api import bp
 from bot.api.errors import ApiError
-from bot.logmask import fingerprint
-from bot.services import services
+from bot.wiring.logmask import fingerprint
+from bot.wiring.services import services
 
 log = logging.getLogger("bot.api")
 

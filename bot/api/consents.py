@@ -14,8 +14,8 @@ from bot.api.idempotency import idempotent, remember
 from bot.api.shapes import consent_event_shape, iso
 from bot.api.validation import ConsentRequest, consent_request, json_object
 from bot.graph.payloads import template_payload
-from bot.logmask import mask_number
-from bot.services import Services, services
+from bot.wiring.logmask import mask_number
+from bot.wiring.services import Services, services
 from flows.catalog import Catalog
 from flows.versioning import text_version
 from storage.consents import append_decision, current_consents, may_send

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from bot.api import bp
 from bot.api.errors import ApiError
 from bot.api.shapes import consent_event_shape, contact_shape, message_shape
-from bot.services import services
+from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
 from storage.contacts import find_contact
 from storage.conversation import messages_of

@@ -21,7 +21,7 @@ from flask import Response, g, jsonify, request
 from sqlmodel import Session
 
 from bot.api.errors import ApiError
-from bot.services import services
+from bot.wiring.services import services
 from storage.db import session_scope
 from storage.models import IdempotencyRecord
 from storage.types import utcnow

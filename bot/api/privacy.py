@@ -12,8 +12,8 @@ from bot.api import bp
 from bot.api.errors import ApiError
 from bot.api.shapes import consent_event_shape, contact_shape, iso, message_shape
 from bot.api.validation import path_keys
-from bot.logmask import mask_recipient
-from bot.services import Services, services
+from bot.wiring.logmask import mask_recipient
+from bot.wiring.services import Services, services
 from storage.contacts import find_contact
 from storage.db import session_scope
 from storage.erasure import erase_contact

@@ -15,8 +15,8 @@ from bot.api.errors import ApiError
 from bot.api.idempotency import idempotent, remember
 from bot.api.shapes import iso
 from bot.api.validation import json_object, send_request
-from bot.logmask import mask_number
-from bot.services import services
+from bot.wiring.logmask import mask_number
+from bot.wiring.services import services
 from storage.consents import may_send
 from storage.contacts import find_contact, lock_known_contact, marketing_held
 from storage.db import session_scope

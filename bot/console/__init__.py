@@ -27,7 +27,7 @@ log = logging.getLogger("bot.console")
 
 def init_app(app: Flask) -> None:
     from bot.console import auth, views  # noqa: F401  (routes register on bp)
-    from bot.services import services
+    from bot.wiring.services import services
 
     settings = services(app).settings
     app.config.update(

@@ -16,7 +16,7 @@ from flask.cli import AppGroup
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.console import IDLE_LIMIT, bp, log
-from bot.services import services
+from bot.wiring.services import services
 
 USER_KEY = "console_user"
 SEEN_KEY = "seen"

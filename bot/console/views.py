@@ -19,8 +19,8 @@ from sqlmodel import Session
 from bot.api.privacy import export_shape
 from bot.console import bp, log
 from bot.console.auth import USER_KEY, csrf_ok, staff
-from bot.logmask import mask_recipient
-from bot.services import services
+from bot.wiring.logmask import mask_recipient
+from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
 from storage.contacts import find_contact, marketing_held
 from storage.conversation import messages_of

@@ -15,7 +15,7 @@ from requests.utils import get_environ_proxies
 
 from bot.graph.errors import GraphError, GraphTransportError
 from bot.graph.payloads import read_receipt_payload
-from bot.logmask import mask_recipient
+from bot.wiring.logmask import mask_recipient
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from typing import Any, TextIO
 
-from bot.logmask import mask_recipient
+from bot.wiring.logmask import mask_recipient
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Meta's WhatsApp Cloud API webhook bodies as typed, frozen events.
 
 `parse_body` is the only place that reads raw payload dicts; everything downstream works with the
-events defined in `bot.meta.events`. `bot.meta.simulate` builds bodies the way Meta sends them.
+events defined in `bot.meta.events`. `bot.dev.simulate` builds bodies the way Meta sends them.
 """
 
 from bot.meta.events import (

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from bot import create_app
-from bot.meta import simulate
-from bot.services import services
+from bot.dev import simulate
+from bot.wiring.services import services
 from tests.conftest import ROOT, Api
 
 PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID

@@ -109,7 +109,7 @@ def test_c16_a_bad_number_is_422_naming_the_field(api, number):
 
 def test_c16_a_number_whatsapp_already_reported_is_accepted_even_if_unassigned(api, meta):
     # UK drama numbers are not valid for phonenumbers, but a contact WhatsApp reported is real.
-    from bot.meta import simulate
+    from bot.dev import simulate
 
     meta.post(simulate.text_body(wa_id="447700900001", text="hi"))
     assert grant(api, "+44 7700 900001")["wa_id"] == "447700900001"

@@ -158,8 +158,8 @@ def test_without_a_sender_the_confirmation_is_not_queued_and_says_why(
 def test_the_contacts_tap_on_the_template_settles_it_through_the_webhook(
     doi_app, doi_api, engine, payload, sendable
 ):
-    from bot.chat import ChatSession
-    from bot.meta import simulate
+    from bot.dev import simulate
+    from bot.dev.chat import ChatSession
 
     grant(doi_api)
     customer = ChatSession(doi_app, wa_id=WA_ID)

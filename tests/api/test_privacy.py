@@ -8,8 +8,8 @@ import logging
 import pytest
 from sqlmodel import Session, select
 
-from bot.meta import simulate
-from bot.services import services
+from bot.dev import simulate
+from bot.wiring.services import services
 from storage.db import session_scope
 from storage.inbox import keep_failed_payload, keep_other_event
 from storage.models import (

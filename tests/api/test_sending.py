@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from bot.meta import simulate
-from bot.services import services
+from bot.dev import simulate
+from bot.wiring.services import services
 from storage.db import session_scope
 from storage.models import Contact, Message, OutboxItem
 from storage.outbox import claim_due

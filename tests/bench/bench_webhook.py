@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 from bot import create_app
-from bot.meta import simulate
-from bot.services import services
+from bot.dev import simulate
+from bot.wiring.services import services
 from storage import migrate
 from tests.bench import Result, fresh_schema, postgres_url, redis_url
 

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
-from bot.chat import ChatSession
+from bot.dev.chat import ChatSession
 
 STAFF = "alice"
 PASSWORD = "correct horse battery"

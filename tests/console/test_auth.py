@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash
 import bot.console.auth
 from bot import create_app
 from bot.console.auth import LOGIN_FAILURE_WINDOW_SECONDS, LOGIN_FAILURES_ALLOWED, SEEN_KEY
-from bot.services import services
+from bot.wiring.services import services
 from tests.console.conftest import PASSWORD, STAFF, csrf_from, sign_in
 from tests.services import redis_url_or_skip
 

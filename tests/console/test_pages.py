@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.chat import ChatSession
-from bot.services import services
+from bot.dev.chat import ChatSession
+from bot.wiring.services import services
 from storage.contacts import find_contact, hold_marketing
 from storage.db import session_scope
 from storage.types import utcnow

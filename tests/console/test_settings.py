@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.security import generate_password_hash
 
-from bot.settings import Settings, SettingsError
+from bot.wiring.settings import Settings, SettingsError
 
 BASE = {
     "APP_ENV": "production",

@@ -23,10 +23,10 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.dispatcher import Dispatcher
 from bot.graph.client import GraphClient, pooled_session
 from bot.graph.payloads import text_payload
-from bot.services import services
+from bot.outbound.dispatcher import Dispatcher
+from bot.wiring.services import services
 from flows.versioning import text_version
 from storage.consents import append_decision
 from storage.contacts import lock_contact

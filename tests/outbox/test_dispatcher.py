@@ -15,11 +15,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-import bot.dispatcher
+import bot.outbound.dispatcher
 from bot import create_app
-from bot.dispatcher import Dispatcher
 from bot.graph.client import GraphClient, pooled_session
-from bot.services import services
+from bot.outbound.dispatcher import Dispatcher
+from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope
@@ -46,8 +46,8 @@ MakeDispatcher = Callable[..., Dispatcher]
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries come due at once, and Meta's "slow down" costs a moment, not a second."""
-    monkeypatch.setattr(bot.dispatcher, "backoff", lambda attempts, rng=None: 0.0)
-    monkeypatch.setattr(bot.dispatcher, "THROUGHPUT_PENALTY_SECONDS", 0.02)
+    monkeypatch.setattr(bot.outbound.dispatcher, "backoff", lambda attempts, rng=None: 0.0)
+    monkeypatch.setattr(bot.outbound.dispatcher, "THROUGHPUT_PENALTY_SECONDS", 0.02)
 
 
 def test_each_message_is_sent_once_and_its_wamid_stored(
@@ -362,7 +362,7 @@ def test_expired_token_pauses_dispatching_readyz_says_why_and_a_new_token_resume
 
 def test_outbox_resume_lifts_the_pause(app: Flask, engine: Engine) -> None:
     with session_scope(engine) as session:
-        session.add(ControlFlag(name=bot.dispatcher.PAUSE_FLAG, value="x paused"))
+        session.add(ControlFlag(name=bot.outbound.dispatcher.PAUSE_FLAG, value="x paused"))
     runner = app.test_cli_runner()
     assert runner.invoke(args=["outbox", "resume"]).output.strip() == "resumed"
     assert runner.invoke(args=["outbox", "resume"]).output.strip() == "was not paused"
@@ -414,7 +414,7 @@ def test_after_131056_the_recipient_is_paced_while_others_continue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pause = 0.8
-    monkeypatch.setattr(bot.dispatcher, "PAIR_RATE_PAUSE_SECONDS", pause)
+    monkeypatch.setattr(bot.outbound.dispatcher, "PAIR_RATE_PAUSE_SECONDS", pause)
     paced, other = wa_id(1), wa_id(2)
     fake.force(paced, 131056, times=1)
     first = queue_texts(engine, 4, recipients=[paced, other])  # paced, other, paced, other
@@ -537,7 +537,7 @@ def test_a_fault_while_settling_leaves_that_row_to_its_lease_and_the_loop_runnin
     def broken(*args: object, **kwargs: object) -> bool:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(bot.dispatcher, "apply_refusal", broken)
+    monkeypatch.setattr(bot.outbound.dispatcher, "apply_refusal", broken)
     queued = queue_texts(engine, 5)
     decide(engine, queued[0].contact_id, "offers", granted=True, source="whatsapp")
     fake.force(queued[0].to, 131050)  # settling it calls the broken function

@@ -18,7 +18,7 @@ import requests
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from bot.meta import simulate
+from bot.dev import simulate
 from tests.conftest import APP_SECRET, ROOT
 from tests.fake_graph import FakeGraph
 from tests.outbox.conftest import Worker, outbox, wa_id, wait_until

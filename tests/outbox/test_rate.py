@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from bot import create_app
-from bot.services import services
+from bot.wiring.services import services
 from storage import migrate
 from storage.db import make_engine
 from storage.ratelimit import (

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.dispatcher import Dispatcher
-from bot.meta import simulate
+from bot.dev import simulate
+from bot.outbound.dispatcher import Dispatcher
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope

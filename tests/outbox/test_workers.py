@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot import create_app
-from bot.services import services
+from bot.wiring.services import services
 from storage.db import make_engine
 from storage.models import OutboxItem
 from tests.fake_graph import FakeGraph

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from bot import create_app
-from bot.dispatcher import PAUSE_FLAG, token_fingerprint
-from bot.services import services
+from bot.outbound.dispatcher import PAUSE_FLAG, token_fingerprint
+from bot.wiring.services import services
 from storage.control import set_flag
 from storage.db import session_scope
 from tests.api.conftest import WA_ID, grant, say

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from bot.graph.payloads import buttons_payload, text_payload
 from bot.meta.events import MEDIA_TYPES, InboundMessage, MessageType
-from bot.services import Services
+from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, render_confirmation, step
 from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
 from storage.consents import append_decision, granted_categories

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import redis
 from sqlmodel import Session
 
-from bot.logmask import mask_number
 from bot.meta.events import InboundMessage, MessageType, PreferenceUpdate, Status
 from bot.meta.parser import PayloadError, parse_body
-from bot.refusals import apply_refusal
-from bot.services import Services
+from bot.outbound.refusals import apply_refusal
+from bot.wiring.logmask import mask_number
+from bot.wiring.services import Services
 from flows.catalog import Catalog
 from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status
@@ -23,7 +23,7 @@ from storage.inbox import keep_failed_payload, keep_other_event, keep_preference
 from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
-    from bot.responder import Responder
+    from bot.inbound.responder import Responder
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Flask
 
+from bot.dev import simulate
 from bot.graph.console import ConsoleTransport, render
-from bot.meta import simulate
-from bot.services import services
+from bot.wiring.services import services
 
 
 @dataclass(slots=True)

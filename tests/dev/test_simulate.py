@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.dev import simulate as sim
 from bot.meta import MessageType, StatusType, parse_body
-from bot.meta import simulate as sim
 from tests.conftest import fixture_bytes
 
 WHEN = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from bot.graph.errors import MARKETING_LIMIT_CODE, MARKETING_OPT_OUT_CODE
-from bot.logmask import mask_recipient
+from bot.wiring.logmask import mask_recipient
 from flows.catalog import Catalog
 from flows.versioning import text_version
 from storage.consents import withdraw

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import storage.retention
-from bot.settings import Settings, SettingsError
+from bot.wiring.settings import Settings, SettingsError
 from storage.consents import append_decision
 from storage.contacts import lock_contact
 from storage.db import session_scope

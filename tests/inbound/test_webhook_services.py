@@ -11,8 +11,8 @@ import requests
 from sqlmodel import Session, func, select
 
 from bot import create_app
-from bot.services import services
-from bot.signature import expected_signature
+from bot.inbound.signature import expected_signature
+from bot.wiring.services import services
 from storage.models import Contact, Message
 from tests.conftest import APP_SECRET, fixture_bytes
 from tests.services import redis_url_or_skip

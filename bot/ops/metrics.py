@@ -13,8 +13,8 @@ from datetime import datetime
 from flask import Blueprint, Flask, Response, request
 from sqlmodel import Session
 
-from bot.dispatcher import paused_reason
-from bot.services import services
+from bot.outbound.dispatcher import paused_reason
+from bot.wiring.services import services
 from storage.consents import consent_totals
 from storage.inbox import count_failed_payloads
 from storage.outbox import PRIORITY_ANSWER, PRIORITY_BUSINESS, Backlog, backlog

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot import create_app
-from bot.optin_file import OptinConfigError, load_catalog
-from bot.settings import Settings, SettingsError
+from bot.wiring.optin_file import OptinConfigError, load_catalog
+from bot.wiring.settings import Settings, SettingsError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_production_refuses_to_start_naming_every_missing_secret():
@@ -125,7 +125,7 @@ def test_missing_optin_file_stops_start_up(app_config, tmp_path):
 
 
 def test_development_secrets_are_kept_between_runs_and_private(tmp_path):
-    from bot.devsecrets import development_secrets
+    from bot.wiring.devsecrets import development_secrets
 
     path = tmp_path / "instance" / "development-secrets.json"
     first = Settings.from_env({"APP_ENV": "development"}, development_secrets(path))

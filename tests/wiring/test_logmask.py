@@ -1,6 +1,6 @@
 import pytest
 
-from bot.logmask import NONE_MARK, mask_number, mask_recipient, mask_user_id
+from bot.wiring.logmask import NONE_MARK, mask_number, mask_recipient, mask_user_id
 
 
 @pytest.mark.parametrize(

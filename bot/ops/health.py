@@ -6,8 +6,8 @@ import logging
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from bot.dispatcher import paused_reason
-from bot.services import services
+from bot.outbound.dispatcher import paused_reason
+from bot.wiring.services import services
 from storage import migrate
 from storage.db import ping
 

@@ -35,8 +35,8 @@ from sqlmodel import Session
 
 from bot.graph.client import Transport
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
-from bot.logmask import fingerprint, mask_recipient
-from bot.refusals import apply_refusal
+from bot.outbound.refusals import apply_refusal
+from bot.wiring.logmask import fingerprint, mask_recipient
 from flows.catalog import Catalog
 from storage.control import clear_flag, get_flag, set_flag
 from storage.db import session_scope

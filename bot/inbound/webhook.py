@@ -10,10 +10,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.api.errors import error_response
-from bot.ingest import ingest_body
-from bot.responder import Responder
-from bot.services import services
-from bot.signature import SignatureCheck, check_signature
+from bot.inbound.ingest import ingest_body
+from bot.inbound.responder import Responder
+from bot.inbound.signature import SignatureCheck, check_signature
+from bot.wiring.services import services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)

@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from bot.graph.client import Transport
-from bot.settings import Settings
+from bot.wiring.settings import Settings
 from flows.catalog import Catalog
 from storage.kv import KeyValueStore
 from storage.ratelimit import RateLimiter
@@ -36,7 +36,7 @@ class Services:
         app.extensions[EXTENSION_KEY] = self
 
     def dispatcher(self, **overrides):  # type: ignore[no-untyped-def]
-        from bot.dispatcher import Dispatcher
+        from bot.outbound.dispatcher import Dispatcher
 
         options = {
             "engine": self.engine,

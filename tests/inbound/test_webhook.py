@@ -78,7 +78,7 @@ def test_reserialised_body_is_refused(meta, engine):
     original = fixture_bytes("text_arabic_stop.json")
     reserialised = json.dumps(json.loads(original), ensure_ascii=False).encode()
     assert reserialised != original
-    from bot.signature import expected_signature
+    from bot.inbound.signature import expected_signature
     from tests.conftest import APP_SECRET
 
     response = meta.post(reserialised, signature=expected_signature(original, APP_SECRET))

@@ -19,9 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from bot import create_app
-from bot.chat import ChatSession
-from bot.meta import simulate
-from bot.services import services
+from bot.dev import simulate
+from bot.dev.chat import ChatSession
+from bot.wiring.services import services
 from storage.kv import RedisStore
 from storage.models import ConsentEvent, Contact, Message, OutboxItem, Suppression
 from tests.conftest import API_TOKEN

@@ -1,0 +1,1 @@
+"""What operators watch: /healthz and /readyz for load balancers, /metrics for Prometheus."""
