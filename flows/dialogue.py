@@ -28,8 +28,6 @@ from flows.catalog import Catalog
 from flows.keywords import Intent, match_keyword
 from flows.model import (
     Button,
-    ConsentChange,
-    ConsentSource,
     DialogueState,
     Inbound,
     InboundKind,
@@ -38,6 +36,7 @@ from flows.model import (
     StepResult,
 )
 from flows.normalise import is_arabic, normalise
+from flows.policy import ConsentChange, ConsentSource
 from flows.versioning import text_version
 
 PROMPT_LIFETIME = timedelta(hours=24)  # an answer later than this to a prompt is not consent

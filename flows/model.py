@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from flows.policy import ConsentChange, Purpose
 
 
 class InboundKind(StrEnum):
@@ -66,7 +67,7 @@ class Reply:
 
     body: str
     buttons: tuple[Button, ...] = ()
-    purpose: str = "info"  # prompt, category_prompt, confirmation, stop, help, preferences, ...
+    purpose: Purpose = Purpose.INFO
     language: str = "en"
 
     @property
@@ -81,29 +82,6 @@ class Reply:
         if not self.buttons:
             return self.body
         return self.body + "\n" + "\n".join(f"[{b.title}]" for b in self.buttons)
-
-
-class ConsentSource(StrEnum):
-    WHATSAPP = "whatsapp"
-    META = "meta"  # WhatsApp's own marketing opt-out
-    WEB = "web"
-    SMS = "sms"
-    EMAIL = "email"
-    IVR = "ivr"
-    PAPER = "paper"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsentChange:
-    """One ledger decision for one category (C12)."""
-
-    category: str
-    granted: bool
-    source: ConsentSource
-    text: str  # the exact text the person saw and answered
-    text_version: str
-    occurred_at: datetime
-    evidence: Mapping[str, str] = field(default_factory=dict)  # prompt_wamid, reply_wamid, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,8 @@ import pytest
 
 from flows.catalog import Catalog, Category, Company
 from flows.dialogue import step
-from flows.model import ConsentChange, DialogueState, Inbound, InboundKind, Reply, StepResult
+from flows.model import DialogueState, Inbound, InboundKind, Reply, StepResult
+from flows.policy import ConsentChange
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

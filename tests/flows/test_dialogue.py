@@ -24,7 +24,6 @@ from flows.dialogue import (
 )
 from flows.keywords import Intent, match_keyword
 from flows.model import (
-    ConsentSource,
     DialogueState,
     Inbound,
     InboundKind,
@@ -32,6 +31,7 @@ from flows.model import (
     Stage,
     StepResult,
 )
+from flows.policy import ConsentSource
 from flows.versioning import text_version
 
 from .conftest import NOW, Chat

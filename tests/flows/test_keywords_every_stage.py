@@ -11,8 +11,9 @@ import pytest
 from flows import texts
 from flows.catalog import Catalog
 from flows.dialogue import render_prompt
-from flows.model import ConsentSource, DialogueState, Stage
+from flows.model import DialogueState, Stage
 from flows.normalise import is_arabic
+from flows.policy import ConsentSource
 
 from .conftest import NOW, Chat, build_catalog
 
