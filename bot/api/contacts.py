@@ -6,21 +6,17 @@ from flask import Response, jsonify
 from sqlmodel import Session
 
 from bot.api import bp
-from bot.api.errors import ApiError
+from bot.api.lookup import contact_or_404
 from bot.api.shapes import consent_event_shape, contact_shape, message_shape
 from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
-from storage.contacts import find_contact
 from storage.conversation import messages_of
 from storage.models import Contact
 from storage.suppression import is_suppressed
 
 
 def _contact_or_404(session: Session, wa_id: str) -> Contact:
-    contact = find_contact(session, key=wa_id)
-    if contact is None:
-        raise ApiError(404, "not_found", f"no contact with wa_id {wa_id}")
-    return contact
+    return contact_or_404(session, wa_id, suppression_key=services().settings.suppression_key)
 
 
 @bp.get("/contacts/<wa_id>")

@@ -9,55 +9,26 @@ from flask import Response, g, jsonify
 from sqlmodel import Session
 
 from bot.api import bp
-from bot.api.errors import ApiError
+from bot.api.lookup import contact_named, contact_or_404
 from bot.api.shapes import consent_event_shape, contact_shape, iso, message_shape
-from bot.api.validation import path_keys
 from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import Services, services
-from storage.contacts import find_contact
 from storage.db import session_scope
 from storage.erasure import erase_contact
 from storage.export import HeldData, held_on
-from storage.models import Contact
 from storage.suppression import is_suppressed
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 
-def _find(session: Session, key: str) -> Contact | None:
-    for candidate in path_keys(key):
-        contact = find_contact(session, key=candidate)
-        if contact is not None:
-            return contact
-    return None
-
-
-def _suppressed(session: Session, key: str) -> bool:
-    suppression_key = services().settings.suppression_key
-    return any(
-        is_suppressed(session, key=suppression_key, wa_id=candidate) for candidate in path_keys(key)
-    )
-
-
-def _not_found(session: Session, key: str) -> ApiError:
-    if _suppressed(session, key):
-        return ApiError(
-            404,
-            "not_found",
-            "no data is held on this contact: it was erased, and only its suppression entry "
-            "(a keyed hash of the number) remains",
-        )
-    return ApiError(404, "not_found", f"no contact with wa_id {key[:64]}")
-
-
 @bp.get("/contacts/<wa_id>/export")
 def export_contact(wa_id: str) -> Response:
     app_services = services()
     with Session(app_services.engine) as session:
-        contact = _find(session, wa_id)
-        if contact is None:
-            raise _not_found(session, wa_id)
+        contact = contact_or_404(
+            session, wa_id, suppression_key=app_services.settings.suppression_key
+        )
         held = held_on(session, contact=contact)
         suppressed = is_suppressed(
             session, key=app_services.settings.suppression_key, wa_id=contact.wa_id
@@ -73,7 +44,7 @@ def export_contact(wa_id: str) -> Response:
 def erase(wa_id: str) -> Response:
     app_services = services()
     with session_scope(app_services.engine) as session:
-        contact = _find(session, wa_id)
+        contact = contact_named(session, wa_id)
         erasure = None
         if contact is not None:
             assert contact.id is not None
@@ -84,7 +55,8 @@ def erase(wa_id: str) -> Response:
                 token_fingerprint=g.token_fingerprint,
             )
         if erasure is None:
-            raise _not_found(session, wa_id)
+            # Already gone (or never known): the same 404 a lookup gives.
+            contact_or_404(session, wa_id, suppression_key=app_services.settings.suppression_key)
     log.info(
         "erased contact %s by token %s: %s",
         mask_recipient(wa_id),

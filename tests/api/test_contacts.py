@@ -59,3 +59,23 @@ def test_every_contact_read_needs_a_token(client):
         response = client.get(f"/api/v1/contacts/{WA_ID}{path}")
         assert response.status_code == 401
         assert response.json["error"] == "unauthorized"
+
+
+def test_every_contact_route_finds_a_contact_by_its_spelled_number(api, meta):
+    say(meta, at=hours_ago(1))
+    grant(api, categories=["orders"])
+    spelled = "+1 650-555-1234"  # WA_ID as a person writes it
+    for path in ("", "/messages", "/consent-events", "/export"):
+        response = api.get(f"/contacts/{spelled}{path}")
+        assert response.status_code == 200, path
+    assert api.get(f"/contacts/{spelled}").json["wa_id"] == WA_ID
+    assert len(api.get(f"/contacts/{spelled}/consent-events").json["events"]) == 1
+
+
+def test_an_erased_contact_is_404_on_every_route_and_says_it_was_erased(api, meta):
+    grant(api)
+    assert api.delete(f"/contacts/{WA_ID}").status_code == 204
+    for path in ("", "/messages", "/consent-events", "/export"):
+        response = api.get(f"/contacts/{WA_ID}{path}")
+        assert response.status_code == 404
+        assert "erased" in response.json["message"]
