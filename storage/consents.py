@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import Consent, ConsentEvent
+from flows.policy import Recipient
+from storage.models import Consent, ConsentEvent, Contact
 from storage.types import utcnow
 
 
@@ -111,6 +112,23 @@ def withdraw(
             evidence=evidence,
         )
     return withdrawn
+
+
+def recipient_facts(session: Session, contact: Contact | None, *, suppressed: bool) -> Recipient:
+    """What the consent policy needs to know about one person, from the current state."""
+    if contact is None:
+        return Recipient(known=False, suppressed=suppressed)
+    rows = current_consents(session, contact_id=contact.id)
+    return Recipient(
+        known=True,
+        suppressed=suppressed,
+        sendable=frozenset(c for c, row in rows.items() if row.granted and row.confirmed),
+        awaiting_confirmation=frozenset(
+            c for c, row in rows.items() if row.granted and not row.confirmed
+        ),
+        marketing_held_until=contact.marketing_held_until,
+        last_inbound_at=contact.last_inbound_at,
+    )
 
 
 def may_send(session: Session, *, contact_id: int, category: str) -> bool:

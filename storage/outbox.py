@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, delete, func, or_
 from sqlmodel import Session, col, select, update
 
+from flows.policy import Outgoing, Recipient, Refusal, send_refusal
 from storage.conversation import STATUS_RANK
 from storage.db import is_postgres
 from storage.models import (
@@ -379,67 +380,76 @@ def refused_now(
 ) -> dict[int, str]:
     """The rows that may not be sent any more, by outbox id, with the reason.
 
-    The consent check at send time, for a whole batch in three queries: the contact is gone,
-    its number was erased (suppressed) and the business writes first, the message's category
-    is no longer granted, or it is a marketing category (one of `marketing`) while Meta's
-    per-user marketing limit holds.
+    The consent policy's send decision again at send time, for a whole batch in three queries:
+    the facts of every recipient in the batch are read at once, then each row is decided.
     """
     messages = [row for row in rows if row.kind == "message" and row.contact_id is not None]
     if not messages:
         return {}
     now = now or utcnow()
-    contact_ids = {row.contact_id for row in messages}
+    recipients = _recipients(
+        session, {row.contact_id for row in messages}, suppression_key=suppression_key
+    )
+    refused: dict[int, str] = {}
+    for row in messages:
+        recipient = recipients.get(row.contact_id) or Recipient(known=False)
+        refusal = send_refusal(
+            Outgoing(category=row.category, purpose=row.purpose),
+            recipient,
+            marketing=marketing,
+            now=now,
+        )
+        if refusal is not None:
+            refused[row.outbox_id] = _cancellation(refusal, row, recipient)
+    return refused
+
+
+def _recipients(
+    session: Session, contact_ids: set[int | None], *, suppression_key: bytes
+) -> dict[int, Recipient]:
     found = session.execute(
         select(Contact.id, Contact.wa_id, Contact.marketing_held_until).where(
             col(Contact.id).in_(contact_ids)
         )
     ).all()
-    wa_ids = {contact_id: wa_id for contact_id, wa_id, _ in found}
-    held = {contact_id: until for contact_id, _, until in found if until and until > now}
     digests = {
         contact_id: suppression_digest(suppression_key, wa_id)
-        for contact_id, wa_id in wa_ids.items()
+        for contact_id, wa_id, _ in found
         if wa_id
     }
-    suppressed_digests: set[str] = set()
+    suppressed: set[str] = set()
     if digests:
-        suppressed_digests = set(
+        suppressed = set(
             session.execute(
                 select(Suppression.digest).where(col(Suppression.digest).in_(digests.values()))
             ).scalars()
         )
-    allowed = {
-        (contact_id, category)
-        for contact_id, category in session.execute(
-            select(Consent.contact_id, Consent.category).where(
-                col(Consent.contact_id).in_(contact_ids),
-                col(Consent.granted).is_(True),
-                col(Consent.confirmed).is_(True),
-            )
-        ).all()
+    consents = session.execute(
+        select(Consent.contact_id, Consent.category, Consent.granted, Consent.confirmed).where(
+            col(Consent.contact_id).in_(contact_ids), col(Consent.granted).is_(True)
+        )
+    ).all()
+    return {
+        contact_id: Recipient(
+            known=True,
+            suppressed=digests.get(contact_id) in suppressed,
+            sendable=frozenset(c for i, c, _, ok in consents if i == contact_id and ok),
+            awaiting_confirmation=frozenset(
+                c for i, c, _, ok in consents if i == contact_id and not ok
+            ),
+            marketing_held_until=held_until,
+        )
+        for contact_id, _, held_until in found
     }
-    refused: dict[int, str] = {}
-    for row in messages:
-        if row.contact_id not in wa_ids:
-            refused[row.outbox_id] = "cancelled: the contact was erased before sending"
-        elif digests.get(row.contact_id) in suppressed_digests and not _answers_them(row):
-            refused[row.outbox_id] = "cancelled: the number is suppressed"
-        elif row.category is not None and (row.contact_id, row.category) not in allowed:
-            refused[row.outbox_id] = (
-                f"cancelled: {row.category!r} was no longer granted when it was to be sent"
-            )
-        elif row.category in marketing and row.contact_id in held:
-            refused[row.outbox_id] = (
-                "cancelled: Meta's per-user marketing limit (131049) holds until "
-                f"{held[row.contact_id].isoformat(timespec='seconds')}"
-            )
-    return refused
 
 
-# What the business sends on its own initiative; every other purpose answers the person's message.
-BUSINESS_PURPOSES = frozenset({None, "business", "double_opt_in"})
-
-
-def _answers_them(row: Claimed) -> bool:
-    """An erased person who writes again is answered, so that they can opt in again (C25)."""
-    return row.purpose not in BUSINESS_PURPOSES
+def _cancellation(refusal: Refusal, row: Claimed, recipient: Recipient) -> str:
+    if refusal is Refusal.UNKNOWN_CONTACT:
+        return "cancelled: the contact was erased before sending"
+    if refusal is Refusal.SUPPRESSED:
+        return "cancelled: the number is suppressed"
+    if refusal is Refusal.MARKETING_LIMITED:
+        assert recipient.marketing_held_until is not None
+        until = recipient.marketing_held_until.isoformat(timespec="seconds")
+        return f"cancelled: Meta's per-user marketing limit (131049) holds until {until}"
+    return f"cancelled: {row.category!r} was no longer granted when it was to be sent"

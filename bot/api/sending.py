@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import timedelta
 from typing import Any
 
 from flask import Response, jsonify
@@ -17,17 +16,17 @@ from bot.api.shapes import iso
 from bot.api.validation import json_object, send_request
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import services
-from storage.consents import may_send
-from storage.contacts import find_contact, lock_known_contact, marketing_held
+from flows.policy import Outgoing, Purpose, Refusal, send_refusal
+from storage.consents import recipient_facts
+from storage.contacts import find_contact, lock_known_contact
 from storage.db import session_scope
-from storage.models import Consent, Contact, Message
+from storage.models import Contact, Message
 from storage.outbox import PRIORITY_BUSINESS, enqueue_message
 from storage.suppression import is_suppressed
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-SERVICE_WINDOW = timedelta(hours=24)
 # What GET /messages/{id} reports: the contract's five statuses. A voice message "played" has
 # been read; a row cancelled before sending (STOP, erasure) failed, with the reason as error.
 REPORTED_STATUS = {"played": "read", "cancelled": "failed"}
@@ -50,23 +49,22 @@ def send_message() -> tuple[Response, int]:
                 "WHATSAPP_PHONE_NUMBER_ID is not set: business-initiated messages have no "
                 "sender; set it to the phone number id from Meta's WhatsApp Manager",
             )
-        if is_suppressed(session, key=settings.suppression_key, wa_id=send.to):
-            raise ApiError(403, "suppressed", "this number is suppressed: nothing is sent to it")
         # Row-locked on PostgreSQL, so a STOP cannot slip between the check and the queueing.
         contact = lock_known_contact(session, wa_id=send.to)
-        if contact is None or not may_send(session, contact_id=contact.id, category=send.category):
-            raise ApiError(403, "no_consent", _no_consent_reason(session, contact, send.category))
-        if send.category in app_services.catalog.marketing_ids and marketing_held(
-            contact, utcnow()
-        ):
-            raise _marketing_limited(contact)
-        if send.type == "text" and not _in_service_window(contact):
-            raise ApiError(
-                422,
-                "outside_service_window",
-                "free-form text is allowed only within 24 hours of the contact's last message; "
-                "send an approved template instead",
-            )
+        refusal = send_refusal(
+            Outgoing(
+                category=send.category, purpose=Purpose.BUSINESS, free_text=send.type == "text"
+            ),
+            recipient_facts(
+                session,
+                contact,
+                suppressed=is_suppressed(session, key=settings.suppression_key, wa_id=send.to),
+            ),
+            marketing=app_services.catalog.marketing_ids,
+            now=utcnow(),
+        )
+        if refusal is not None:
+            raise _refused(refusal, send.category, contact)
         message = enqueue_message(
             session,
             contact_id=contact.id,
@@ -75,7 +73,7 @@ def send_message() -> tuple[Response, int]:
             type=send.type,
             text=send.text,
             category=send.category,
-            purpose="business",
+            purpose=Purpose.BUSINESS,
             priority=PRIORITY_BUSINESS,
         )
         answer = {"id": message.id, "status": "queued"}
@@ -110,29 +108,33 @@ def message_status_shape(message: Message) -> dict[str, Any]:
     }
 
 
-def _marketing_limited(contact: Contact) -> ApiError:
-    assert contact.marketing_held_until is not None
-    until = contact.marketing_held_until
-    return ApiError(
-        429,
-        "marketing_limited",
-        "Meta refused a marketing message to this contact with error 131049 (per-user "
-        "marketing limit); marketing categories are held until "
-        f"{iso(until)}. Other categories can be sent.",
-        headers={"Retry-After": str(max(1, math.ceil((until - utcnow()).total_seconds())))},
-    )
-
-
-def _no_consent_reason(session: Session, contact: Contact | None, category: str) -> str:
-    row = session.get(Consent, (contact.id, category)) if contact is not None else None
-    if row is not None and row.granted and not row.confirmed:
-        return (
+def _refused(refusal: Refusal, category: str, contact: Contact | None) -> ApiError:
+    """The API's answer to each reason the policy gives for not sending."""
+    if refusal is Refusal.SUPPRESSED:
+        return ApiError(403, "suppressed", "this number is suppressed: nothing is sent to it")
+    if refusal is Refusal.AWAITING_CONFIRMATION:
+        return ApiError(
+            403,
+            "no_consent",
             f"consent to {category!r} awaits the contact's double opt-in confirmation on "
-            "WhatsApp; nothing of this category is sent until then"
+            "WhatsApp; nothing of this category is sent until then",
         )
-    return f"the contact has not granted consent to {category!r}"
-
-
-def _in_service_window(contact: Contact) -> bool:
-    last = contact.last_inbound_at
-    return last is not None and utcnow() - last <= SERVICE_WINDOW
+    if refusal in (Refusal.NO_CONSENT, Refusal.UNKNOWN_CONTACT):
+        return ApiError(403, "no_consent", f"the contact has not granted consent to {category!r}")
+    if refusal is Refusal.MARKETING_LIMITED:
+        assert contact is not None and contact.marketing_held_until is not None
+        until = contact.marketing_held_until
+        return ApiError(
+            429,
+            "marketing_limited",
+            "Meta refused a marketing message to this contact with error 131049 (per-user "
+            "marketing limit); marketing categories are held until "
+            f"{iso(until)}. Other categories can be sent.",
+            headers={"Retry-After": str(max(1, math.ceil((until - utcnow()).total_seconds())))},
+        )
+    return ApiError(
+        422,
+        "outside_service_window",
+        "free-form text is allowed only within 24 hours of the contact's last message; "
+        "send an approved template instead",
+    )
