@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from flows.policy import Recipient
+from flows.policy import ConsentChange, ConsentSource, Recipient
 from storage.models import Consent, ConsentEvent, Contact
 from storage.types import utcnow
 
@@ -67,12 +68,32 @@ def append_decision(
     current.granted, current.source, current.updated_at = granted, source, occurred_at
     if granted:
         current.granted_at = occurred_at
-        if source == "whatsapp":
+        if source == ConsentSource.WHATSAPP:
             # An explicit opt-in on WhatsApp is itself the confirmation a double opt-in awaits.
             current.confirmed = True
     session.add(current)
     session.flush()
     return event
+
+
+def record(
+    session: Session, *, contact_id: int, changes: Iterable[ConsentChange]
+) -> list[ConsentEvent]:
+    """Append the policy's rows for one decision, in the caller's transaction."""
+    return [
+        append_decision(
+            session,
+            contact_id=contact_id,
+            category=change.category,
+            granted=change.granted,
+            source=change.source,
+            occurred_at=change.occurred_at,
+            text=change.text,
+            text_version=change.text_version,
+            evidence=dict(change.evidence),
+        )
+        for change in changes
+    ]
 
 
 def ledger_of(session: Session, *, contact_id: int) -> list[ConsentEvent]:

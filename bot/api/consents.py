@@ -17,8 +17,8 @@ from bot.graph.payloads import template_payload
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services, services
 from flows.catalog import Catalog
-from flows.versioning import text_version
-from storage.consents import append_decision, current_consents, may_send
+from flows.policy import ConsentSource, Purpose, decisions
+from storage.consents import current_consents, may_send, record
 from storage.contacts import find_contact, lock_contact
 from storage.db import session_scope
 from storage.double_optin import (
@@ -70,9 +70,10 @@ def _record(session: Session, app_services: Services, decision: ConsentRequest) 
     catalog = app_services.catalog
     contact = lock_contact(session, wa_id=decision.wa_id, user_id=None)
     assert contact.id is not None
-    version = text_version(decision.text)
     double_opt_in = (
-        catalog.double_opt_in.enabled and decision.granted and decision.source != "whatsapp"
+        catalog.double_opt_in.enabled
+        and decision.granted
+        and decision.source is not ConsentSource.WHATSAPP
     )
     # Marketing consent already confirmed stays confirmed; the rest must be confirmed again.
     to_confirm = [
@@ -82,20 +83,18 @@ def _record(session: Session, app_services: Services, decision: ConsentRequest) 
         and c in catalog.marketing_ids
         and not may_send(session, contact_id=contact.id, category=c)
     ]
-    events = [
-        append_decision(
-            session,
-            contact_id=contact.id,
-            category=category,
+    events = record(
+        session,
+        contact_id=contact.id,
+        changes=decisions(
+            decision.categories,
             granted=decision.granted,
             source=decision.source,
-            occurred_at=decision.collected_at,
             text=decision.text,
-            text_version=version,
+            occurred_at=decision.collected_at,
             evidence=decision.evidence,
-        )
-        for category in decision.categories
-    ]
+        ),
+    )
     pending = mark_pending(session, contact_id=contact.id, categories=to_confirm)
     consents = current_consents(session, contact_id=contact.id)
     # A withdrawal, or a grant that needs no confirmation, leaves nothing awaiting one; a late
@@ -172,6 +171,6 @@ def _queue_confirmation(
         text=f"[double opt-in template {template} ({language})]",
         # No category: the confirmation itself is what the pending consent waits for.
         category=None,
-        purpose="double_opt_in",
+        purpose=Purpose.DOUBLE_OPT_IN,
     )
     return answer | {"status": "queued", "message_id": message.id, "reason": None}

@@ -15,11 +15,12 @@ from flask import request
 from bot.api.errors import ApiError
 from bot.graph.payloads import MessageLimitError, template_payload, text_payload
 from flows.catalog import Catalog
+from flows.policy import RECORDABLE_SOURCES, ConsentSource
 from storage.types import utcnow
 
 # Where consent can have been collected through this API. "meta" is the bot's own record of
-# Meta's marketing opt-out and "ad" is never consent (C03), so neither is accepted here.
-CONSENT_SOURCES = ("web", "sms", "email", "ivr", "paper", "whatsapp")
+# Meta's marketing opt-out is Meta's to report, and an ad is never consent (C03).
+CONSENT_SOURCES = tuple(source.value for source in RECORDABLE_SOURCES)
 TEXT_MAX = 10_000  # the wording a person saw; a consent notice longer than this is a mistake
 EVIDENCE_MAX_BYTES = 16 * 1024
 CLOCK_SKEW = timedelta(minutes=5)  # a collected_at slightly ahead of our clock is accepted
@@ -151,7 +152,7 @@ class ConsentRequest:
     wa_id: str
     categories: tuple[str, ...]
     granted: bool
-    source: str
+    source: ConsentSource
     collected_at: datetime
     text: str
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -204,7 +205,7 @@ def consent_request(
         wa_id=wa_id,
         categories=tuple(categories),
         granted=granted,
-        source=source,
+        source=ConsentSource(source),
         collected_at=collected_at,
         text=text,
         evidence=evidence,
