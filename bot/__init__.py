@@ -41,11 +41,11 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
 
         kept = development_secrets(Path("instance") / "development-secrets.json")
     settings = Settings.from_env(env, development_secrets=kept)
-    configure_logging()
+    configure_logging(settings.log_level)
     settings.announce_generated()
     catalog = load_catalog(settings.optin_config)
 
-    prefix = env.get("REDIS_PREFIX", "optin:")
+    prefix = settings.redis_prefix
     if settings.redis_url:
         redis_store = RedisStore.from_url(settings.redis_url, prefix=prefix)
         store = redis_store

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-DEFAULT_API_URL = "https://graph.facebook.com/v23.0"
+from bot.graph.client import DEFAULT_BASE_URL as DEFAULT_API_URL
+from storage.kv import DEFAULT_PREFIX
+
 DEFAULT_DATABASE_URL = "sqlite:///instance/optin.db"
 CONSOLE_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+REDIS_PREFIX_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(RuntimeError):
@@ -30,6 +34,8 @@ class Settings:
     phone_number_id: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_prefix: str = DEFAULT_PREFIX  # every Redis key starts with it
+    log_level: str = "INFO"
     optin_config: Path = Path("optin.toml")
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     metrics_token: str | None = field(default=None, repr=False)
@@ -94,6 +100,15 @@ class Settings:
         if retention != int(retention) or retention < 1:
             raise SettingsError("EVENT_RETENTION_DAYS must be a whole number of days, at least 1")
 
+        redis_prefix = get("REDIS_PREFIX") or DEFAULT_PREFIX
+        if not REDIS_PREFIX_SHAPE.fullmatch(redis_prefix):
+            raise SettingsError(
+                "REDIS_PREFIX must be 1 to 64 letters, digits and . _ : - (e.g. 'optin:')"
+            )
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+
         return cls(
             app_env=app_env,
             verify_token=verify_token,
@@ -104,6 +119,8 @@ class Settings:
             phone_number_id=get("WHATSAPP_PHONE_NUMBER_ID"),
             database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=get("REDIS_URL"),
+            redis_prefix=redis_prefix,
+            log_level=log_level,
             optin_config=Path(get("OPTIN_CONFIG") or "optin.toml"),
             api_tokens=tuple(t.strip() for t in (get("API_TOKENS") or "").split(",") if t.strip()),
             metrics_token=(get("METRICS_TOKEN") or "").strip() or None,

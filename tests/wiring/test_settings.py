@@ -163,3 +163,17 @@ def test_env_example_and_the_readme_list_every_variable_the_app_reads():
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, re.MULTILINE))
     assert read - listed == set(), "missing from .env.example"
     assert read - documented == set(), "missing from the README's configuration table"
+
+
+BASE = {"WHATSAPP_VERIFY_TOKEN": "v", "WHATSAPP_APP_SECRET": "a", "SECRET_KEY": "k"}
+
+
+def test_redis_prefix_and_log_level_are_settings_checked_at_start_up():
+    settings = Settings.from_env({**BASE, "REDIS_PREFIX": "shop-2:", "LOG_LEVEL": "warning"})
+    assert (settings.redis_prefix, settings.log_level) == ("shop-2:", "WARNING")
+    defaults = Settings.from_env(BASE)
+    assert (defaults.redis_prefix, defaults.log_level) == ("optin:", "INFO")
+    with pytest.raises(SettingsError, match="LOG_LEVEL"):
+        Settings.from_env({**BASE, "LOG_LEVEL": "LOUD"})
+    with pytest.raises(SettingsError, match="REDIS_PREFIX"):
+        Settings.from_env({**BASE, "REDIS_PREFIX": "has space"})
