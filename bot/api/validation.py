@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -18,8 +18,8 @@ from flows.catalog import Catalog
 from flows.policy import RECORDABLE_SOURCES, ConsentSource
 from storage.types import utcnow
 
-# Where consent can have been collected through this API. "meta" is the bot's own record of
-# Meta's marketing opt-out is Meta's to report, and an ad is never consent (C03).
+# Where consent can have been collected through this API: Meta's marketing opt-out is Meta's to
+# report, and an ad is never consent (C03).
 CONSENT_SOURCES = tuple(source.value for source in RECORDABLE_SOURCES)
 TEXT_MAX = 10_000  # the wording a person saw; a consent notice longer than this is a mistake
 EVIDENCE_MAX_BYTES = 16 * 1024
@@ -42,18 +42,54 @@ def invalid(field_name: str, message: str, code: str = "invalid_field") -> ApiEr
     return ApiError(422, code, f"{field_name}: {message}")
 
 
+# Characters no database column can keep: NUL (PostgreSQL text) and lone UTF-16 surrogates
+# (not encodable as UTF-8 at all).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object; anything else is refused before any field is read."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = request.get_json(silent=True)
-    if body is None:
+    try:
+        body = json.loads(request.get_data(cache=True), parse_constant=_not_a_json_number)
+    except _NotJson as exc:
+        raise ApiError(422, "invalid_json", str(exc)) from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body is nested too deeply to read") from None
+    except ValueError:
         raise ApiError(
             400, "invalid_json", "the body must be a JSON object; it could not be parsed"
-        )
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_body", "the body must be a JSON object")
+    _refuse_unstorable_text(body)
     return body
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_a_json_number(literal: str) -> None:
+    raise _NotJson(f"{literal} is not a JSON number (RFC 8259); send a number or a string")
+
+
+def _refuse_unstorable_text(body: dict[str, Any]) -> None:
+    """Every string, keys included, must be storable: named by its path when it is not."""
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if UNSTORABLE.search(key):
+                    raise invalid(path or "body", "a key holds a NUL or a lone surrogate")
+                pending.append((where, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str) and UNSTORABLE.search(value):
+            raise invalid(path, "holds a NUL character or a lone surrogate, which cannot be stored")
 
 
 def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | None = None) -> str:
@@ -141,6 +177,12 @@ def _timestamp(value: Any, field_name: str) -> datetime:
             field_name,
             "not an ISO 8601 timestamp, e.g. 2025-01-31T09:30:00+04:00",
             "invalid_timestamp",
+        ) from None
+    try:
+        parsed.astimezone(UTC)  # the calendar's first or last day, shifted by its offset
+    except OverflowError:
+        raise invalid(
+            field_name, "is outside the calendar once in UTC", "invalid_timestamp"
         ) from None
     if parsed > utcnow() + CLOCK_SKEW:
         raise invalid(field_name, "is in the future", "invalid_timestamp")

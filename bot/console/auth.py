@@ -119,6 +119,7 @@ def safe_next(target: str | None) -> str:
             and parts.path.startswith("/console/")
             and "\\" not in target
             and not target.startswith("//")
+            and target.isprintable()  # CR, LF or NUL would split or break the Location header
         ):
             return target
     return url_for("console.index")

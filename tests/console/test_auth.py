@@ -68,7 +68,16 @@ def test_sign_in_sets_a_hardened_session_cookie_and_returns_to_the_page_asked_fo
     assert f"Signed in as <strong>{STAFF}</strong>" in page.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/console/", "/api/v1"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/console/",
+        "/api/v1",
+        "/console/\r\nSet-Cookie: x=1",  # a header split, not a path
+        "/console/\x00",
+    ],
+)
 def test_sign_in_never_redirects_off_the_console(client: FlaskClient, target: str) -> None:
     response = client.post(
         "/console/login",
