@@ -47,7 +47,7 @@ def body_text(body: bytes) -> str:
     text = body.decode("utf-8", errors="backslashreplace")
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to indent
         return text
 
 
