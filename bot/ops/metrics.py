@@ -85,6 +85,13 @@ def _lines() -> Iterator[str]:
         "Webhook bodies or items kept for support because they could not be parsed.",
     )
     yield f"optin_unparsable_bodies {unresolved}\n"
+    if app_services.settings.redis_url:
+        yield from _metric(
+            "optin_redis_up",
+            "gauge",
+            "1 while the configured Redis answers; 0 while intake and sending run without it.",
+        )
+        yield f"optin_redis_up {int(app_services.redis_problem() is None)}\n"
 
 
 def _outbox_lines(waiting: list[Backlog], now: datetime) -> Iterator[str]:

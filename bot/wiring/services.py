@@ -35,6 +35,16 @@ class Services:
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION_KEY] = self
 
+    def redis_problem(self) -> str | None:
+        """Why the configured Redis does not answer; None when it does or none is configured."""
+        if not self.settings.redis_url:
+            return None
+        try:
+            self.store.ping()
+        except Exception as exc:  # any failure is reported, never raised: Redis is a speed-up
+            return f"unavailable: {exc.__class__.__name__}"
+        return None
+
     def dispatcher(self, **overrides):  # type: ignore[no-untyped-def]
         from bot.outbound.dispatcher import Dispatcher
 

@@ -33,3 +33,15 @@ def test_readyz_is_not_ready_when_the_database_is_unreachable(app_config):
     response = create_app(app_config).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"]["database"].startswith("unavailable")
+
+
+def test_readyz_stays_ready_with_redis_down_and_says_it_is_degraded(app_config):
+    # Nothing listens on port 1: Redis is down; the webhook and sending go on without it.
+    app_config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    app_config["METRICS_TOKEN"] = "metrics-token"
+    client = create_app(app_config).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["checks"]["redis"].startswith("degraded: unavailable")
+    metrics = client.get("/metrics", headers={"Authorization": "Bearer metrics-token"})
+    assert "optin_redis_up 0\n" in metrics.get_data(as_text=True)
