@@ -25,7 +25,11 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,  # errors must not carry numbers or consent texts into logs
+        )
         _serialise_sqlite_writes(engine)
         return engine
     return create_engine(
@@ -35,6 +39,7 @@ def make_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
+        hide_parameters=True,
     )
 
 

@@ -8,6 +8,8 @@ reading, not enough to contact anyone.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 
 BULLET = "•"
 ELLIPSIS = "…"
@@ -57,3 +59,27 @@ def mask_recipient(value: str | None) -> str:
 def fingerprint(secret: str) -> str:
     """A short, stable name for a token that does not reveal it."""
     return hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+# Anything shaped like a wa_id (8 to 15 digits in a row, as E.164 allows, "+" optional; spelled
+# with spaces only after a "+") or a business-scoped user id, wherever it appears: a traceback or
+# a library's message included. Dates and times never hold 8 digits in a row.
+_NUMBER_LIKE = re.compile(r"(?<![\w+])(?:\+?\d{8,15}|\+\d[\d ()-]{6,18}\d)(?!\w)")
+_USER_ID_LIKE = re.compile(r"\b[A-Z]{2}\.[A-Za-z0-9]{6,}\b")
+MAX_LINE = 4096  # a few KB: a runaway body or parameter list never floods the log
+
+
+def mask_text(text: str) -> str:
+    """Mask every number- or user-id-shaped run in free text."""
+    text = _USER_ID_LIKE.sub(lambda m: mask_user_id(m.group(0)), text)
+    return _NUMBER_LIKE.sub(lambda m: mask_number(m.group(0)), text)
+
+
+class MaskingFormatter(logging.Formatter):
+    """The last line of defence: whole records, tracebacks included, masked and bounded."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = mask_text(super().format(record))
+        if len(line) > MAX_LINE:
+            line = line[:MAX_LINE] + f" {ELLIPSIS}[{len(line) - MAX_LINE} more characters]"
+        return line

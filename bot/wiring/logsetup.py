@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from bot.wiring.logmask import MaskingFormatter
+
 
 def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
@@ -12,7 +14,7 @@ def configure_logging(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler()
     handler._optin = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     # Alembic narrates every migration context at INFO, including /readyz's schema check.
     logging.getLogger("alembic").setLevel(logging.WARNING)
