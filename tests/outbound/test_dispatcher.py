@@ -29,7 +29,7 @@ from storage.ratelimit import MemoryRateLimiter
 from storage.suppression import suppress
 from storage.types import utcnow
 from tests.fake_graph import FakeGraph
-from tests.outbox.conftest import (
+from tests.outbound.conftest import (
     PHONE_NUMBER_ID,
     TOKEN,
     decide,

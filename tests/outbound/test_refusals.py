@@ -18,7 +18,7 @@ from storage.models import Contact
 from storage.types import utcnow
 from tests.conftest import MetaWebhook
 from tests.fake_graph import FakeGraph
-from tests.outbox.conftest import (
+from tests.outbound.conftest import (
     PHONE_NUMBER_ID,
     Queued,
     decide,
