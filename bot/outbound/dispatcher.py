@@ -12,7 +12,6 @@ can send a row twice. On PostgreSQL any number of dispatchers run; on SQLite one
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import queue
@@ -21,12 +20,10 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.engine import Engine
@@ -35,10 +32,10 @@ from sqlmodel import Session
 
 from bot.graph.client import Transport
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
+from bot.outbound.pause import one_at_a_time_on_sqlite, pause, paused_reason, token_fingerprint
 from bot.outbound.refusals import apply_refusal
-from bot.wiring.logmask import fingerprint, mask_recipient
+from bot.wiring.logmask import mask_recipient
 from flows.catalog import Catalog
-from storage.control import clear_flag, get_flag, set_flag
 from storage.db import session_scope
 from storage.models import Message
 from storage.outbox import (
@@ -56,7 +53,6 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-PAUSE_FLAG = "dispatch_paused"
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60
@@ -65,22 +61,6 @@ PAIR_RATE_PAUSE_SECONDS = 6.0  # Meta paces one recipient at about one message p
 THROUGHPUT_PENALTY_SECONDS = 1.0
 # How stale the send-time consent check may be: it is read per batch, again when this old.
 CONSENT_CHECK_MAX_AGE_SECONDS = 0.2
-
-
-def token_fingerprint(token: str | None) -> str:
-    return fingerprint(token or "console")
-
-
-def paused_reason(engine: Engine, token: str | None) -> str | None:
-    """Why dispatching is paused, if it is (a 190 seen with the token in use now)."""
-    with Session(engine) as session:
-        flag = get_flag(session, PAUSE_FLAG)
-    if flag is None:
-        return None
-    flagged, _, reason = flag.partition(" ")
-    if flagged != token_fingerprint(token):
-        return None  # a new token was configured since: try again
-    return reason
 
 
 _JITTER = random.SystemRandom()
@@ -247,7 +227,7 @@ class Dispatcher:
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Loop until stop is set, then give back whatever is held."""
         self._stop = stop
-        with _one_at_a_time_on_sqlite(self.engine, stop, self.worker) as my_turn:
+        with one_at_a_time_on_sqlite(self.engine, stop, self.worker) as my_turn:
             if my_turn:
                 self._loop(stop, wake)
 
@@ -558,12 +538,7 @@ class Dispatcher:
             )
             return "retried"
         if outcome is Outcome.PAUSE:
-            set_flag(
-                session,
-                PAUSE_FLAG,
-                f"{self.fingerprint} access token rejected "
-                f"by Meta (error {error.code}); set a new WHATSAPP_ACCESS_TOKEN",
-            )
+            pause(session, token_fingerprint=self.fingerprint, code=error.code)
             settle_retry(
                 session, row, worker=self.worker, count_attempt=False, error=summary, due_at=now
             )
@@ -584,52 +559,3 @@ class Dispatcher:
             )
         log.warning("send to %s failed for good: %s", mask_recipient(recipient), summary)
         return "failed"
-
-
-def _sqlite_lock_path(engine: Engine) -> Path | None:
-    if engine.dialect.name != "sqlite":
-        return None
-    database = engine.url.database
-    if not database or database == ":memory:":
-        return None
-    return Path(database + ".dispatcher.lock")
-
-
-@contextmanager
-def _one_at_a_time_on_sqlite(engine: Engine, stop: threading.Event, worker: str) -> Iterator[bool]:
-    """On SQLite, one dispatcher sends at a time; others stand by until it stops or dies.
-
-    Without PostgreSQL there is usually no Redis either, and the in-process rate limit holds
-    only if a single process sends. An exclusive lock on a file beside the database, which the
-    system drops when its holder dies, decides who. Yields False if stopped while waiting.
-    """
-    path = _sqlite_lock_path(engine)
-    if path is None:
-        yield True
-        return
-    with path.open("a") as handle:
-        waiting = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waiting:
-                    log.info(
-                        "dispatcher %s: another dispatcher sends from this SQLite database; "
-                        "standing by",
-                        worker,
-                    )
-                    waiting = True
-                if stop.wait(1.0):
-                    yield False
-                    return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def resume(engine: Engine) -> bool:
-    with session_scope(engine) as session:
-        return clear_flag(session, PAUSE_FLAG)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import bot.outbound.dispatcher
+import bot.outbound.pause
 from bot import create_app
 from bot.graph.client import GraphClient, pooled_session
 from bot.outbound.dispatcher import Dispatcher
@@ -362,7 +363,7 @@ def test_expired_token_pauses_dispatching_readyz_says_why_and_a_new_token_resume
 
 def test_outbox_resume_lifts_the_pause(app: Flask, engine: Engine) -> None:
     with session_scope(engine) as session:
-        session.add(ControlFlag(name=bot.outbound.dispatcher.PAUSE_FLAG, value="x paused"))
+        session.add(ControlFlag(name=bot.outbound.pause.PAUSE_FLAG, value="x paused"))
     runner = app.test_cli_runner()
     assert runner.invoke(args=["outbox", "resume"]).output.strip() == "resumed"
     assert runner.invoke(args=["outbox", "resume"]).output.strip() == "was not paused"
