@@ -15,84 +15,44 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import random
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from bot.graph.client import Transport
-from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
-from bot.outbound.pause import one_at_a_time_on_sqlite, pause, paused_reason, token_fingerprint
-from bot.outbound.refusals import apply_refusal
-from bot.wiring.logmask import mask_recipient
+from bot.graph.errors import (
+    GraphError,
+    GraphTransportError,
+    Outcome,
+    Slowdown,
+    classify,
+    slowdown,
+)
+from bot.outbound.attempt import Attempt, AttemptKind
+from bot.outbound.pause import one_at_a_time_on_sqlite, paused_reason, token_fingerprint
+from bot.outbound.settle import DispatchStats, Settler
 from flows.catalog import Catalog
 from storage.db import session_scope
-from storage.models import Message
 from storage.outbox import (
     Claimed,
     claim_due,
     refused_now,
     release,
-    release_one,
-    settle_failed,
-    settle_retry,
-    settle_sent_many,
 )
 from storage.ratelimit import RateLimiter
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12
-BACKOFF_BASE_SECONDS = 2.0
-BACKOFF_CAP_SECONDS = 15 * 60
-PAIR_RATE_CODE = 131056
-PAIR_RATE_PAUSE_SECONDS = 6.0  # Meta paces one recipient at about one message per 6 s
-THROUGHPUT_PENALTY_SECONDS = 1.0
 # How stale the send-time consent check may be: it is read per batch, again when this old.
 CONSENT_CHECK_MAX_AGE_SECONDS = 0.2
-
-
-_JITTER = random.SystemRandom()
-
-
-def backoff(attempts: int, rng: random.Random = _JITTER) -> float:
-    """Exponential backoff with jitter (between half and all of the step), capped."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2**attempts))
-    return rng.uniform(ceiling / 2, ceiling)
-
-
-@dataclass(slots=True)
-class DispatchStats:
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    released: int = 0
-
-
-AttemptKind = Literal["sent", "error", "refused", "paced", "skipped"]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What happened to one claimed row; settled later, together with others."""
-
-    row: Claimed
-    kind: AttemptKind
-    wamid: str | None = None
-    error: GraphError | None = None
-    reason: str = ""
 
 
 class _Batch:
@@ -182,7 +142,14 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.sleep = sleep
         self.stats = DispatchStats()
-        self._stats_lock = threading.Lock()
+        self._settler = Settler(
+            engine=engine,
+            limiter=limiter,
+            catalog=catalog,
+            worker=self.worker,
+            token_fingerprint=self.fingerprint,
+            stats=self.stats,
+        )
         self._pool: ThreadPoolExecutor | None = None
         self._stop: threading.Event | None = None
         self._halt = threading.Event()  # a 190 was seen: send nothing more until all settle
@@ -206,7 +173,7 @@ class Dispatcher:
             return 0
         if self.concurrency <= 1:  # one at a time, each settled at once (the terminal chat)
             for key in self._queue_in_lanes(claimed):
-                self._run_lane(key, lambda attempt: self._settle([attempt]))
+                self._run_lane(key, lambda attempt: self._settler.settle([attempt]))
             return len(claimed)
         self._submit(claimed)
         while self._in_flight:
@@ -297,7 +264,7 @@ class Dispatcher:
                 with self._lanes_lock:
                     unsent = self._lanes.pop(key)
                 for row, _ in unsent:
-                    self._results.put(Attempt(row, "skipped", reason="shutting down"))
+                    self._results.put(Attempt(row, AttemptKind.SKIPPED, reason="shutting down"))
 
     def _queue_in_lanes(self, claimed: list[Claimed]) -> list[object]:
         """Append each row to its recipient's lane; the keys of the lanes that are new."""
@@ -327,7 +294,7 @@ class Dispatcher:
             except queue.Empty:
                 break
         try:
-            self._settle(group)
+            self._settler.settle(group)
         finally:
             self._in_flight -= len(group)  # settled, or left to the lease: no longer awaited
 
@@ -367,12 +334,12 @@ class Dispatcher:
     def _attempt_in_lane(self, row: Claimed, batch: _Batch, paced: bool) -> Attempt:
         # Once a recipient is paced (a 131056 now or before), the rest of its lane waits too,
         # so that its messages still leave in order.
-        return Attempt(row, "paced") if paced else self._attempt_guarded(row, batch)
+        return Attempt(row, AttemptKind.PACED) if paced else self._attempt_guarded(row, batch)
 
     @staticmethod
     def _paces(attempt: Attempt) -> bool:
-        return attempt.kind == "paced" or (
-            attempt.error is not None and attempt.error.code == PAIR_RATE_CODE
+        return attempt.kind is AttemptKind.PACED or (
+            attempt.error is not None and Slowdown.RECIPIENT in slowdown(attempt.error)
         )
 
     def _attempt_guarded(self, row: Claimed, batch: _Batch) -> Attempt:
@@ -384,21 +351,21 @@ class Dispatcher:
             log.warning(
                 "dispatcher: could not attempt outbox row %s: %s", row.outbox_id, type(exc).__name__
             )
-            return Attempt(row, "skipped", reason=type(exc).__name__)
+            return Attempt(row, AttemptKind.SKIPPED, reason=type(exc).__name__)
 
     def _attempt(self, row: Claimed, batch: _Batch) -> Attempt:
         if self._halted():
-            return Attempt(row, "skipped", reason="stopping")
+            return Attempt(row, AttemptKind.SKIPPED, reason="stopping")
         refusal = batch.refusal(row)
         if refusal is not None:
-            return Attempt(row, "refused", reason=refusal)
+            return Attempt(row, AttemptKind.REFUSED, reason=refusal)
         wait = self.limiter.acquire(row.payload.get("to"))
         if wait is None:
-            return Attempt(row, "paced")
+            return Attempt(row, AttemptKind.PACED)
         if wait > 0:
             self.sleep(wait)
         if self._halted() or batch.lease_running_out():
-            return Attempt(row, "skipped", reason="stopping or lease running out")
+            return Attempt(row, AttemptKind.SKIPPED, reason="stopping or lease running out")
         try:
             if row.kind == "read_receipt":
                 self.transport.mark_read(row.phone_number_id, row.payload["message_id"])
@@ -408,154 +375,8 @@ class Dispatcher:
         except GraphError as error:
             if classify(error) is Outcome.PAUSE:
                 self._halt.set()
-            return Attempt(row, "error", error=error)
+            return Attempt(row, AttemptKind.ERROR, error=error)
         except Exception as exc:
             # A transport fault we do not know: retried with backoff, and failed in the end.
-            return Attempt(row, "error", error=GraphTransportError.from_exception(exc))
-        return Attempt(row, "sent", wamid=wamid)
-
-    # --- settling (the dispatcher's own thread, a group per transaction) --------------------
-
-    def _settle(self, group: list[Attempt]) -> None:
-        counts = self._settle_with_retries(group)
-        if counts is None:
-            if len(group) > 1:
-                # One row that cannot be settled must not hold the others back.
-                for attempt in group:
-                    self._settle([attempt])
-                return
-            log.error("dispatcher: outbox row %s left to its lease", group[0].row.outbox_id)
-            return
-        with self._stats_lock:
-            for field, count in counts.items():
-                setattr(self.stats, field, getattr(self.stats, field) + count)
-
-    def _settle_with_retries(self, group: list[Attempt]) -> dict[str, int] | None:
-        """Commit the group's outcomes; their counts, or None if it could not be done."""
-        tries = 3 if len(group) == 1 else 2
-        for attempt_number in range(tries):
-            try:
-                return self._settle_once(group)
-            except DBAPIError as exc:
-                # A deadlock or a lost connection: the group is retried whole (nothing of it
-                # was committed).
-                log.warning(
-                    "dispatcher: settling %d rows failed (%s), try %d",
-                    len(group),
-                    type(exc).__name__,
-                    attempt_number + 1,
-                )
-                time.sleep(0.05 * (attempt_number + 1))
-            except Exception:
-                # A fault of ours, not the database's: another try would fail the same way.
-                log.exception("dispatcher: settling %d rows failed", len(group))
-                return None
-        return None
-
-    def _settle_once(self, group: list[Attempt]) -> dict[str, int]:
-        counts = dict.fromkeys(("sent", "retried", "failed", "cancelled", "released"), 0)
-        now = utcnow()
-        with session_scope(self.engine) as session:
-            sent = [(a.row, a.wamid) for a in group if a.kind == "sent"]
-            moved: list[Message] = []
-            counts["sent"] = settle_sent_many(
-                session, sent, worker=self.worker, now=now, moved=moved
-            )
-            for message in moved:  # a failed status that came before the wamid was stored
-                if message.status == "failed":
-                    apply_refusal(
-                        session,
-                        self.catalog,
-                        contact_id=message.contact_id,
-                        code=message.error_code,
-                        message_id=message.id,
-                        occurred_at=message.status_at or now,
-                        wamid=message.wamid,
-                    )
-            for attempt in group:
-                row = attempt.row
-                if attempt.kind == "refused":
-                    settle_failed(
-                        session,
-                        row,
-                        worker=self.worker,
-                        code=None,
-                        status="cancelled",
-                        title=attempt.reason,
-                        now=now,
-                    )
-                    counts["cancelled"] += 1
-                elif attempt.kind == "paced":
-                    settle_retry(
-                        session,
-                        row,
-                        worker=self.worker,
-                        count_attempt=False,
-                        due_at=now + timedelta(seconds=PAIR_RATE_PAUSE_SECONDS),
-                        error="paced: Meta's per-recipient rate",
-                    )
-                    counts["released"] += 1
-                elif attempt.kind == "skipped":
-                    release_one(session, row, worker=self.worker)
-                    counts["released"] += 1
-                elif attempt.kind == "error" and attempt.error is not None:
-                    counts[self._settle_error(session, row, attempt.error, now)] += 1
-        return counts
-
-    @staticmethod
-    def _advise(action: Callable[..., object], *args: object) -> None:
-        """Tell the other dispatchers to slow down; if Redis is away, settle the row anyway."""
-        try:
-            action(*args)
-        except Exception as exc:
-            log.warning("dispatcher: could not share Meta's pacing: %s", type(exc).__name__)
-
-    def _settle_error(
-        self, session: Session, row: Claimed, error: GraphError, now: datetime
-    ) -> str:
-        """Apply META.md's error table to one row; the stats field it counts under."""
-        outcome = classify(error)
-        cause = error.code or error.http_status or type(error).__name__
-        summary = f"{cause}: {error.title or error.message}"[:500]
-        recipient = row.payload.get("to")
-        if outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
-            delay = backoff(row.attempts)
-            if error.code == PAIR_RATE_CODE and recipient:
-                # Meta paces each recipient; sending sooner only earns another 131056.
-                self._advise(self.limiter.pace, recipient, PAIR_RATE_PAUSE_SECONDS)
-                delay = max(delay, PAIR_RATE_PAUSE_SECONDS)
-            if error.code in (130429, 80007, 4) or error.http_status == 429:
-                self._advise(self.limiter.penalise, THROUGHPUT_PENALTY_SECONDS)
-            settle_retry(
-                session,
-                row,
-                worker=self.worker,
-                error=summary,
-                due_at=now + timedelta(seconds=delay),
-            )
-            log.warning(
-                "send to %s will be retried in %.1fs: %s", mask_recipient(recipient), delay, summary
-            )
-            return "retried"
-        if outcome is Outcome.PAUSE:
-            pause(session, token_fingerprint=self.fingerprint, code=error.code)
-            settle_retry(
-                session, row, worker=self.worker, count_attempt=False, error=summary, due_at=now
-            )
-            log.error("dispatching paused: Meta rejected the access token (error 190)")
-            return "released"
-        title = error.title or error.message or "send failed"
-        if outcome is Outcome.RETRY:
-            title = f"gave up after {MAX_ATTEMPTS} attempts: {title}"
-        settle_failed(session, row, worker=self.worker, code=error.code, title=title, now=now)
-        if row.contact_id is not None:
-            apply_refusal(
-                session,
-                self.catalog,
-                contact_id=row.contact_id,
-                code=error.code,
-                message_id=row.message_id,
-                occurred_at=now,
-            )
-        log.warning("send to %s failed for good: %s", mask_recipient(recipient), summary)
-        return "failed"
+            return Attempt(row, AttemptKind.ERROR, error=GraphTransportError.from_exception(exc))
+        return Attempt(row, AttemptKind.SENT, wamid=wamid)

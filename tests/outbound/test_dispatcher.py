@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-import bot.outbound.dispatcher
 import bot.outbound.pause
+import bot.outbound.settle
 from bot import create_app
 from bot.graph.client import GraphClient, pooled_session
 from bot.outbound.dispatcher import Dispatcher
@@ -47,8 +47,8 @@ MakeDispatcher = Callable[..., Dispatcher]
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries come due at once, and Meta's "slow down" costs a moment, not a second."""
-    monkeypatch.setattr(bot.outbound.dispatcher, "backoff", lambda attempts, rng=None: 0.0)
-    monkeypatch.setattr(bot.outbound.dispatcher, "THROUGHPUT_PENALTY_SECONDS", 0.02)
+    monkeypatch.setattr(bot.outbound.settle, "backoff", lambda attempts, rng=None: 0.0)
+    monkeypatch.setattr(bot.outbound.settle, "THROUGHPUT_PENALTY_SECONDS", 0.02)
 
 
 def test_each_message_is_sent_once_and_its_wamid_stored(
@@ -415,7 +415,7 @@ def test_after_131056_the_recipient_is_paced_while_others_continue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pause = 0.8
-    monkeypatch.setattr(bot.outbound.dispatcher, "PAIR_RATE_PAUSE_SECONDS", pause)
+    monkeypatch.setattr(bot.outbound.settle, "PAIR_RATE_PAUSE_SECONDS", pause)
     paced, other = wa_id(1), wa_id(2)
     fake.force(paced, 131056, times=1)
     first = queue_texts(engine, 4, recipients=[paced, other])  # paced, other, paced, other
@@ -538,7 +538,7 @@ def test_a_fault_while_settling_leaves_that_row_to_its_lease_and_the_loop_runnin
     def broken(*args: object, **kwargs: object) -> bool:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(bot.outbound.dispatcher, "apply_refusal", broken)
+    monkeypatch.setattr(bot.outbound.settle, "apply_refusal", broken)
     queued = queue_texts(engine, 5)
     decide(engine, queued[0].contact_id, "offers", granted=True, source="whatsapp")
     fake.force(queued[0].to, 131050)  # settling it calls the broken function
