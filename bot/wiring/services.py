@@ -36,7 +36,7 @@ class Services:
         app.extensions[EXTENSION_KEY] = self
 
     def dispatcher(self, **overrides):  # type: ignore[no-untyped-def]
-        from bot.outbound.dispatcher import Dispatcher
+        from bot.outbound.loop import Dispatcher
 
         options = {
             "engine": self.engine,

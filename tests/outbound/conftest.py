@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from bot.graph.client import GraphClient, pooled_session
 from bot.graph.payloads import text_payload
-from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.loop import Dispatcher
 from bot.wiring.services import services
 from flows.versioning import text_version
 from storage.consents import append_decision

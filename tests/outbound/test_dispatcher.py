@@ -19,7 +19,7 @@ import bot.outbound.pause
 import bot.outbound.settle
 from bot import create_app
 from bot.graph.client import GraphClient, pooled_session
-from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.loop import Dispatcher
 from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status

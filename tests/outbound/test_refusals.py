@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dev import simulate
-from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.loop import Dispatcher
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope
