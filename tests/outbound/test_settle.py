@@ -12,10 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import bot.outbound.settle
+from bot.outbound.settle import MAX_ATTEMPTS, DispatchStats, Settled
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope
 from storage.models import Contact, Message
+from storage.ratelimit import MemoryRateLimiter
 from storage.types import utcnow
 from tests.fake_graph import FakeGraph
 from tests.outbound.conftest import (
@@ -230,3 +232,79 @@ def test_a_row_that_cannot_be_settled_does_not_hold_back_the_rest_of_its_group(
     assert messages(engine, queued)[queued[0].message_id].status == "sent"
     assert outbox(engine) == []
     assert fake.delivered()[queued[0].marker] == 2
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_temporary_error_is_retried_until_the_last_attempt_and_then_fails(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    failing, fine = queue_texts(engine, 2)
+    fake.force(failing.to, 131000)  # Meta's "something went wrong", every time
+    dispatcher = make_dispatcher()
+
+    for _ in range(MAX_ATTEMPTS + 3):
+        dispatcher.drain()
+        if not outbox(engine):
+            break
+
+    stored = messages(engine, [failing, fine])
+    given_up = stored[failing.message_id]
+    assert (given_up.status, given_up.error_code) == ("failed", 131000)
+    assert f"gave up after {MAX_ATTEMPTS} attempts" in (given_up.error_title or "")
+    assert len(fake.attempts_to(failing.to)) == MAX_ATTEMPTS
+    assert stored[fine.message_id].status == "sent"
+    assert dispatcher.stats == DispatchStats(sent=1, retried=MAX_ATTEMPTS - 1, failed=1)
+
+
+class RecordingLimiter(MemoryRateLimiter):
+    """The in-process limiter, noting what the dispatcher asks of it."""
+
+    def __init__(self) -> None:
+        super().__init__(1000)
+        self.paced: list[tuple[str, float]] = []
+        self.penalties: list[float] = []
+
+    def pace(self, recipient: str, seconds: float) -> None:
+        self.paced.append((recipient, seconds))
+        super().pace(recipient, seconds)
+
+    def penalise(self, seconds: float) -> None:
+        self.penalties.append(seconds)
+        super().penalise(seconds)
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_retry_slows_what_metas_error_names_the_recipient_or_everyone(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    paced, throttled, plain = queue_texts(engine, 3)
+    fake.force(paced.to, 131056, times=1)  # too many to this person
+    fake.force(throttled.to, 130429, times=1)  # the number's throughput
+    fake.force(plain.to, 131000, times=1)  # temporary, slows nothing else
+    limiter = RecordingLimiter()
+
+    make_dispatcher(limiter=limiter).drain()
+
+    pause = bot.outbound.settle.PAIR_RATE_PAUSE_SECONDS
+    assert limiter.paced == [(paced.to, pause)]
+    assert limiter.penalties == [bot.outbound.settle.THROUGHPUT_PENALTY_SECONDS]
+    stored = messages(engine, [paced, throttled, plain])
+    assert stored[throttled.message_id].status == stored[plain.message_id].status == "sent"
+    # No backoff here, yet the paced recipient waits for Meta's pause.
+    [held] = outbox(engine)
+    assert held.message_id == paced.message_id
+    assert held.due_at - utcnow() > timedelta(seconds=pause - 1)
+
+
+def test_stats_count_each_settlement_under_its_own_field() -> None:
+    group = DispatchStats()
+    group.count(Settled.SENT, 3)
+    for settled in (Settled.RETRIED, Settled.FAILED, Settled.CANCELLED, Settled.RELEASED):
+        group.count(settled)
+    total = DispatchStats()
+    total.add(group)
+    total.add(group)
+
+    assert total == DispatchStats(sent=6, retried=2, failed=2, cancelled=2, released=2)
+    # The line a worker prints when it stops (tests/outbound/test_workers.py reads it).
+    assert repr(total) == "DispatchStats(sent=6, retried=2, failed=2, cancelled=2, released=2)"
