@@ -164,7 +164,7 @@ def outbox_status() -> None:
     """How many rows wait, by priority and state, and whether dispatching is paused."""
     from sqlmodel import Session
 
-    from bot.outbound.dispatcher import paused_reason
+    from bot.outbound.pause import paused_reason
     from storage.outbox import PRIORITY_ANSWER, backlog
     from storage.types import utcnow
 
@@ -187,7 +187,7 @@ def outbox_status() -> None:
 @with_appcontext
 def outbox_resume() -> None:
     """Lift a pause caused by an expired token (after configuring a new one)."""
-    from bot.outbound.dispatcher import resume
+    from bot.outbound.pause import resume
 
     click.echo("resumed" if resume(services().engine) else "was not paused")
 

@@ -2,13 +2,13 @@
 
 Meta answers a refused send with ``{"error": {"message", "type", "code", "error_subcode",
 "error_data": {"details"}, "fbtrace_id"}}``. :func:`classify` turns the code into an
-:class:`Outcome` following the send error table in META.md; the dispatcher acts on the outcome and
-never needs to know the codes.
+:class:`Outcome` following the send error table in META.md, and :func:`slowdown` says which rate a
+retry should slow down; the dispatcher acts on those and never needs to know the codes.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Flag, StrEnum, auto
 from typing import Any
 
 import requests
@@ -20,12 +20,16 @@ FAIL_CODES = frozenset({131047, 131026, 131048, 130403, 100, 132000, 132001})
 MARKETING_LIMIT_CODE = 131049
 MARKETING_OPT_OUT_CODE = 131050
 TOKEN_EXPIRED_CODE = 190
+# Too many messages to one person: Meta paces each recipient (about one message per 6 s).
+PAIR_RATE_CODE = 131056
+# The business number's, the account's or the app's throughput limit.
+THROUGHPUT_CODES = frozenset({130429, 80007, 4})
 
 _BODY_SNIPPET = 200  # enough of a non-JSON answer (an HTML error page) to diagnose it
 
 
 class Outcome(StrEnum):
-    RETRY = "retry"  # back off with jitter and send again; slow the shared rate
+    RETRY = "retry"  # back off with jitter and send again; slowdown() says what else to slow
     FAIL = "fail"  # give up on this message
     FAIL_HOLD_24H = "fail_hold_24h"  # 131049: give up; no marketing to this user for 24 hours
     OPTED_OUT = "opted_out"  # 131050: never retry; record a marketing opt-out (source "meta")
@@ -151,3 +155,21 @@ def classify(error: GraphError) -> Outcome:
     if status is not None and (status >= 500 or status == 429):
         return Outcome.RETRY
     return Outcome.FAIL
+
+
+class Slowdown(Flag):
+    """Which rate a retried error asks to slow, beside backing off the message itself."""
+
+    NONE = 0
+    RECIPIENT = auto()  # 131056: send nothing more to this person for a while
+    EVERYONE = auto()  # a throughput limit: slow the rate every dispatcher shares
+
+
+def slowdown(error: GraphError) -> Slowdown:
+    """What Meta's answer says about the pace of sending, apart from this one message."""
+    found = Slowdown.NONE
+    if error.code == PAIR_RATE_CODE:
+        found |= Slowdown.RECIPIENT
+    if error.code in THROUGHPUT_CODES or error.http_status == 429:
+        found |= Slowdown.EVERYONE
+    return found

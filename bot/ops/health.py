@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from bot.outbound.dispatcher import paused_reason
+from bot.outbound.pause import paused_reason
 from bot.wiring.services import services
 from storage import migrate
 from storage.db import ping

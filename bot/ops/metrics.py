@@ -13,7 +13,7 @@ from datetime import datetime
 from flask import Blueprint, Flask, Response, request
 from sqlmodel import Session
 
-from bot.outbound.dispatcher import paused_reason
+from bot.outbound.pause import paused_reason
 from bot.wiring.services import services
 from storage.consents import consent_totals
 from storage.inbox import count_failed_payloads

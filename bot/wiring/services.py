@@ -46,7 +46,7 @@ class Services:
         return None
 
     def dispatcher(self, **overrides):  # type: ignore[no-untyped-def]
-        from bot.outbound.dispatcher import Dispatcher
+        from bot.outbound.loop import Dispatcher
 
         options = {
             "engine": self.engine,

@@ -100,7 +100,7 @@ def test_answers_to_a_person_are_claimed_before_business_sends_queued_earlier(ap
 
 
 def hold_marketing_until(engine, until) -> None:
-    """What the dispatcher records when Meta answers 131049 (tests/outbox covers that part)."""
+    """What the dispatcher records when Meta answers 131049 (tests/outbound covers that part)."""
     with session_scope(engine) as session:
         contact = session.exec(select(Contact).where(Contact.wa_id == WA_ID)).one()
         contact.marketing_held_until = until

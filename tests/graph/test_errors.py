@@ -3,7 +3,14 @@ import json
 import pytest
 import requests
 
-from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
+from bot.graph.errors import (
+    GraphError,
+    GraphTransportError,
+    Outcome,
+    Slowdown,
+    classify,
+    slowdown,
+)
 
 
 def make_response(status: int, body: object | str, reason: str = "") -> requests.Response:
@@ -178,3 +185,30 @@ def test_outcome_values_are_stable_strings() -> None:
         "opted_out",
         "pause",
     ]
+
+
+# --- slowing down -------------------------------------------------------------------------------
+
+
+def test_pair_rate_limit_slows_that_recipient_only() -> None:
+    assert slowdown(meta_error(131056)) == Slowdown.RECIPIENT
+
+
+@pytest.mark.parametrize("code", [130429, 80007, 4])
+def test_throughput_limits_slow_everyone(code: int) -> None:
+    assert slowdown(meta_error(code)) == Slowdown.EVERYONE
+
+
+def test_http_429_slows_everyone_whatever_the_code() -> None:
+    assert slowdown(GraphError("slow down", http_status=429)) == Slowdown.EVERYONE
+    assert slowdown(meta_error(131056, status=429)) == Slowdown.RECIPIENT | Slowdown.EVERYONE
+
+
+@pytest.mark.parametrize("code", [131000, 131016, 2, 131047, 131049, 131050, 190])
+def test_other_errors_slow_nothing_else(code: int) -> None:
+    assert slowdown(meta_error(code)) == Slowdown.NONE
+
+
+def test_transport_errors_slow_nothing_else() -> None:
+    error = GraphTransportError.from_exception(requests.exceptions.ReadTimeout("read"))
+    assert slowdown(error) == Slowdown.NONE

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from bot import create_app
-from bot.outbound.dispatcher import PAUSE_FLAG, token_fingerprint
+from bot.outbound.pause import PAUSE_FLAG, token_fingerprint
 from bot.wiring.services import services
 from storage.control import set_flag
 from storage.db import session_scope

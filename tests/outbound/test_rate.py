@@ -37,7 +37,7 @@ from storage.ratelimit import (
 )
 from tests.conftest import API_TOKEN, APP_SECRET, ROOT, VERIFY_TOKEN, _truncate
 from tests.fake_graph import FakeGraph
-from tests.outbox.conftest import TOKEN, graph_client, queue_texts, wa_id
+from tests.outbound.conftest import TOKEN, graph_client, queue_texts, wa_id
 from tests.services import postgres_url_or_skip, redis_url_or_skip
 
 SECONDS = 10

@@ -19,7 +19,7 @@ from bot.wiring.services import services
 from storage.db import make_engine
 from storage.models import OutboxItem
 from tests.fake_graph import FakeGraph
-from tests.outbox.conftest import (
+from tests.outbound.conftest import (
     Worker,
     graph_client,
     messages,

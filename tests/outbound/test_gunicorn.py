@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from bot.dev import simulate
 from tests.conftest import APP_SECRET, ROOT
 from tests.fake_graph import FakeGraph
-from tests.outbox.conftest import Worker, outbox, wa_id, wait_until
+from tests.outbound.conftest import Worker, outbox, wa_id, wait_until
 
 RATE = 40  # messages per second, shared by the two workers
 # A prompt and a read receipt each: more rows than the two workers' dispatchers hold at once

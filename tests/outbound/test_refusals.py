@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dev import simulate
-from bot.outbound.dispatcher import Dispatcher
 from storage.consents import current_consents, ledger_of
 from storage.conversation import record_status
 from storage.db import session_scope
@@ -18,15 +16,14 @@ from storage.models import Contact
 from storage.types import utcnow
 from tests.conftest import MetaWebhook
 from tests.fake_graph import FakeGraph
-from tests.outbox.conftest import (
+from tests.outbound.conftest import (
     PHONE_NUMBER_ID,
+    MakeDispatcher,
     Queued,
     decide,
     messages,
     queue_texts,
 )
-
-MakeDispatcher = Callable[..., Dispatcher]
 
 
 def sent_offer(engine: Engine, make_dispatcher: MakeDispatcher) -> tuple[Queued, str]:

@@ -23,9 +23,10 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+import bot.outbound.settle
 from bot.graph.client import GraphClient, pooled_session
 from bot.graph.payloads import text_payload
-from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.loop import Dispatcher
 from bot.wiring.services import services
 from flows.versioning import text_version
 from storage.consents import append_decision
@@ -65,8 +66,11 @@ def graph_client(fake: FakeGraph, token: str = TOKEN) -> GraphClient:
     return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=CLIENT_TIMEOUT)
 
 
+MakeDispatcher = Callable[..., Dispatcher]
+
+
 @pytest.fixture
-def make_dispatcher(app: Flask, fake: FakeGraph) -> Callable[..., Dispatcher]:
+def make_dispatcher(app: Flask, fake: FakeGraph) -> MakeDispatcher:
     """A dispatcher of the app sending to the fake server (with another token if given)."""
 
     def make(token: str = TOKEN, **overrides: Any) -> Dispatcher:
@@ -74,6 +78,13 @@ def make_dispatcher(app: Flask, fake: FakeGraph) -> Callable[..., Dispatcher]:
         return services(app).dispatcher(token=token, **overrides)
 
     return make
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries come due at once, and Meta's "slow down" costs a moment, not a second."""
+    monkeypatch.setattr(bot.outbound.settle, "backoff", lambda attempts, rng=None: 0.0)
+    monkeypatch.setattr(bot.outbound.settle, "THROUGHPUT_PENALTY_SECONDS", 0.02)
 
 
 # --- queued messages --------------------------------------------------------------------------
