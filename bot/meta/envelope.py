@@ -1,4 +1,4 @@
-"""The parts around an event's content: its type, sender, referral and errors.
+"""The parts around an event's content: its type, sender, context, referral and errors.
 
 Each part is read from its JSON object by ``from_payload`` and never raises for a wrong type
 inside it: what cannot be read is absent. Only :class:`ContactProfile` refuses an item, one
@@ -130,6 +130,24 @@ def match_contact(
     if found is None and user_id:
         found = contacts.get(user_id)
     return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """A message's ``context``: the message it answers, and whether it was forwarded."""
+
+    wamid: str | None = None  # `id`: the message this one answers; none for a forward
+    from_: str | None = None  # `from`: who sent that message (our number, for a prompt)
+    forwarded: bool = False  # `forwarded` or `frequently_forwarded`
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Context:
+        return cls(
+            wamid=get_str(payload, "id"),
+            from_=get_str(payload, "from"),
+            forwarded=payload.get("forwarded") is True
+            or payload.get("frequently_forwarded") is True,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,36 +17,45 @@ from typing import Any
 
 from bot.meta.envelope import (
     ContactProfile,
+    Context,
     MessageType,
     MetaError,
     Referral,
     StatusType,
     match_contact,
 )
+from bot.meta.parts import (
+    Content,
+    Location,
+    Media,
+    Order,
+    Reaction,
+    ReplyChoice,
+    SharedContacts,
+    SystemNotice,
+    Text,
+    read_content,
+)
 from bot.meta.readers import (
     ItemError,
+    get_bool,
     get_dict,
-    get_float,
     get_str,
     parse_timestamp,
     require_aware,
     require_str,
 )
 
-MEDIA_TYPES: frozenset[MessageType] = frozenset(
-    {
-        MessageType.IMAGE,
-        MessageType.AUDIO,
-        MessageType.VIDEO,
-        MessageType.DOCUMENT,
-        MessageType.STICKER,
-    }
-)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundMessage:
-    """One item of ``value.messages[]``: something a customer sent to one of our numbers."""
+    """One item of ``value.messages[]``: something a customer sent to one of our numbers.
+
+    The envelope says who sent it, when, to which of our numbers and in answer to what. What
+    they sent is in exactly one content part, the one for ``type``; an unsupported message has
+    none. ``content_text`` (what the dialogue reads) and ``summary`` (what the conversation log
+    shows) are derived from that part.
+    """
 
     phone_number_id: str  # our number that received it; replies go out from it
     display_phone_number: str | None = None
@@ -57,36 +66,90 @@ class InboundMessage:
     timestamp: datetime  # Meta's time, aware UTC; order by this, never by arrival
     type: MessageType
     original_type: str  # Meta's type string, kept when `type` is UNSUPPORTED
-    text: str | None = None  # what the customer typed or chose: body, reply title, caption
-    summary: str  # one human line for the conversation log, for every type
-    reply_id: str | None = None  # button_reply/list_reply id, or a template button's payload
-    reply_title: str | None = None
-    reply_description: str | None = None  # list_reply only
-    context_wamid: str | None = None  # the message this one answers
-    context_from: str | None = None
-    forwarded: bool = False
+    context: Context | None = None
     referral: Referral | None = None
-    reaction_to: str | None = None
-    reaction_emoji: str | None = None  # None when a reaction is removed
-    media_id: str | None = None
-    mime_type: str | None = None
-    filename: str | None = None  # documents
-    latitude: float | None = None
-    longitude: float | None = None
-    location_name: str | None = None
-    location_address: str | None = None
-    new_wa_id: str | None = None  # system message "user_changed_number"
     errors: tuple[MetaError, ...] = ()
+    # The content: only the part for `type` is set.
+    text: Text | None = None
+    reply: ReplyChoice | None = None  # interactive (button, list, ...) or a template's button
+    reaction: Reaction | None = None
+    media: Media | None = None  # image, audio, video, document, sticker
+    location: Location | None = None
+    shared_contacts: SharedContacts | None = None
+    order: Order | None = None
+    system: SystemNotice | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.wa_id or self.user_id):
             raise ValueError("a message needs a sender wa_id or user_id")
         require_aware(self.timestamp, "timestamp")
+        parts = self._parts()
+        expected = None if self.type is MessageType.UNSUPPORTED else self.type
+        if not parts and expected is not None:
+            raise ValueError(f"a {self.type} message needs its content part")
+        if len(parts) > 1 or (parts and parts[0].message_type != expected):
+            kinds = ", ".join(type(part).__name__ for part in parts)
+            raise ValueError(f"a {self.type} message cannot carry {kinds}")
+
+    def _parts(self) -> list[Content]:
+        every = (
+            self.text,
+            self.reply,
+            self.reaction,
+            self.media,
+            self.location,
+            self.shared_contacts,
+            self.order,
+            self.system,
+        )
+        return [part for part in every if part is not None]
+
+    @property
+    def content(self) -> Content | None:
+        """The one content part; None for an unsupported message."""
+        parts = self._parts()
+        return parts[0] if parts else None
 
     @property
     def contact_key(self) -> str:
         return self.wa_id or self.user_id or ""
+
+    @property
+    def content_text(self) -> str | None:
+        """What the customer typed or chose, as the dialogue reads it.
+
+        A text's body, the title of the reply they tapped, or a media caption; None for
+        everything else (a reaction or a sticker says nothing the dialogue could act on).
+        """
+        match self.content:
+            case Text(body=body):
+                return body
+            case ReplyChoice(title=title):
+                return title
+            case Media(caption=caption):
+                return caption
+            case _:
+                return None
+
+    @property
+    def summary(self) -> str:
+        """One human line for the conversation log, for every type."""
+        content = self.content
+        if content is not None:
+            return content.summary
+        first = self.errors[0].title if self.errors else None
+        return f"[unsupported: {first or self.original_type or 'no type'}]"
+
+    @property
+    def reply_id(self) -> str | None:
+        """The id of the button or row tapped, or a template button's payload."""
+        return self.reply.id if self.reply is not None else None
+
+    @property
+    def context_wamid(self) -> str | None:
+        """The message this one answers."""
+        return self.context.wamid if self.context is not None else None
 
     @property
     def from_ad(self) -> bool:
@@ -108,132 +171,36 @@ class InboundMessage:
         user_id = get_str(payload, "from_user_id") or None
         if not (wa_id or user_id):
             raise ItemError("missing both 'from' and 'from_user_id'")
-        contact = match_contact(contacts, wa_id, user_id)
 
         # A missing type is stored as unsupported rather than dropped: the wamid still dedupes.
         original_type = get_str(payload, "type") or ""
         mtype = MessageType.read(original_type)
-        errors = MetaError.from_list(payload.get("errors"))
-        context = get_dict(payload, "context")
+        context = payload.get("context")
         referral = payload.get("referral")
-
-        details = _content(mtype, original_type, payload, errors)
+        content = read_content(mtype, payload)
         return cls(
             phone_number_id=phone_number_id,
             display_phone_number=display_phone_number,
             wamid=wamid,
             wa_id=wa_id,
             user_id=user_id,
-            contact=contact,
+            contact=match_contact(contacts, wa_id, user_id),
             timestamp=timestamp,
             type=mtype,
             original_type=original_type,
-            context_wamid=get_str(context, "id"),
-            context_from=get_str(context, "from"),
-            forwarded=context.get("forwarded") is True
-            or context.get("frequently_forwarded") is True,
+            context=Context.from_payload(context) if isinstance(context, Mapping) else None,
             referral=Referral.from_payload(referral) if isinstance(referral, Mapping) else None,
-            errors=errors,
+            errors=MetaError.from_list(payload.get("errors")),
+            text=content if isinstance(content, Text) else None,
+            reply=content if isinstance(content, ReplyChoice) else None,
+            reaction=content if isinstance(content, Reaction) else None,
+            media=content if isinstance(content, Media) else None,
+            location=content if isinstance(content, Location) else None,
+            shared_contacts=content if isinstance(content, SharedContacts) else None,
+            order=content if isinstance(content, Order) else None,
+            system=content if isinstance(content, SystemNotice) else None,
             raw=payload,
-            **details,
         )
-
-
-def _content(
-    mtype: MessageType,
-    original_type: str,
-    payload: Mapping[str, Any],
-    errors: tuple[MetaError, ...],
-) -> dict[str, Any]:
-    """The type-specific fields of a message, ``summary`` always among them."""
-    body = get_dict(payload, original_type) if original_type else {}
-    match mtype:
-        case MessageType.TEXT:
-            text = get_str(body, "body")
-            return {"text": text, "summary": text or "[text]"}
-        case MessageType.INTERACTIVE:
-            kind = get_str(body, "type") or ""
-            reply = get_dict(body, kind) if kind else {}
-            title = get_str(reply, "title") or get_str(reply, "body")
-            label = {"button_reply": "button reply", "list_reply": "list reply"}.get(
-                kind, f"interactive {kind}".strip()
-            )
-            return {
-                "text": title,
-                "reply_id": get_str(reply, "id"),
-                "reply_title": title,
-                "reply_description": get_str(reply, "description"),
-                "summary": _line(f"[{label}]", title),
-            }
-        case MessageType.BUTTON:
-            text = get_str(body, "text")
-            return {
-                "text": text,
-                "reply_id": get_str(body, "payload"),
-                "reply_title": text,
-                "summary": _line("[quick reply]", text),
-            }
-        case MessageType.REACTION:
-            target = get_str(body, "message_id")
-            emoji = get_str(body, "emoji") or None  # "" or absent: the reaction was removed
-            if emoji:
-                summary = f"[reaction {emoji} to {target}]"
-            else:
-                summary = f"[reaction removed from {target}]"
-            return {"reaction_to": target, "reaction_emoji": emoji, "summary": summary}
-        case MessageType.IMAGE | MessageType.AUDIO | MessageType.VIDEO | MessageType.DOCUMENT:
-            caption = get_str(body, "caption")
-            filename = get_str(body, "filename")
-            return {
-                "text": caption,
-                "media_id": get_str(body, "id"),
-                "mime_type": get_str(body, "mime_type"),
-                "filename": filename,
-                "summary": _line(f"[{mtype}]", caption or filename),
-            }
-        case MessageType.STICKER:
-            return {
-                "media_id": get_str(body, "id"),
-                "mime_type": get_str(body, "mime_type"),
-                "summary": "[sticker]",
-            }
-        case MessageType.LOCATION:
-            lat, lon = get_float(body, "latitude"), get_float(body, "longitude")
-            name, address = get_str(body, "name"), get_str(body, "address")
-            where = f"{lat}, {lon}" if lat is not None and lon is not None else None
-            label = ", ".join(part for part in (name, address) if part) or None
-            return {
-                "latitude": lat,
-                "longitude": lon,
-                "location_name": name,
-                "location_address": address,
-                "summary": _line("[location]", where, label),
-            }
-        case MessageType.CONTACTS:
-            cards = payload.get("contacts")
-            names = [
-                get_str(get_dict(card, "name"), "formatted_name") or "?"
-                for card in (cards if isinstance(cards, list) else [])
-                if isinstance(card, Mapping)
-            ]
-            return {"summary": _line("[contacts]", ", ".join(names) or None)}
-        case MessageType.ORDER:
-            items = body.get("product_items")
-            count = len(items) if isinstance(items, list) else 0
-            plural = "item" if count == 1 else "items"
-            return {"summary": _line("[order]", f"{count} {plural}", get_str(body, "text"))}
-        case MessageType.SYSTEM:
-            return {
-                "new_wa_id": get_str(body, "new_wa_id") or get_str(body, "wa_id"),
-                "summary": _line("[system]", get_str(body, "body")),
-            }
-        case _:
-            reason = errors[0].title if errors and errors[0].title else original_type or "no type"
-            return {"summary": f"[unsupported: {reason}]"}
-
-
-def _line(label: str, *parts: str | None) -> str:
-    return " ".join([label, *(part for part in parts if part)])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,7 +237,6 @@ class Status:
             raise ItemError(f"unknown 'status': {value!r}") from None
         conversation = get_dict(payload, "conversation")
         pricing = get_dict(payload, "pricing")
-        billable = pricing.get("billable")
         return cls(
             phone_number_id=phone_number_id,
             wamid=wamid,
@@ -281,7 +247,7 @@ class Status:
             conversation_id=get_str(conversation, "id"),
             conversation_origin=get_str(get_dict(conversation, "origin"), "type"),
             pricing_category=get_str(pricing, "category"),
-            billable=billable if isinstance(billable, bool) else None,
+            billable=get_bool(pricing, "billable"),
             errors=MetaError.from_list(payload.get("errors")),
             raw=payload,
         )

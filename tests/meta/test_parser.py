@@ -13,11 +13,20 @@ import pytest
 
 from bot.meta import (
     ContactProfile,
+    Context,
     InboundMessage,
+    Location,
+    Media,
+    MediaKind,
     MessageType,
     OtherChange,
     PayloadError,
+    Reaction,
+    ReplyChoice,
+    ReplyKind,
     StatusType,
+    SystemNotice,
+    Text,
     WebhookBody,
     parse_body,
 )
@@ -53,7 +62,9 @@ def check_text(body: WebhookBody) -> None:
     assert message.wa_id == "16505551234"
     assert message.user_id == "US.1410018717833190"
     assert message.contact_key == "16505551234"  # wa_id wins when both are present
-    assert message.text == message.summary == "Does it come in another color?"
+    assert message.text == Text(body="Does it come in another color?")
+    assert message.content_text == message.summary == "Does it come in another color?"
+    assert message.context is None
     assert message.timestamp == at(1749416383)
     assert message.timestamp.tzinfo is UTC
     assert message.phone_number_id == OUR_NUMBER
@@ -70,7 +81,7 @@ def check_text(body: WebhookBody) -> None:
 
 def check_text_arabic_stop(body: WebhookBody) -> None:
     message = only_message(body)
-    assert message.text == "إِلْغَاء الاشتراك"
+    assert message.content_text == "إِلْغَاء الاشتراك"
     assert message.wamid == "wamid.ARABIC0001"
     assert message.contact is not None and message.contact.name == "نورة"
 
@@ -89,50 +100,57 @@ def check_batch_two_numbers(body: WebhookBody) -> None:
     assert body.messages[2].display_phone_number == "15550000002"
     # Each message is matched to its own contact, not to the first of the change.
     assert [m.contact.name for m in body.messages if m.contact] == ["Ada", "Grace", "Omar"]
-    assert [m.text for m in body.messages] == ["hello", "HELP", "مرحبا"]
+    assert [m.content_text for m in body.messages] == ["hello", "HELP", "مرحبا"]
     assert [c.key for c in body.contacts] == ["447700900001", "447700900002", "201001234567"]
 
 
 def check_image(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.IMAGE
-    assert message.media_id == "1003383421387256"
-    assert message.mime_type == "image/jpeg"
-    assert message.text == "Taj Mahal"
+    assert message.media is not None
+    assert message.media.kind is MediaKind.IMAGE
+    assert message.media.id == "1003383421387256"
+    assert message.media.mime_type == "image/jpeg"
+    assert message.media.caption == message.content_text == "Taj Mahal"
     assert message.summary == "[image] Taj Mahal"
 
 
 def check_interactive_button_reply(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.INTERACTIVE
+    assert message.reply == ReplyChoice(kind=ReplyKind.BUTTON, id="optin:yes", title="Yes, all")
     assert message.reply_id == "optin:yes"
-    assert message.reply_title == message.text == "Yes, all"
+    assert message.content_text == "Yes, all"
+    assert message.context == Context(wamid="wamid.PROMPT0001", from_="15550783881")
     assert message.context_wamid == "wamid.PROMPT0001"
-    assert message.context_from == "15550783881"
     assert message.summary == "[button reply] Yes, all"
 
 
 def check_interactive_list_reply(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.INTERACTIVE
+    assert message.reply == ReplyChoice(
+        kind=ReplyKind.LIST,
+        id="priority_express",
+        title="Priority Mail Express",
+        description="Next Day to 2 Days",
+    )
     assert message.reply_id == "priority_express"
-    assert message.reply_title == "Priority Mail Express"
-    assert message.reply_description == "Next Day to 2 Days"
+    assert message.content_text == "Priority Mail Express"
     assert message.context_wamid == "wamid.PROMPT0002"
 
 
 def check_reaction(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.REACTION
-    assert message.reaction_to == "wamid.OUT0001"
-    assert message.reaction_emoji == "👍"
-    assert message.text is None
+    assert message.reaction == Reaction(message_id="wamid.OUT0001", emoji="👍")
+    assert message.content_text is None and message.reply_id is None
     assert message.summary == "[reaction 👍 to wamid.OUT0001]"
 
 
 def check_referral_from_ad(body: WebhookBody) -> None:
     message = only_message(body)
-    assert message.text == "Yes, subscribe me"
+    assert message.content_text == "Yes, subscribe me"
     assert message.referral is not None
     assert message.referral.is_ad and message.from_ad
     assert message.referral.source_id == "120226305854810726"
@@ -174,8 +192,10 @@ def check_statuses_out_of_order(body: WebhookBody) -> None:
 def check_template_quick_reply(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.BUTTON
-    assert message.reply_id == "Stop promotions"
-    assert message.text == message.reply_title == "Stop promotions"
+    assert message.reply == ReplyChoice(
+        kind=ReplyKind.QUICK_REPLY, id="Stop promotions", title="Stop promotions"
+    )
+    assert message.reply_id == message.content_text == "Stop promotions"
     assert message.context_wamid == "wamid.TEMPLATE0001"
     assert message.summary == "[quick reply] Stop promotions"
 
@@ -184,7 +204,7 @@ def check_unsupported(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.UNSUPPORTED
     assert message.original_type == "unsupported"
-    assert message.text is None
+    assert message.content is None and message.content_text is None
     assert [e.code for e in message.errors] == [131051]
     assert message.summary == "[unsupported: Message type unknown]"
 
@@ -209,7 +229,7 @@ def check_username_without_wa_id(body: WebhookBody) -> None:
     assert message.contact is not None
     assert message.contact.username == "kai.bakes"
     assert message.contact.key == "US.13491208655302741918"
-    assert message.text == "hi"
+    assert message.content_text == "hi"
     assert [c.key for c in body.contacts] == ["US.13491208655302741918"]
 
 
@@ -298,7 +318,7 @@ def test_unknown_type_is_unsupported_with_original_type_kept() -> None:
     assert parsed.type is MessageType.UNSUPPORTED
     assert parsed.original_type == "ephemeral"
     assert parsed.summary == "[unsupported: ephemeral]"
-    assert parsed.text is None
+    assert parsed.content is None and parsed.content_text is None
 
 
 def test_missing_type_is_unsupported_not_lost() -> None:
@@ -373,7 +393,7 @@ def test_missing_type_is_unsupported_not_lost() -> None:
 def test_summary_for_every_type(fields: dict[str, Any], summary: str, text: str | None) -> None:
     parsed = one_message(**{"text": None, **fields})
     assert parsed.summary == summary
-    assert parsed.text == text
+    assert parsed.content_text == text
     assert parsed.type is MessageType(fields["type"])
 
 
@@ -383,18 +403,19 @@ def test_location_and_system_fields() -> None:
         text=None,
         location={"latitude": 25.2, "longitude": 55.3, "name": "Mall", "address": "Dubai"},
     )
-    assert (location.latitude, location.longitude) == (25.2, 55.3)
-    assert location.location_address == "Dubai"
+    assert location.location == Location(
+        latitude=25.2, longitude=55.3, name="Mall", address="Dubai"
+    )
     assert location.summary == "[location] 25.2, 55.3 Mall, Dubai"
     system = one_message(
         type="system", text=None, system={"type": "user_changed_number", "new_wa_id": "1555"}
     )
-    assert system.new_wa_id == "1555"
+    assert system.system == SystemNotice(kind="user_changed_number", new_wa_id="1555")
 
 
 def test_forwarded_context_has_no_wamid() -> None:
     parsed = one_message(context={"forwarded": True})
-    assert parsed.forwarded
+    assert parsed.context == Context(forwarded=True)
     assert parsed.context_wamid is None
 
 
@@ -404,8 +425,9 @@ def test_numeric_message_timestamp_is_accepted() -> None:
 
 def test_wrongly_typed_parts_read_as_absent() -> None:
     parsed = one_message(text={"body": 42}, context="nope", referral=["ad"], errors="x")
-    assert parsed.text is None
-    assert parsed.context_wamid is None
+    assert parsed.text == Text(body=None)
+    assert parsed.content_text is None
+    assert parsed.context is None and parsed.context_wamid is None
     assert parsed.referral is None
     assert parsed.errors == ()
 
@@ -584,7 +606,7 @@ def test_escaped_arabic_and_emoji_are_decoded() -> None:
         change(messages=[message(text={"body": "\u0646\u0639\u0645 \U0001f44d\u2764\ufe0f"})])
     )
     assert b"\\ud83d\\udc4d" in raw  # escaped as Meta sends it, a surrogate pair
-    assert only_message(parse_body(raw)).text == "نعم 👍❤️"
+    assert only_message(parse_body(raw)).content_text == "نعم 👍❤️"
 
 
 def test_raw_utf8_is_accepted_too() -> None:
@@ -598,7 +620,7 @@ def test_raw_utf8_is_accepted_too() -> None:
 
 def test_lone_surrogate_is_replaced_so_text_stays_encodable() -> None:
     raw = envelope(change(messages=[message()])).replace(b'"hi"', b'"a\\ud83db"')
-    text = only_message(parse_body(raw)).text
+    text = only_message(parse_body(raw)).content_text
     assert text == "a\ufffdb"
     text.encode("utf-8")
 
@@ -655,7 +677,7 @@ def test_events_are_frozen_hashable_and_raw_is_not_part_of_equality() -> None:
     assert hash(first) == hash(second)
     parsed = first.messages[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        parsed.text = "changed"  # type: ignore[misc]
+        parsed.text = Text(body="changed")  # type: ignore[misc]
     stripped = dataclasses.replace(parsed, raw={})
     assert stripped == parsed and hash(stripped) == hash(parsed)
     assert "raw=" not in repr(parsed)
@@ -673,3 +695,19 @@ def test_events_refuse_impossible_values() -> None:
         dataclasses.replace(parsed, wa_id=None, user_id=None)
     with pytest.raises(ValueError):
         ContactProfile(name="nobody")
+    # The content is the part for the type, and only that part.
+    with pytest.raises(ValueError, match="image message cannot carry Text"):
+        dataclasses.replace(parsed, type=MessageType.IMAGE)
+    with pytest.raises(ValueError, match="text message cannot carry Text, Reaction"):
+        dataclasses.replace(parsed, reaction=Reaction(message_id="wamid.X", emoji="👍"))
+    with pytest.raises(ValueError, match="text message needs its content part"):
+        dataclasses.replace(parsed, text=None)
+    with pytest.raises(ValueError, match="unsupported message cannot carry Text"):
+        dataclasses.replace(parsed, type=MessageType.UNSUPPORTED)
+    with pytest.raises(ValueError, match="image message cannot carry Media"):
+        dataclasses.replace(
+            parsed, type=MessageType.IMAGE, text=None, media=Media(kind=MediaKind.VIDEO)
+        )
+    with pytest.raises(ValueError, match="interactive message cannot carry ReplyChoice"):
+        quick_reply = ReplyChoice(kind=ReplyKind.QUICK_REPLY, id="Stop promotions")
+        dataclasses.replace(parsed, type=MessageType.INTERACTIVE, text=None, reply=quick_reply)
