@@ -134,6 +134,44 @@ def test_forwarded_context_has_no_wamid() -> None:
     assert parsed.context_wamid is None
 
 
+def test_derived_values_come_from_the_one_content_part() -> None:
+    tapped = one_message(
+        type="button", text=None, button={"payload": "P", "text": "T"}, context={"id": "wamid.T"}
+    )
+    assert tapped.content is tapped.reply
+    assert (tapped.reply_id, tapped.content_text, tapped.context_wamid) == ("P", "T", "wamid.T")
+    reacted = one_message(
+        type="reaction", text=None, reaction={"message_id": "wamid.O", "emoji": "👍"}
+    )
+    assert reacted.content is reacted.reaction
+    assert reacted.reply_id is None and reacted.content_text is None
+    assert reacted.context is None and reacted.context_wamid is None
+
+
+@pytest.mark.parametrize(
+    ("errors", "summary"),
+    [
+        (
+            [{"code": 131051, "title": "Message type unknown"}],
+            "[unsupported: Message type unknown]",
+        ),
+        ([{"code": 131051}], "[unsupported: unsupported]"),
+        (None, "[unsupported: unsupported]"),
+    ],
+)
+def test_unsupported_summary_gives_the_first_error_title_or_the_type(
+    errors: list[dict[str, Any]] | None, summary: str
+) -> None:
+    parsed = one_message(type="unsupported", text=None, errors=errors)
+    assert parsed.content is None
+    assert parsed.summary == summary
+
+
+@pytest.mark.parametrize(("source_type", "from_ad"), [("ad", True), ("post", False)])
+def test_from_ad_only_for_an_ad_referral(source_type: str, from_ad: bool) -> None:
+    assert one_message(referral={"source_type": source_type}).from_ad is from_ad
+
+
 def test_numeric_message_timestamp_is_accepted() -> None:
     assert one_message(timestamp=1750000000).timestamp == at(1750000000)
 
