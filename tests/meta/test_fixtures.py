@@ -18,6 +18,7 @@ from bot.meta import (
     ReplyChoice,
     ReplyKind,
     StatusType,
+    SystemNotice,
     Text,
     WebhookBody,
     parse_body,
@@ -207,15 +208,69 @@ def check_username_without_wa_id(body: WebhookBody) -> None:
     assert [c.key for c in body.contacts] == ["US.13491208655302741918"]
 
 
+def check_reaction_removed(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.type is MessageType.REACTION
+    assert message.reaction == Reaction(message_id="wamid.OUT0001", emoji=None)
+    assert message.reaction.removed
+    assert message.content_text is None
+    assert message.summary == "[reaction removed from wamid.OUT0001]"
+
+
+def check_flow_reply(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.type is MessageType.INTERACTIVE
+    assert message.reply == ReplyChoice(kind=ReplyKind.OTHER, title="Sent", other_kind="nfm_reply")
+    # A Flow's answer names no button: the dialogue sees its body and no reply id.
+    assert message.reply_id is None
+    assert message.content_text == "Sent"
+    assert message.context_wamid == "wamid.OUT0002"
+    assert message.summary == "[interactive nfm_reply] Sent"
+
+
+def check_system_user_changed_number(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.type is MessageType.SYSTEM
+    assert (message.wa_id, message.user_id) == ("16505551234", "US.1410018717833190")
+    assert message.contact is None and body.contacts == ()  # identity changes carry no contacts
+    assert message.system == SystemNotice(
+        kind="user_changed_number",
+        body="User Sheena Nelson changed from 16505551234 to 16505559999",
+        new_wa_id="16505559999",
+        user_id="US.2020018717833190",
+        previous_user_id="US.1410018717833190",
+    )
+    assert message.content_text is None
+    assert message.summary == "[system] User Sheena Nelson changed from 16505551234 to 16505559999"
+
+
+def check_system_user_changed_user_id(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.wa_id is None
+    assert message.user_id == message.contact_key == "US.2020018717833190"
+    assert message.system == SystemNotice(
+        kind="user_changed_user_id",
+        body="User Sheena Nelson's business-scoped user ID changed",
+        user_id="US.2020018717833190",
+        previous_user_id="US.1410018717833190",
+    )
+    assert message.system.new_wa_id is None
+    assert message.summary == "[system] User Sheena Nelson's business-scoped user ID changed"
+
+
 CHECKS: dict[str, Callable[[WebhookBody], None]] = {
     "batch_two_numbers.json": check_batch_two_numbers,
+    "flow_reply.json": check_flow_reply,
     "image.json": check_image,
     "interactive_button_reply.json": check_interactive_button_reply,
     "interactive_list_reply.json": check_interactive_list_reply,
     "reaction.json": check_reaction,
+    "reaction_removed.json": check_reaction_removed,
     "referral_from_ad.json": check_referral_from_ad,
     "status_failed_131047.json": check_status_failed_131047,
     "statuses_out_of_order.json": check_statuses_out_of_order,
+    "system_user_changed_number.json": check_system_user_changed_number,
+    "system_user_changed_user_id.json": check_system_user_changed_user_id,
     "template_quick_reply_stop_promotions.json": check_template_quick_reply,
     "text.json": check_text,
     "text_arabic_stop.json": check_text_arabic_stop,
