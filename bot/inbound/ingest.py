@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import redis
 from sqlmodel import Session
 
-from bot.meta.events import InboundMessage, MessageType, PreferenceUpdate, Status
+from bot.meta.events import InboundMessage, PreferenceUpdate, Status
 from bot.meta.parser import PayloadError, parse_body
 from bot.outbound.refusals import apply_refusal
 from bot.wiring.logmask import mask_number
@@ -143,7 +143,8 @@ def store_message(
         wamid=event.wamid,
         phone_number_id=event.phone_number_id,
         type=event.original_type,
-        text=event.text if event.type is MessageType.TEXT else event.summary,
+        # A text is logged as typed; anything else as its one-line summary.
+        text=event.text.body if event.text is not None else event.summary,
         meta_timestamp=event.timestamp,
         context_wamid=event.context_wamid,
         raw=dict(event.raw),

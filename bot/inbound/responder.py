@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot.graph.payloads import buttons_payload, text_payload
-from bot.meta.events import MEDIA_TYPES, InboundMessage, MessageType
+from bot.meta import InboundMessage, MessageType
 from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, render_confirmation, step
 from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
@@ -43,13 +43,13 @@ def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, Dialogu
 
 
 def to_inbound(session: Session, event: InboundMessage) -> Inbound:
-    if event.type is MessageType.TEXT:
+    if event.text is not None:
         kind = InboundKind.TEXT
-    elif event.type in (MessageType.INTERACTIVE, MessageType.BUTTON):
+    elif event.reply is not None:
         kind = InboundKind.BUTTON
-    elif event.type is MessageType.REACTION:
+    elif event.reaction is not None:
         kind = InboundKind.REACTION
-    elif event.type in MEDIA_TYPES:
+    elif event.media is not None:
         kind = InboundKind.MEDIA
     else:
         kind = InboundKind.UNSUPPORTED
@@ -62,7 +62,7 @@ def to_inbound(session: Session, event: InboundMessage) -> Inbound:
         kind=kind,
         wamid=event.wamid,
         timestamp=event.timestamp,
-        text=event.text,
+        text=event.content_text,
         reply_id=event.reply_id,
         from_ad=event.from_ad,
         context_wamid=event.context_wamid,

@@ -11,228 +11,51 @@ relative to the item; the parser prefixes the item's path in the body.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
-from enum import StrEnum
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-
-class ItemError(ValueError):
-    """One message, status, preference or contact in a body cannot be read."""
-
-
-class MessageType(StrEnum):
-    TEXT = "text"
-    INTERACTIVE = "interactive"
-    BUTTON = "button"  # a quick-reply button on a template
-    REACTION = "reaction"
-    IMAGE = "image"
-    AUDIO = "audio"
-    VIDEO = "video"
-    DOCUMENT = "document"
-    STICKER = "sticker"
-    LOCATION = "location"
-    CONTACTS = "contacts"
-    ORDER = "order"
-    SYSTEM = "system"
-    UNSUPPORTED = "unsupported"  # also every type string not listed here
-
-
-MEDIA_TYPES: frozenset[MessageType] = frozenset(
-    {
-        MessageType.IMAGE,
-        MessageType.AUDIO,
-        MessageType.VIDEO,
-        MessageType.DOCUMENT,
-        MessageType.STICKER,
-    }
+from bot.meta.envelope import (
+    ContactProfile,
+    Context,
+    MessageType,
+    MetaError,
+    Referral,
+    StatusType,
+    match_contact,
 )
-
-
-class StatusType(StrEnum):
-    SENT = "sent"
-    DELIVERED = "delivered"
-    READ = "read"
-    FAILED = "failed"
-    PLAYED = "played"
-
-
-# --- small readers: Meta's JSON is untrusted, so a wrong type reads as absent, never crashes ---
-
-
-def _get_dict(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = payload.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _get_str(payload: Mapping[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _get_float(payload: Mapping[str, Any], key: str) -> float | None:
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _require_str(payload: Mapping[str, Any], key: str) -> str:
-    value = payload.get(key)
-    if value is None:
-        raise ItemError(f"missing '{key}'")
-    if not isinstance(value, str) or not value:
-        raise ItemError(f"'{key}' is not a non-empty string: {value!r}")
-    return value
-
-
-def parse_timestamp(value: object, key: str = "timestamp") -> datetime:
-    """Meta's epoch seconds, a string in messages and statuses, an int in user_preferences."""
-    if value is None:
-        raise ItemError(f"missing '{key}'")
-    if isinstance(value, bool):  # bool is an int subclass; True is not a time
-        raise ItemError(f"'{key}' is not epoch seconds: {value!r}")
-    if isinstance(value, int):
-        seconds = value
-    # isascii: str.isdigit() accepts Arabic-Indic digits, which int() would happily read.
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
-        seconds = int(value)
-    else:
-        raise ItemError(f"'{key}' is not epoch seconds: {value!r}")
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise ItemError(f"'{key}' is out of range: {value!r}") from None
-
-
-def _match(
-    contacts: Mapping[str, ContactProfile] | None, wa_id: str | None, user_id: str | None
-) -> ContactProfile | None:
-    """The change's contact for this sender, by wa_id first, then by user_id."""
-    if not contacts:
-        return None
-    found = contacts.get(wa_id) if wa_id else None
-    if found is None and user_id:
-        found = contacts.get(user_id)
-    return found
-
-
-def _require_aware(value: datetime, name: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware")
-
-
-# --- parts ---
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MetaError:
-    """One item of Meta's ``errors[]`` (on a message, a status or a change)."""
-
-    code: int | None = None
-    title: str | None = None
-    message: str | None = None
-    details: str | None = None  # error_data.details
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> MetaError:
-        code = payload.get("code")
-        if isinstance(code, str) and code.isascii() and code.isdigit():
-            code = int(code)
-        return cls(
-            code=code if isinstance(code, int) and not isinstance(code, bool) else None,
-            title=_get_str(payload, "title"),
-            message=_get_str(payload, "message"),
-            details=_get_str(_get_dict(payload, "error_data"), "details"),
-        )
-
-    @classmethod
-    def from_list(cls, value: object) -> tuple[MetaError, ...]:
-        """Every readable item of an ``errors`` array; anything else reads as no errors."""
-        if not isinstance(value, list):
-            return ()
-        return tuple(cls.from_payload(item) for item in value if isinstance(item, Mapping))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContactProfile:
-    """An entry of a change's ``contacts[]``: who wrote, as Meta knows them."""
-
-    wa_id: str | None = None
-    user_id: str | None = None  # business-scoped user id; the only id when wa_id is absent
-    name: str | None = None
-    username: str | None = None
-    country_code: str | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.wa_id or self.user_id):
-            raise ValueError("a contact needs a wa_id or a user_id")
-
-    @property
-    def key(self) -> str:
-        """How contacts are keyed: wa_id, or user_id where the payload carries no wa_id."""
-        return self.wa_id or self.user_id or ""
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> ContactProfile:
-        wa_id = _get_str(payload, "wa_id") or None
-        user_id = _get_str(payload, "user_id") or None
-        if not (wa_id or user_id):
-            raise ItemError("missing both 'wa_id' and 'user_id'")
-        profile = _get_dict(payload, "profile")
-        return cls(
-            wa_id=wa_id,
-            user_id=user_id,
-            name=_get_str(profile, "name"),
-            username=_get_str(profile, "username"),
-            country_code=_get_str(payload, "country_code"),
-        )
-
-    def merged(self, other: ContactProfile) -> ContactProfile:
-        """This profile with its missing fields filled from ``other`` (same person seen twice)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name, value in values.items():
-            if value is None:
-                values[name] = getattr(other, name)
-        return ContactProfile(**values)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Referral:
-    """Where a conversation started: a click-to-WhatsApp ad or a post."""
-
-    source_type: str | None = None  # "ad" | "post" | ...
-    source_id: str | None = None
-    source_url: str | None = None
-    headline: str | None = None
-    body: str | None = None
-    media_type: str | None = None
-    ctwa_clid: str | None = None
-
-    @property
-    def is_ad(self) -> bool:
-        # A message from an ad is never consent, however it is worded.
-        return self.source_type == "ad"
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> Referral:
-        return cls(
-            source_type=_get_str(payload, "source_type"),
-            source_id=_get_str(payload, "source_id"),
-            source_url=_get_str(payload, "source_url"),
-            headline=_get_str(payload, "headline"),
-            body=_get_str(payload, "body"),
-            media_type=_get_str(payload, "media_type"),
-            ctwa_clid=_get_str(payload, "ctwa_clid"),
-        )
-
-
-# --- events ---
+from bot.meta.parts import (
+    Content,
+    Location,
+    Media,
+    Order,
+    Reaction,
+    ReplyChoice,
+    SharedContacts,
+    SystemNotice,
+    Text,
+    read_content,
+)
+from bot.meta.readers import (
+    ItemError,
+    get_bool,
+    get_dict,
+    get_str,
+    parse_timestamp,
+    require_aware,
+    require_str,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundMessage:
-    """One item of ``value.messages[]``: something a customer sent to one of our numbers."""
+    """One item of ``value.messages[]``: something a customer sent to one of our numbers.
+
+    The envelope says who sent it, when, to which of our numbers and in answer to what. What
+    they sent is in exactly one content part, the one for ``type``; an unsupported message has
+    none. ``content_text`` (what the dialogue reads) and ``summary`` (what the conversation log
+    shows) are derived from that part.
+    """
 
     phone_number_id: str  # our number that received it; replies go out from it
     display_phone_number: str | None = None
@@ -243,36 +66,90 @@ class InboundMessage:
     timestamp: datetime  # Meta's time, aware UTC; order by this, never by arrival
     type: MessageType
     original_type: str  # Meta's type string, kept when `type` is UNSUPPORTED
-    text: str | None = None  # what the customer typed or chose: body, reply title, caption
-    summary: str  # one human line for the conversation log, for every type
-    reply_id: str | None = None  # button_reply/list_reply id, or a template button's payload
-    reply_title: str | None = None
-    reply_description: str | None = None  # list_reply only
-    context_wamid: str | None = None  # the message this one answers
-    context_from: str | None = None
-    forwarded: bool = False
+    context: Context | None = None
     referral: Referral | None = None
-    reaction_to: str | None = None
-    reaction_emoji: str | None = None  # None when a reaction is removed
-    media_id: str | None = None
-    mime_type: str | None = None
-    filename: str | None = None  # documents
-    latitude: float | None = None
-    longitude: float | None = None
-    location_name: str | None = None
-    location_address: str | None = None
-    new_wa_id: str | None = None  # system message "user_changed_number"
     errors: tuple[MetaError, ...] = ()
+    # The content: only the part for `type` is set.
+    text: Text | None = None
+    reply: ReplyChoice | None = None  # interactive (button, list, ...) or a template's button
+    reaction: Reaction | None = None
+    media: Media | None = None  # image, audio, video, document, sticker
+    location: Location | None = None
+    shared_contacts: SharedContacts | None = None
+    order: Order | None = None
+    system: SystemNotice | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.wa_id or self.user_id):
             raise ValueError("a message needs a sender wa_id or user_id")
-        _require_aware(self.timestamp, "timestamp")
+        require_aware(self.timestamp, "timestamp")
+        parts = self._parts()
+        expected = None if self.type is MessageType.UNSUPPORTED else self.type
+        if not parts and expected is not None:
+            raise ValueError(f"a {self.type} message needs its content part")
+        if len(parts) > 1 or (parts and parts[0].message_type != expected):
+            kinds = ", ".join(type(part).__name__ for part in parts)
+            raise ValueError(f"a {self.type} message cannot carry {kinds}")
+
+    def _parts(self) -> list[Content]:
+        every = (
+            self.text,
+            self.reply,
+            self.reaction,
+            self.media,
+            self.location,
+            self.shared_contacts,
+            self.order,
+            self.system,
+        )
+        return [part for part in every if part is not None]
+
+    @property
+    def content(self) -> Content | None:
+        """The one content part; None for an unsupported message."""
+        parts = self._parts()
+        return parts[0] if parts else None
 
     @property
     def contact_key(self) -> str:
         return self.wa_id or self.user_id or ""
+
+    @property
+    def content_text(self) -> str | None:
+        """What the customer typed or chose, as the dialogue reads it.
+
+        A text's body, the title of the reply they tapped, or a media caption; None for
+        everything else (a reaction or a sticker says nothing the dialogue could act on).
+        """
+        match self.content:
+            case Text(body=body):
+                return body
+            case ReplyChoice(title=title):
+                return title
+            case Media(caption=caption):
+                return caption
+            case _:
+                return None
+
+    @property
+    def summary(self) -> str:
+        """One human line for the conversation log, for every type."""
+        content = self.content
+        if content is not None:
+            return content.summary
+        first = self.errors[0].title if self.errors else None
+        return f"[unsupported: {first or self.original_type or 'no type'}]"
+
+    @property
+    def reply_id(self) -> str | None:
+        """The id of the button or row tapped, or a template button's payload."""
+        return self.reply.id if self.reply is not None else None
+
+    @property
+    def context_wamid(self) -> str | None:
+        """The message this one answers."""
+        return self.context.wamid if self.context is not None else None
 
     @property
     def from_ad(self) -> bool:
@@ -288,141 +165,42 @@ class InboundMessage:
         contacts: Mapping[str, ContactProfile] | None = None,
     ) -> InboundMessage:
         """``contacts`` maps both wa_id and user_id to the change's ``contacts[]`` entries."""
-        wamid = _require_str(payload, "id")
+        wamid = require_str(payload, "id")
         timestamp = parse_timestamp(payload.get("timestamp"))
-        wa_id = _get_str(payload, "from") or None
-        user_id = _get_str(payload, "from_user_id") or None
+        wa_id = get_str(payload, "from") or None
+        user_id = get_str(payload, "from_user_id") or None
         if not (wa_id or user_id):
             raise ItemError("missing both 'from' and 'from_user_id'")
-        contact = _match(contacts, wa_id, user_id)
 
         # A missing type is stored as unsupported rather than dropped: the wamid still dedupes.
-        original_type = _get_str(payload, "type") or ""
-        try:
-            mtype = MessageType(original_type)
-        except ValueError:
-            mtype = MessageType.UNSUPPORTED
-        errors = MetaError.from_list(payload.get("errors"))
-        context = _get_dict(payload, "context")
+        original_type = get_str(payload, "type") or ""
+        mtype = MessageType.read(original_type)
+        context = payload.get("context")
         referral = payload.get("referral")
-
-        details = _content(mtype, original_type, payload, errors)
+        content = read_content(mtype, payload)
         return cls(
             phone_number_id=phone_number_id,
             display_phone_number=display_phone_number,
             wamid=wamid,
             wa_id=wa_id,
             user_id=user_id,
-            contact=contact,
+            contact=match_contact(contacts, wa_id, user_id),
             timestamp=timestamp,
             type=mtype,
             original_type=original_type,
-            context_wamid=_get_str(context, "id"),
-            context_from=_get_str(context, "from"),
-            forwarded=context.get("forwarded") is True
-            or context.get("frequently_forwarded") is True,
+            context=Context.from_payload(context) if isinstance(context, Mapping) else None,
             referral=Referral.from_payload(referral) if isinstance(referral, Mapping) else None,
-            errors=errors,
+            errors=MetaError.from_list(payload.get("errors")),
+            text=content if isinstance(content, Text) else None,
+            reply=content if isinstance(content, ReplyChoice) else None,
+            reaction=content if isinstance(content, Reaction) else None,
+            media=content if isinstance(content, Media) else None,
+            location=content if isinstance(content, Location) else None,
+            shared_contacts=content if isinstance(content, SharedContacts) else None,
+            order=content if isinstance(content, Order) else None,
+            system=content if isinstance(content, SystemNotice) else None,
             raw=payload,
-            **details,
         )
-
-
-def _content(
-    mtype: MessageType,
-    original_type: str,
-    payload: Mapping[str, Any],
-    errors: tuple[MetaError, ...],
-) -> dict[str, Any]:
-    """The type-specific fields of a message, ``summary`` always among them."""
-    body = _get_dict(payload, original_type) if original_type else {}
-    match mtype:
-        case MessageType.TEXT:
-            text = _get_str(body, "body")
-            return {"text": text, "summary": text or "[text]"}
-        case MessageType.INTERACTIVE:
-            kind = _get_str(body, "type") or ""
-            reply = _get_dict(body, kind) if kind else {}
-            title = _get_str(reply, "title") or _get_str(reply, "body")
-            label = {"button_reply": "button reply", "list_reply": "list reply"}.get(
-                kind, f"interactive {kind}".strip()
-            )
-            return {
-                "text": title,
-                "reply_id": _get_str(reply, "id"),
-                "reply_title": title,
-                "reply_description": _get_str(reply, "description"),
-                "summary": _line(f"[{label}]", title),
-            }
-        case MessageType.BUTTON:
-            text = _get_str(body, "text")
-            return {
-                "text": text,
-                "reply_id": _get_str(body, "payload"),
-                "reply_title": text,
-                "summary": _line("[quick reply]", text),
-            }
-        case MessageType.REACTION:
-            target = _get_str(body, "message_id")
-            emoji = _get_str(body, "emoji") or None  # "" or absent: the reaction was removed
-            if emoji:
-                summary = f"[reaction {emoji} to {target}]"
-            else:
-                summary = f"[reaction removed from {target}]"
-            return {"reaction_to": target, "reaction_emoji": emoji, "summary": summary}
-        case MessageType.IMAGE | MessageType.AUDIO | MessageType.VIDEO | MessageType.DOCUMENT:
-            caption = _get_str(body, "caption")
-            filename = _get_str(body, "filename")
-            return {
-                "text": caption,
-                "media_id": _get_str(body, "id"),
-                "mime_type": _get_str(body, "mime_type"),
-                "filename": filename,
-                "summary": _line(f"[{mtype}]", caption or filename),
-            }
-        case MessageType.STICKER:
-            return {
-                "media_id": _get_str(body, "id"),
-                "mime_type": _get_str(body, "mime_type"),
-                "summary": "[sticker]",
-            }
-        case MessageType.LOCATION:
-            lat, lon = _get_float(body, "latitude"), _get_float(body, "longitude")
-            name, address = _get_str(body, "name"), _get_str(body, "address")
-            where = f"{lat}, {lon}" if lat is not None and lon is not None else None
-            label = ", ".join(part for part in (name, address) if part) or None
-            return {
-                "latitude": lat,
-                "longitude": lon,
-                "location_name": name,
-                "location_address": address,
-                "summary": _line("[location]", where, label),
-            }
-        case MessageType.CONTACTS:
-            cards = payload.get("contacts")
-            names = [
-                _get_str(_get_dict(card, "name"), "formatted_name") or "?"
-                for card in (cards if isinstance(cards, list) else [])
-                if isinstance(card, Mapping)
-            ]
-            return {"summary": _line("[contacts]", ", ".join(names) or None)}
-        case MessageType.ORDER:
-            items = body.get("product_items")
-            count = len(items) if isinstance(items, list) else 0
-            plural = "item" if count == 1 else "items"
-            return {"summary": _line("[order]", f"{count} {plural}", _get_str(body, "text"))}
-        case MessageType.SYSTEM:
-            return {
-                "new_wa_id": _get_str(body, "new_wa_id") or _get_str(body, "wa_id"),
-                "summary": _line("[system]", _get_str(body, "body")),
-            }
-        case _:
-            reason = errors[0].title if errors and errors[0].title else original_type or "no type"
-            return {"summary": f"[unsupported: {reason}]"}
-
-
-def _line(label: str, *parts: str | None) -> str:
-    return " ".join([label, *(part for part in parts if part)])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -443,7 +221,7 @@ class Status:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _require_aware(self.timestamp, "timestamp")
+        require_aware(self.timestamp, "timestamp")
 
     @property
     def error_codes(self) -> tuple[int, ...]:
@@ -451,26 +229,25 @@ class Status:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], *, phone_number_id: str) -> Status:
-        wamid = _require_str(payload, "id")
-        value = _require_str(payload, "status")
+        wamid = require_str(payload, "id")
+        value = require_str(payload, "status")
         try:
             status = StatusType(value)
         except ValueError:
             raise ItemError(f"unknown 'status': {value!r}") from None
-        conversation = _get_dict(payload, "conversation")
-        pricing = _get_dict(payload, "pricing")
-        billable = pricing.get("billable")
+        conversation = get_dict(payload, "conversation")
+        pricing = get_dict(payload, "pricing")
         return cls(
             phone_number_id=phone_number_id,
             wamid=wamid,
             status=status,
             timestamp=parse_timestamp(payload.get("timestamp")),
-            recipient_id=_get_str(payload, "recipient_id"),
-            recipient_user_id=_get_str(payload, "recipient_user_id"),
-            conversation_id=_get_str(conversation, "id"),
-            conversation_origin=_get_str(_get_dict(conversation, "origin"), "type"),
-            pricing_category=_get_str(pricing, "category"),
-            billable=billable if isinstance(billable, bool) else None,
+            recipient_id=get_str(payload, "recipient_id"),
+            recipient_user_id=get_str(payload, "recipient_user_id"),
+            conversation_id=get_str(conversation, "id"),
+            conversation_origin=get_str(get_dict(conversation, "origin"), "type"),
+            pricing_category=get_str(pricing, "category"),
+            billable=get_bool(pricing, "billable"),
             errors=MetaError.from_list(payload.get("errors")),
             raw=payload,
         )
@@ -493,7 +270,7 @@ class PreferenceUpdate:
     def __post_init__(self) -> None:
         if not (self.wa_id or self.user_id):
             raise ValueError("a preference update needs a wa_id or a user_id")
-        _require_aware(self.timestamp, "timestamp")
+        require_aware(self.timestamp, "timestamp")
 
     @property
     def contact_key(self) -> str:
@@ -511,19 +288,19 @@ class PreferenceUpdate:
         phone_number_id: str,
         contacts: Mapping[str, ContactProfile] | None = None,
     ) -> PreferenceUpdate:
-        wa_id = _get_str(payload, "wa_id") or None
-        user_id = _get_str(payload, "user_id") or None
+        wa_id = get_str(payload, "wa_id") or None
+        user_id = get_str(payload, "user_id") or None
         if not (wa_id or user_id):
             raise ItemError("missing both 'wa_id' and 'user_id'")
         return cls(
             phone_number_id=phone_number_id,
             wa_id=wa_id,
             user_id=user_id,
-            category=_require_str(payload, "category"),
-            value=_require_str(payload, "value"),
-            detail=_get_str(payload, "detail"),
+            category=require_str(payload, "category"),
+            value=require_str(payload, "value"),
+            detail=get_str(payload, "detail"),
             timestamp=parse_timestamp(payload.get("timestamp")),
-            contact=_match(contacts, wa_id, user_id),
+            contact=match_contact(contacts, wa_id, user_id),
             raw=payload,
         )
 

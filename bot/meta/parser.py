@@ -15,18 +15,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.meta.envelope import ContactProfile, MetaError, StatusType
 from bot.meta.events import (
-    ContactProfile,
     InboundMessage,
-    ItemError,
     MalformedItem,
-    MetaError,
     OtherChange,
     PreferenceUpdate,
     Status,
-    StatusType,
     WebhookBody,
 )
+from bot.meta.readers import ItemError
 
 OBJECT = "whatsapp_business_account"
 HANDLED_FIELDS = frozenset({"messages", "user_preferences"})

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.dev import simulate as sim
-from bot.meta import MessageType, StatusType, parse_body
+from bot.meta import Context, MessageType, ReplyChoice, ReplyKind, StatusType, parse_body
 from tests.conftest import fixture_bytes
 
 WHEN = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
@@ -20,7 +20,11 @@ def test_text_round_trip() -> None:
     body = parse_body(raw)
     (message,) = body.messages
     assert message.type is MessageType.TEXT
-    assert (message.wamid, message.wa_id, message.text) == ("wamid.T1", "971500000001", "Hello")
+    assert (message.wamid, message.wa_id, message.content_text) == (
+        "wamid.T1",
+        "971500000001",
+        "Hello",
+    )
     assert message.timestamp == WHEN
     assert message.phone_number_id == sim.DEFAULT_PHONE_NUMBER_ID
     assert message.display_phone_number == sim.DEFAULT_DISPLAY_PHONE_NUMBER
@@ -58,7 +62,7 @@ def test_arabic_and_emoji_are_escaped_like_meta_and_decoded_back() -> None:
     raw = sim.text_body(wa_id="966501234567", text=text)
     assert raw.isascii()
     assert b"\\u0625" in raw and b"\\ud83d\\udc4d" in raw
-    assert parse_body(raw).messages[0].text == text
+    assert parse_body(raw).messages[0].content_text == text
 
 
 def test_button_reply_round_trip() -> None:
@@ -67,15 +71,17 @@ def test_button_reply_round_trip() -> None:
     )
     (message,) = parse_body(raw).messages
     assert message.type is MessageType.INTERACTIVE
-    assert (message.reply_id, message.reply_title, message.text) == ("cat:offers:yes", "Yes", "Yes")
-    assert message.context_wamid == "wamid.P"
-    assert message.context_from == sim.DEFAULT_DISPLAY_PHONE_NUMBER
+    assert message.reply == ReplyChoice(kind=ReplyKind.BUTTON, id="cat:offers:yes", title="Yes")
+    assert (message.reply_id, message.content_text) == ("cat:offers:yes", "Yes")
+    assert message.context == Context(wamid="wamid.P", from_=sim.DEFAULT_DISPLAY_PHONE_NUMBER)
 
 
 def test_list_reply_round_trip() -> None:
     raw = sim.list_reply_body(wa_id="1", reply_id="orders", title="Orders", description="Ship")
     (message,) = parse_body(raw).messages
-    assert (message.reply_id, message.reply_description) == ("orders", "Ship")
+    assert message.reply == ReplyChoice(
+        kind=ReplyKind.LIST, id="orders", title="Orders", description="Ship"
+    )
     assert message.context_wamid is None
 
 
@@ -85,7 +91,8 @@ def test_template_button_round_trip() -> None:
     )
     (message,) = parse_body(raw).messages
     assert message.type is MessageType.BUTTON
-    assert message.reply_id == message.text == "Stop promotions"
+    assert message.reply is not None and message.reply.kind is ReplyKind.QUICK_REPLY
+    assert message.reply_id == message.content_text == "Stop promotions"
     assert message.context_wamid == "wamid.T"
 
 
@@ -94,19 +101,22 @@ def test_media_round_trip(media_type: str) -> None:
     raw = sim.media_body(wa_id="1", media_type=media_type, caption="look", media_id="55")
     (message,) = parse_body(raw).messages
     assert message.type is MessageType(media_type)
-    assert message.media_id == "55"
-    assert message.mime_type
+    assert message.media is not None and message.media.kind == media_type
+    assert message.media.id == "55"
+    assert message.media.mime_type
     if media_type == "sticker":
         assert message.summary == "[sticker]"
+        assert message.media.caption is None and message.content_text is None
     else:
-        assert message.text == "look"
+        assert message.media.caption == message.content_text == "look"
         assert message.summary == f"[{media_type}] look"
 
 
 def test_media_defaults_and_unknown_type() -> None:
     (message,) = parse_body(sim.media_body(wa_id="1")).messages
     assert message.type is MessageType.IMAGE
-    assert message.media_id and message.text is None
+    assert message.media is not None and message.media.id and message.media.caption is None
+    assert message.content_text is None
     with pytest.raises(ValueError, match="media_type"):
         sim.media_body(wa_id="1", media_type="hologram")
 

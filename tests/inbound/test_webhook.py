@@ -133,6 +133,10 @@ def test_every_message_fixture_is_stored_with_its_type(meta, engine):
         "template_quick_reply_stop_promotions.json": "button",
         "unsupported.json": "unsupported",
         "text_arabic_stop.json": "text",
+        "reaction_removed.json": "reaction",
+        "flow_reply.json": "interactive",
+        "system_user_changed_number.json": "system",
+        "system_user_changed_user_id.json": "system",
     }
     for name, message_type in expected.items():
         assert meta.post_fixture(name).status_code == 200, name
