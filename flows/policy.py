@@ -193,3 +193,21 @@ META_OPT_OUT_TEXT = "WhatsApp marketing messages preference: stop"
 META_REFUSAL_OPT_OUT_TEXT = (
     "WhatsApp reported error 131050: this person stopped marketing messages from the business."
 )
+
+
+def marketing_opt_out(
+    granted_now: Collection[str],
+    marketing: Iterable[str],
+    *,
+    occurred_at: datetime,
+    evidence: Mapping[str, str],
+) -> tuple[ConsentChange, ...]:
+    """Meta's marketing opt-out (C13): every granted marketing category, source meta."""
+    return withdrawals(
+        granted_now,
+        marketing,
+        source=ConsentSource.META,
+        text=META_OPT_OUT_TEXT,
+        occurred_at=occurred_at,
+        evidence=evidence,
+    )

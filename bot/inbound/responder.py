@@ -15,8 +15,9 @@ from sqlmodel import Session, select
 from bot.graph.payloads import buttons_payload, text_payload
 from bot.meta.events import MEDIA_TYPES, InboundMessage, MessageType
 from bot.wiring.services import Services
-from flows.dialogue import marketing_preference, render_confirmation, step
+from flows.dialogue import marketing_preference, step
 from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
+from flows.render import render_confirmation
 from storage.consents import append_decision, granted_categories
 from storage.double_optin import DOI_NO, DOI_YES, confirm_pending, decline_pending
 from storage.models import Contact, DialogueRow, Message

@@ -11,17 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.catalog import Catalog, Category
-from flows.dialogue import (
-    META_OPT_OUT_TEXT,
-    PROMPT_LIFETIME,
-    TRANSITIONS,
-    Signal,
-    current_prompt_version,
-    marketing_preference,
-    render_category_prompt,
-    render_prompt,
-    step,
-)
+from flows.dialogue import TRANSITIONS, marketing_preference, step
 from flows.keywords import Intent, match_keyword
 from flows.model import (
     DialogueState,
@@ -31,7 +21,10 @@ from flows.model import (
     Stage,
     StepResult,
 )
-from flows.policy import ConsentSource
+from flows.policy import META_OPT_OUT_TEXT, ConsentSource
+from flows.render import render_category_prompt, render_prompt
+from flows.signals import Signal
+from flows.transitions import PROMPT_LIFETIME
 from flows.versioning import text_version
 
 from .conftest import NOW, Chat
@@ -189,7 +182,7 @@ def test_c02_yes_button_without_a_prompt_shown_is_not_consent(
 ) -> None:
     # A correct version but no record of having asked (asked_at unset): nothing to answer.
     c = chat()
-    result = c.tap("optin:yes", context_text_version=current_prompt_version(catalog, "en"))
+    result = c.tap("optin:yes", context_text_version=render_prompt(catalog, "en").text_version)
     assert result.changes == ()
     assert purposes(result) == ["prompt"]
 
@@ -902,13 +895,12 @@ def test_c19_category_button_on_a_changed_question_asks_it_again(
     assert "orders" in c.state.pending
 
 
-def test_current_prompt_version_is_the_shown_prompts_version(catalog: Catalog) -> None:
-    en, ar = (current_prompt_version(catalog, lang) for lang in ("en", "ar"))
-    assert en == render_prompt(catalog, "en").text_version
+def test_the_prompt_version_is_the_shown_prompts_version(catalog: Catalog) -> None:
+    en, ar = (render_prompt(catalog, lang).text_version for lang in ("en", "ar"))
     assert en == text_version(render_prompt(catalog, "en").shown_text)
     assert en != ar
     # A language not offered falls back to the default one.
-    assert current_prompt_version(catalog, "fr") == en
+    assert render_prompt(catalog, "fr").text_version == en
 
 
 # --- preferences ---------------------------------------------------------------------------------
@@ -1036,7 +1028,7 @@ def test_c02_no_typed_message_but_a_yes_ever_grants(
     state = DialogueState(
         stage=stage,
         pending=("offers",) if stage is Stage.CHOOSING else (),
-        prompt_version=current_prompt_version(catalog, "en"),
+        prompt_version=render_prompt(catalog, "en").text_version,
         asked_at=NOW,
     )
     event = Inbound(kind=InboundKind.TEXT, wamid="w", timestamp=NOW, text=text)
