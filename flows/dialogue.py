@@ -22,8 +22,10 @@ from flows.transitions import (
     ask_category_again,
     cannot_read,
     choose,
+    confirm_double_opt_in,
     decline_all,
     decline_category,
+    decline_double_opt_in,
     fallback,
     meta_opt_out,
     prompt_is_answered,
@@ -64,6 +66,9 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
             question_is_live, accept_category, otherwise=ask_category_again
         ),
         (ANY, Signal.CATEGORY_NO): decline_category,
+        # The double opt-in template's taps settle consent collected off WhatsApp (C28).
+        (ANY, Signal.DOI_YES): confirm_double_opt_in,
+        (ANY, Signal.DOI_NO): decline_double_opt_in,
         # A typed yes/no answers the question on screen, as its button would, if written after it.
         (Stage.ASKED, Signal.YES): when(prompt_is_live, accept_all, otherwise=show_prompt),
         (Stage.ASKED, Signal.NO): when(prompt_is_answered, decline_all, otherwise=show_prompt),

@@ -53,6 +53,8 @@ class DialogueState:
     asked_at: datetime | None = None  # when that prompt was shown (expires after 24 h)
     reprompts: int = 0  # consecutive inputs with no transition
     granted: frozenset[str] = frozenset()  # current consent, derived from the ledger
+    # Granted off WhatsApp, still awaiting the tap on the double opt-in template (C28).
+    awaiting_confirmation: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

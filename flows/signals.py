@@ -18,6 +18,11 @@ OPTIN_YES = "optin:yes"
 OPTIN_CHOOSE = "optin:choose"
 OPTIN_NO = "optin:no"
 
+# Payloads of the double opt-in template's quick-reply buttons (index 0 and 1): the person
+# confirms, or declines, consent the business collected off WhatsApp.
+DOI_YES = "doi:yes"
+DOI_NO = "doi:no"
+
 # The quick-reply button Meta adds to marketing templates; a tap is Meta's opt-out (C13).
 META_STOP_PROMOTIONS = "stop promotions"
 
@@ -42,6 +47,9 @@ class Signal(StrEnum):
     ALL_NO = OPTIN_NO
     CATEGORY_YES = "cat:yes"
     CATEGORY_NO = "cat:no"
+    # The double opt-in template's quick replies.
+    DOI_YES = DOI_YES
+    DOI_NO = DOI_NO
     # Meta's "Stop promotions" quick reply on a marketing template.
     STOP_PROMOTIONS = "stop_promotions"
     # Typed answers: they mean something only while a question is showing.
@@ -54,7 +62,7 @@ class Signal(StrEnum):
     UNREADABLE = "unreadable"  # media, reaction, unsupported
 
 
-# What a message from an ad may still mean: the keywords, and Meta's own opt-out button.
+# What a message from an ad may still mean: the keywords, and the taps that only withdraw.
 # None of them grants anything, so C03 has nothing to guard against.
 HONOURED_FROM_AD = frozenset(
     {
@@ -65,6 +73,7 @@ HONOURED_FROM_AD = frozenset(
         Signal.PREFERENCES,
         Signal.LANGUAGE,
         Signal.STOP_PROMOTIONS,
+        Signal.DOI_NO,
     }
 )
 
@@ -81,7 +90,13 @@ _INTENT_SIGNALS: Mapping[Intent, Signal] = MappingProxyType(
     }
 )
 _BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
-    {OPTIN_YES: Signal.ALL_YES, OPTIN_CHOOSE: Signal.CHOOSE, OPTIN_NO: Signal.ALL_NO}
+    {
+        OPTIN_YES: Signal.ALL_YES,
+        OPTIN_CHOOSE: Signal.CHOOSE,
+        OPTIN_NO: Signal.ALL_NO,
+        DOI_YES: Signal.DOI_YES,
+        DOI_NO: Signal.DOI_NO,
+    }
 )
 _UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.REACTION, InboundKind.UNSUPPORTED})
 

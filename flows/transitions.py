@@ -11,8 +11,8 @@ Decisions worth knowing when reading the ledger:
   prompt; the row's text is then the customer's own words, since we cannot vouch for the wording.
 - A withdrawal by keyword (STOP, STOP <category>) records the customer's own message as the text,
   and only for categories granted at that moment, so a repeated STOP adds no rows.
-- Meta's marketing opt-out records a fixed description of that act (flows.policy), since the
-  person answered WhatsApp's UI, not our words.
+- Meta's marketing opt-out and the double opt-in taps record fixed descriptions of those acts
+  (flows.policy), since the person answered a template or WhatsApp's UI, not our words.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from flows.policy import (
     ConsentSource,
     Purpose,
     decisions,
+    double_opt_in_answers,
     marketing_opt_out,
     withdrawals,
 )
@@ -222,6 +223,33 @@ def ask_category_again(turn: Turn) -> StepResult:
         return _show_question(turn, turn.state)
     pending = (category_id, *_without(turn.state.pending, category_id))
     return _ask_category(turn, turn.state, pending)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consent collected off WhatsApp, confirmed or declined by a tap on the double opt-in template.
+
+
+def confirm_double_opt_in(turn: Turn) -> StepResult:
+    """Everything awaiting the tap is granted, and the contact hears what they now receive."""
+    awaiting = _in_catalog_order(turn.catalog, turn.state.awaiting_confirmation)
+    changes = double_opt_in_answers(
+        awaiting, confirmed=True, occurred_at=turn.event.timestamp, evidence=_evidence(turn.event)
+    )
+    granted = turn.state.granted | frozenset(awaiting)
+    state = replace(turn.state, granted=granted, awaiting_confirmation=frozenset())
+    replies = (render_confirmation(turn.catalog, turn.language, granted),) if granted else ()
+    return StepResult(state=state, changes=changes, replies=replies)
+
+
+def decline_double_opt_in(turn: Turn) -> StepResult:
+    """Everything awaiting the tap is withdrawn; the refusal needs no answer."""
+    awaiting = _in_catalog_order(turn.catalog, turn.state.awaiting_confirmation)
+    changes = double_opt_in_answers(
+        awaiting, confirmed=False, occurred_at=turn.event.timestamp, evidence=_evidence(turn.event)
+    )
+    granted = turn.state.granted - frozenset(awaiting)
+    state = replace(turn.state, granted=granted, awaiting_confirmation=frozenset())
+    return StepResult(state=state, changes=changes)
 
 
 # ---------------------------------------------------------------------------------------------

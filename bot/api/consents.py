@@ -17,16 +17,12 @@ from bot.graph.payloads import template_payload
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services, services
 from flows.catalog import Catalog
+from flows.signals import DOI_NO, DOI_YES
 from flows.versioning import text_version
 from storage.consents import append_decision, current_consents, may_send
 from storage.contacts import find_contact, lock_contact
 from storage.db import session_scope
-from storage.double_optin import (
-    DOI_NO,
-    DOI_YES,
-    mark_pending,
-    settle_as_confirmed,
-)
+from storage.double_optin import mark_pending, settle_as_confirmed
 from storage.models import Contact
 from storage.outbox import enqueue_message
 from storage.suppression import is_suppressed
