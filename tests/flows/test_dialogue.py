@@ -1,5 +1,5 @@
 """The dialogue's table: every entry a signal of it, each stage's case when none applies, and
-the rules that hold across it (C03, C05, C07, C13)."""
+the rules that hold across it (C03, C05, C07, C13, C28)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.catalog import Catalog, Category
-from flows.dialogue import TRANSITIONS, marketing_preference, step
+from flows.dialogue import ANY, NO_TRANSITION, TRANSITIONS, marketing_preference, step, transition
 from flows.keywords import Intent, match_keyword
 from flows.model import DialogueState, Inbound, InboundKind, Stage, StepResult
 from flows.policy import META_OPT_OUT_TEXT, ConsentSource
 from flows.render import render_prompt
-from flows.signals import Signal
+from flows.signals import DOI_YES, Signal
+from flows.transitions import (
+    Guarded,
+    accept_all,
+    accept_category,
+    confirm_double_opt_in,
+    decline_double_opt_in,
+    prompt_is_live,
+    question_is_live,
+    show_prompt,
+    silence,
+    stop_promotions,
+)
 from flows.versioning import text_version
 
 from .conftest import (
@@ -40,6 +52,31 @@ def test_every_signal_but_other_has_a_declared_transition() -> None:
     declared = {signal for _, signal in TRANSITIONS}
     # OTHER has no transition anywhere: it always takes the stage's explicit no-transition case.
     assert declared == set(Signal) - {Signal.OTHER}
+
+
+def test_every_grant_answering_our_questions_is_behind_a_liveness_guard() -> None:
+    guards = {accept_all: prompt_is_live, accept_category: question_is_live}
+    for key, handler in TRANSITIONS.items():
+        assert handler not in guards, f"{key} grants without checking the question is live"
+        if isinstance(handler, Guarded) and handler.then in guards:
+            assert handler.guard is guards[handler.then], key
+
+
+def test_lookup_takes_the_stages_row_then_the_any_row_then_the_stages_case() -> None:
+    assert transition(Stage.STOPPED, Signal.ALL_NO) is silence
+    assert transition(Stage.ASKED, Signal.ALL_NO) is TRANSITIONS[(ANY, Signal.ALL_NO)]
+    for stage in Stage:
+        assert transition(stage, Signal.OTHER) is NO_TRANSITION[stage]
+
+
+def test_c03_c13_c28_ads_stop_promotions_and_double_opt_in_are_rows_of_the_table() -> None:
+    assert transition(Stage.SUBSCRIBED, Signal.STOP_PROMOTIONS) is stop_promotions
+    assert transition(Stage.STOPPED, Signal.STOP_PROMOTIONS) is stop_promotions
+    assert transition(Stage.NEW, Signal.DOI_YES) is confirm_double_opt_in
+    assert transition(Stage.STOPPED, Signal.DOI_NO) is decline_double_opt_in
+    for stage in Stage:
+        expected = silence if stage is Stage.STOPPED else show_prompt
+        assert transition(stage, Signal.FROM_AD) is expected, stage
 
 
 # --- C03: a click-to-WhatsApp ad is never consent ------------------------------------------------
@@ -79,6 +116,37 @@ def test_c03_c07_ad_message_after_stop_gets_nothing(chat: ChatFactory) -> None:
     c = stopped(chat)
     result = c.send("Hello from the ad", from_ad=True)
     assert result.replies == () and result.changes == ()
+
+
+AD_PHOTO = Inbound(kind=InboundKind.MEDIA, wamid="wamid.ad", timestamp=NOW, from_ad=True)
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+@pytest.mark.parametrize(
+    "message",
+    [
+        lambda c: c.send("yes", from_ad=True),
+        lambda c: c.send("Hi!", from_ad=True),
+        lambda c: c.tap("optin:yes", from_ad=True),
+        lambda c: c.tap("cat:offers:yes", from_ad=True),
+        lambda c: c.tap(DOI_YES, from_ad=True),
+        lambda c: c.deliver(AD_PHOTO),
+    ],
+)
+def test_c03_from_an_ad_anything_but_a_keyword_is_a_first_contact_in_every_stage(
+    stage: Stage, message: Callable[[Chat], StepResult], chat: ChatFactory
+) -> None:
+    c = STAGE_SETUPS[stage](chat)
+    c.state = replace(c.state, awaiting_confirmation=frozenset({"offers"}))
+    granted = c.state.granted
+    result = message(c)
+    assert result.changes == ()
+    assert c.state.granted == granted
+    if stage is Stage.STOPPED:
+        assert result.replies == ()  # C07: silence until they opt in again
+    else:
+        assert purposes(result) == ["prompt"]
+        assert c.state.stage is Stage.ASKED
 
 
 # --- C05: keywords from every stage --------------------------------------------------------------
@@ -234,6 +302,37 @@ def test_c13_meta_resume_is_not_consent(catalog: Catalog) -> None:
     state = DialogueState(stage=Stage.DECLINED)
     result = marketing_preference(state, "resume", catalog, NOW, {})
     assert result == StepResult(state=state)
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_c13_the_stop_promotions_button_works_from_every_stage(
+    stage: Stage, chat: ChatFactory
+) -> None:
+    c = STAGE_SETUPS[stage](chat)
+    before = c.state
+    result = c.tap("Stop promotions", text="Stop promotions")
+    expected = [("offers", False, ConsentSource.META)] if "offers" in before.granted else []
+    assert [(ch.category, ch.granted, ch.source) for ch in result.changes] == expected
+    assert all(ch.text == META_OPT_OUT_TEXT for ch in result.changes)
+    assert result.replies == ()
+    assert c.state.granted == before.granted - {"offers"}
+    assert (c.state.stage, c.state.pending) == (before.stage, before.pending)
+
+
+def test_c13_stop_promotions_withdrawing_the_last_category_leaves_the_contact_declined(
+    chat: ChatFactory,
+) -> None:
+    c = subscribed(chat)
+    c.send("stop orders")
+    c.tap("Stop promotions", text="Stop promotions")
+    assert c.state.granted == frozenset()
+    assert c.state.stage is Stage.DECLINED
+
+
+def test_c03_c13_stop_promotions_from_an_ad_is_honoured(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    result = c.tap("Stop promotions", text="Stop promotions", from_ad=True)
+    assert [(ch.category, ch.source) for ch in result.changes] == [("offers", ConsentSource.META)]
 
 
 # --- inputs with no transition -------------------------------------------------------------------

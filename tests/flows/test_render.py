@@ -8,7 +8,13 @@ import pytest
 
 from flows.catalog import Catalog
 from flows.model import DialogueState, Reply, Stage
-from flows.render import render_category_prompt, render_prompt
+from flows.policy import Purpose
+from flows.render import (
+    render_category_prompt,
+    render_confirmation,
+    render_notice,
+    render_prompt,
+)
 from flows.versioning import text_version
 
 from .conftest import BOTH, ChatFactory, subscribed
@@ -123,3 +129,38 @@ def test_replies_are_well_formed_reply_objects(chat: ChatFactory) -> None:
         assert isinstance(reply, Reply)
         assert reply.language in ("en", "ar")
         assert len(reply.buttons) <= 3
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_the_confirmation_lists_what_is_granted_in_catalog_order(
+    language: str, catalog: Catalog
+) -> None:
+    reply = render_confirmation(catalog, language, frozenset({"offers", "orders"}))
+    assert (reply.purpose, reply.language, reply.buttons) == (Purpose.CONFIRMATION, language, ())
+    titles = [c.title[language] for c in catalog.categories]
+    assert [reply.body.index(t) for t in titles] == sorted(reply.body.index(t) for t in titles)
+    only_offers = render_confirmation(catalog, language, frozenset({"offers"}))
+    assert catalog.categories[0].title[language] not in only_offers.body
+
+
+NOTICES = [
+    Purpose.DECLINED,
+    Purpose.STOP,
+    Purpose.STOP_CATEGORY,
+    Purpose.LANGUAGE,
+    Purpose.UNREADABLE,
+    Purpose.REPROMPT_LIMIT,
+    Purpose.FALLBACK,
+]
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+@pytest.mark.parametrize("purpose", NOTICES)
+def test_every_short_reply_is_one_text_in_the_contacts_language(
+    purpose: Purpose, language: str, catalog: Catalog
+) -> None:
+    reply = render_notice(catalog, language, purpose, title="Offers")
+    assert (reply.purpose, reply.language, reply.buttons) == (purpose, language, ())
+    assert reply.body.strip()
+    if purpose in (Purpose.DECLINED, Purpose.STOP, Purpose.STOP_CATEGORY, Purpose.FALLBACK):
+        assert "Nimbus Bakery" in reply.body
