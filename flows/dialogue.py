@@ -3,6 +3,18 @@
 Nothing here reads a clock, a file or a database: the caller passes `now` and applies the result
 (new state, ledger rows, replies) in one transaction. Signals come from flows.signals, the
 transitions and their guards from flows.transitions, the replies from flows.render.
+
+Decisions worth knowing when reading the ledger:
+- A grant is recorded only against a prompt that is live: its wording is the current one (C19) and
+  it was shown less than 24 hours before the answer (C02). The row's text is that prompt exactly as
+  shown, re-rendered in the language whose version the answer refers to.
+- Every answer "no" is recorded, one row per category the question named, even for a category that
+  was never granted: it is evidence of the answer. A refusal is honoured even on an outdated
+  prompt; the row's text is then the customer's own words, since we cannot vouch for the wording.
+- A withdrawal by keyword (STOP, STOP <category>) records the customer's own message as the text,
+  and only for categories granted at that moment, so a repeated STOP adds no rows.
+- Meta's marketing opt-out and the double opt-in taps record fixed descriptions of those acts
+  (flows.policy), since the person answered a template or WhatsApp's UI, not our words.
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """The transitions of the consent dialogue: what each signal does, and the guards that decide it.
 
 flows.dialogue names these in its table; each handler takes one Turn and returns a StepResult.
-
-Decisions worth knowing when reading the ledger:
-- A grant is recorded only against a prompt that is live: its wording is the current one (C19) and
-  it was shown less than 24 hours before the answer (C02). The row's text is that prompt exactly as
-  shown, re-rendered in the language whose version the answer refers to.
-- Every answer "no" is recorded, one row per category the question named, even for a category that
-  was never granted: it is evidence of the answer. A refusal is honoured even on an outdated
-  prompt; the row's text is then the customer's own words, since we cannot vouch for the wording.
-- A withdrawal by keyword (STOP, STOP <category>) records the customer's own message as the text,
-  and only for categories granted at that moment, so a repeated STOP adds no rows.
-- Meta's marketing opt-out and the double opt-in taps record fixed descriptions of those acts
-  (flows.policy), since the person answered a template or WhatsApp's UI, not our words.
 """
 
 from __future__ import annotations
@@ -174,7 +162,7 @@ def accept_all(turn: Turn) -> StepResult:
 def decline_all(turn: Turn) -> StepResult:
     prompt = _answered(turn, _prompts(turn))
     ids = turn.catalog.category_ids
-    words = prompt.shown_text if prompt else _own_words(turn.event)
+    words = prompt.shown_text if prompt else turn.event.own_words
     changes = _decision(turn, ids, granted=False, text=words)
     state = replace(turn.state, granted=turn.state.granted - frozenset(ids), pending=())
     return _settle(turn, state, changes)
@@ -206,7 +194,7 @@ def decline_category(turn: Turn) -> StepResult:
     if category_id is None:
         return ask_category_again(turn)
     question = _answered(turn, _category_prompts(turn, category_id))
-    words = question.shown_text if question else _own_words(turn.event)
+    words = question.shown_text if question else turn.event.own_words
     changes = _decision(turn, (category_id,), granted=False, text=words)
     state = replace(
         turn.state,
@@ -231,9 +219,9 @@ def ask_category_again(turn: Turn) -> StepResult:
 
 def confirm_double_opt_in(turn: Turn) -> StepResult:
     """Everything awaiting the tap is granted, and the contact hears what they now receive."""
-    awaiting = _in_catalog_order(turn.catalog, turn.state.awaiting_confirmation)
+    awaiting = turn.catalog.in_order(turn.state.awaiting_confirmation)
     changes = double_opt_in_answers(
-        awaiting, confirmed=True, occurred_at=turn.event.timestamp, evidence=_evidence(turn.event)
+        awaiting, confirmed=True, occurred_at=turn.event.timestamp, evidence=turn.event.evidence
     )
     granted = turn.state.granted | frozenset(awaiting)
     state = replace(turn.state, granted=granted, awaiting_confirmation=frozenset())
@@ -243,9 +231,9 @@ def confirm_double_opt_in(turn: Turn) -> StepResult:
 
 def decline_double_opt_in(turn: Turn) -> StepResult:
     """Everything awaiting the tap is withdrawn; the refusal needs no answer."""
-    awaiting = _in_catalog_order(turn.catalog, turn.state.awaiting_confirmation)
+    awaiting = turn.catalog.in_order(turn.state.awaiting_confirmation)
     changes = double_opt_in_answers(
-        awaiting, confirmed=False, occurred_at=turn.event.timestamp, evidence=_evidence(turn.event)
+        awaiting, confirmed=False, occurred_at=turn.event.timestamp, evidence=turn.event.evidence
     )
     granted = turn.state.granted - frozenset(awaiting)
     state = replace(turn.state, granted=granted, awaiting_confirmation=frozenset())
@@ -257,7 +245,7 @@ def decline_double_opt_in(turn: Turn) -> StepResult:
 
 
 def stop_all(turn: Turn) -> StepResult:
-    changes = _withdrawal(turn, _in_catalog_order(turn.catalog, turn.state.granted))
+    changes = _withdrawal(turn, turn.catalog.in_order(turn.state.granted))
     state = replace(turn.state, stage=Stage.STOPPED, granted=frozenset(), pending=(), reprompts=0)
     return StepResult(state=state, changes=changes, replies=(_notice(turn, Purpose.STOP),))
 
@@ -283,7 +271,7 @@ def stop_category(turn: Turn) -> StepResult:
 def stop_promotions(turn: Turn) -> StepResult:
     """Meta's "Stop promotions" quick reply is Meta's opt-out, answered by Meta, not by us."""
     return meta_opt_out(
-        turn.state, turn.catalog, occurred_at=turn.event.timestamp, evidence=_evidence(turn.event)
+        turn.state, turn.catalog, occurred_at=turn.event.timestamp, evidence=turn.event.evidence
     )
 
 
@@ -434,7 +422,7 @@ def _decision(
         source=ConsentSource.WHATSAPP,
         text=text,
         occurred_at=turn.event.timestamp,
-        evidence=_evidence(turn.event),
+        evidence=turn.event.evidence,
     )
 
 
@@ -444,24 +432,10 @@ def _withdrawal(turn: Turn, category_ids: Iterable[str]) -> tuple[ConsentChange,
         turn.state.granted,
         category_ids,
         source=ConsentSource.WHATSAPP,
-        text=_own_words(turn.event),
+        text=turn.event.own_words,
         occurred_at=turn.event.timestamp,
-        evidence=_evidence(turn.event),
+        evidence=turn.event.evidence,
     )
-
-
-def _evidence(event: Inbound) -> Mapping[str, str]:
-    pairs = (("reply_wamid", event.wamid), ("prompt_wamid", event.context_wamid))
-    return {key: value for key, value in pairs if value}
-
-
-def _own_words(event: Inbound) -> str:
-    return event.text or event.reply_id or ""
-
-
-def _in_catalog_order(catalog: Catalog, ids: frozenset[str]) -> tuple[str, ...]:
-    known = tuple(cid for cid in catalog.category_ids if cid in ids)
-    return known + tuple(sorted(ids - set(known)))
 
 
 def _without(pending: tuple[str, ...], category_id: str) -> tuple[str, ...]:
