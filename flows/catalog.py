@@ -51,6 +51,11 @@ class Catalog:
     def category(self, category_id: str) -> Category | None:
         return next((c for c in self.categories if c.id == category_id), None)
 
+    def in_order(self, ids: frozenset[str]) -> tuple[str, ...]:
+        """These ids in the order the categories are configured; unknown ones last, sorted."""
+        known = tuple(c.id for c in self.categories if c.id in ids)
+        return known + tuple(sorted(ids - set(known)))
+
     @property
     def category_ids(self) -> tuple[str, ...]:
         return tuple(c.id for c in self.categories)

@@ -31,6 +31,17 @@ class Inbound:
     # Version of the text of the message answered (context_wamid), when it is one of ours.
     context_text_version: str | None = None
 
+    @property
+    def evidence(self) -> dict[str, str]:
+        """The ids that prove a decision made by this message (C12, C24)."""
+        pairs = (("reply_wamid", self.wamid), ("prompt_wamid", self.context_wamid))
+        return {key: value for key, value in pairs if value}
+
+    @property
+    def own_words(self) -> str:
+        """What the person sent, as the ledger text of a decision in their own words."""
+        return self.text or self.reply_id or ""
+
 
 class Stage(StrEnum):
     NEW = "new"
@@ -53,6 +64,8 @@ class DialogueState:
     asked_at: datetime | None = None  # when that prompt was shown (expires after 24 h)
     reprompts: int = 0  # consecutive inputs with no transition
     granted: frozenset[str] = frozenset()  # current consent, derived from the ledger
+    # Granted off WhatsApp, still awaiting the tap on the double opt-in template (C28).
+    awaiting_confirmation: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

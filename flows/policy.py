@@ -193,3 +193,48 @@ META_OPT_OUT_TEXT = "WhatsApp marketing messages preference: stop"
 META_REFUSAL_OPT_OUT_TEXT = (
     "WhatsApp reported error 131050: this person stopped marketing messages from the business."
 )
+
+# The ledger texts of the double opt-in template's quick replies (flows.signals.DOI_YES, DOI_NO):
+# the template is Meta-approved and fixed, so the row describes the tap rather than quoting it.
+CONFIRM_TEXT = (
+    "Confirmed on WhatsApp: the contact tapped the double opt-in template's quick reply 'doi:yes'."
+)
+DECLINE_TEXT = (
+    "Declined on WhatsApp: the contact tapped the double opt-in template's quick reply 'doi:no'."
+)
+
+
+def marketing_opt_out(
+    granted_now: Collection[str],
+    marketing: Iterable[str],
+    *,
+    occurred_at: datetime,
+    evidence: Mapping[str, str],
+) -> tuple[ConsentChange, ...]:
+    """Meta's marketing opt-out (C13): every granted marketing category, source meta."""
+    return withdrawals(
+        granted_now,
+        marketing,
+        source=ConsentSource.META,
+        text=META_OPT_OUT_TEXT,
+        occurred_at=occurred_at,
+        evidence=evidence,
+    )
+
+
+def double_opt_in_answers(
+    categories: Iterable[str],
+    *,
+    confirmed: bool,
+    occurred_at: datetime,
+    evidence: Mapping[str, str],
+) -> tuple[ConsentChange, ...]:
+    """A tap on the double opt-in template: each category awaiting it granted or withdrawn."""
+    return decisions(
+        categories,
+        granted=confirmed,
+        source=ConsentSource.WHATSAPP,
+        text=CONFIRM_TEXT if confirmed else DECLINE_TEXT,
+        occurred_at=occurred_at,
+        evidence=evidence,
+    )

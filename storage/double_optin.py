@@ -2,35 +2,18 @@
 
 While pending, the current-state row says granted=True, confirmed=False: the ledger keeps what
 the business reported, and storage.consents.may_send refuses the category until the contact
-taps the confirmation template's "yes" quick reply (payload DOI_YES). "no" (DOI_NO) withdraws.
-
-The webhook calls confirm_pending / decline_pending, with the contact locked, when a template
-quick-reply button (Meta's message type "button", `button.payload`) carries one of these ids.
+taps the confirmation template's "yes" quick reply (flows.signals.DOI_YES); "no" (DOI_NO)
+withdraws. The dialogue decides the ledger rows of a tap; the webhook appends them and then
+calls settle_answers, with the contact locked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from sqlmodel import Session, col, select
 
-from flows.versioning import text_version
-from storage.consents import append_decision
 from storage.models import Consent
-
-# Payloads of the confirmation template's quick-reply buttons (index 0 and 1).
-DOI_YES = "doi:yes"
-DOI_NO = "doi:no"
-
-CONFIRM_TEXT = (
-    "Confirmed on WhatsApp: the contact tapped the double opt-in template's quick reply "
-    f"{DOI_YES!r}."
-)
-DECLINE_TEXT = (
-    f"Declined on WhatsApp: the contact tapped the double opt-in template's quick reply {DOI_NO!r}."
-)
 
 
 def mark_pending(session: Session, *, contact_id: int, categories: Iterable[str]) -> list[str]:
@@ -71,72 +54,15 @@ def pending_categories(session: Session, *, contact_id: int) -> list[str]:
     )
 
 
-def confirm_pending(
-    session: Session,
-    *,
-    contact_id: int,
-    occurred_at: datetime,
-    evidence: dict[str, Any],
-    text: str = CONFIRM_TEXT,
-) -> list[str]:
-    """The contact tapped "yes": every pending category becomes sendable, one ledger row each."""
-    return _settle(
-        session,
-        contact_id=contact_id,
-        granted=True,
-        occurred_at=occurred_at,
-        evidence=evidence,
-        text=text,
-    )
-
-
-def decline_pending(
-    session: Session,
-    *,
-    contact_id: int,
-    occurred_at: datetime,
-    evidence: dict[str, Any],
-    text: str = DECLINE_TEXT,
-) -> list[str]:
-    """The contact tapped "no": every pending category is withdrawn, one ledger row each."""
-    return _settle(
-        session,
-        contact_id=contact_id,
-        granted=False,
-        occurred_at=occurred_at,
-        evidence=evidence,
-        text=text,
-    )
-
-
-def _settle(
-    session: Session,
-    *,
-    contact_id: int,
-    granted: bool,
-    occurred_at: datetime,
-    evidence: dict[str, Any],
-    text: str,
-) -> list[str]:
-    categories = pending_categories(session, contact_id=contact_id)
-    version = text_version(text)
-    for category in categories:
-        append_decision(
-            session,
-            contact_id=contact_id,
-            category=category,
-            granted=granted,
-            source="whatsapp",
-            occurred_at=occurred_at,
-            text=text,
-            text_version=version,
-            evidence=evidence,
-        )
-    # A decline that lost to a newer decision in append_decision stays pending, so never sendable.
+def settle_answers(session: Session, *, contact_id: int, answers: Mapping[str, bool]) -> None:
+    """The contact answered the confirmation template (category → granted), and the ledger rows
+    are appended: each category is settled, unless the answer lost to a newer decision (a decline
+    that did so stays pending, so never sendable)."""
     settled = [
-        c
-        for c in categories
-        if (row := session.get(Consent, (contact_id, c))) is not None and row.granted == granted
+        category
+        for category, granted in answers.items()
+        if (row := session.get(Consent, (contact_id, category))) is not None
+        and row.granted == granted
     ]
-    settle_as_confirmed(session, contact_id=contact_id, categories=settled)
-    return categories
+    if settled:
+        settle_as_confirmed(session, contact_id=contact_id, categories=settled)

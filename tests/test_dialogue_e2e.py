@@ -16,7 +16,7 @@ from bot import create_app
 from bot.dev import simulate
 from bot.dev.chat import ChatSession
 from bot.wiring.services import services
-from flows.dialogue import render_prompt
+from flows.render import render_prompt
 from flows.versioning import text_version
 from tests.conftest import ROOT, Api, fixture_bytes
 

@@ -18,15 +18,11 @@ from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services, services
 from flows.catalog import Catalog
 from flows.policy import ConsentSource, Purpose, decisions
+from flows.signals import DOI_NO, DOI_YES
 from storage.consents import current_consents, may_send, record
 from storage.contacts import find_contact, lock_contact
 from storage.db import session_scope
-from storage.double_optin import (
-    DOI_NO,
-    DOI_YES,
-    mark_pending,
-    settle_as_confirmed,
-)
+from storage.double_optin import mark_pending, settle_as_confirmed
 from storage.models import Contact
 from storage.outbox import enqueue_message
 from storage.suppression import is_suppressed

@@ -6,19 +6,18 @@ events into the flow's values and writes the result back.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
 from bot.graph.payloads import buttons_payload, text_payload
-from bot.meta import InboundMessage, MessageType
+from bot.meta import InboundMessage
 from bot.wiring.services import Services
-from flows.dialogue import marketing_preference, render_confirmation, step
+from flows.dialogue import marketing_preference, step
 from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
 from storage.consents import append_decision, granted_categories
-from storage.double_optin import DOI_NO, DOI_YES, confirm_pending, decline_pending
+from storage.double_optin import pending_categories, settle_answers
 from storage.models import Contact, DialogueRow, Message
 from storage.outbox import cancel_pending, enqueue_message, enqueue_read_receipt
 from storage.suppression import lift
@@ -38,6 +37,7 @@ def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, Dialogu
         asked_at=row.asked_at,
         reprompts=row.reprompts,
         granted=granted_categories(session, contact_id=contact.id),
+        awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
     )
     return row, state
 
@@ -78,29 +78,18 @@ class Responder:
 
     def __call__(self, session: Session, contact: Contact, event: InboundMessage) -> None:
         row, state = load_state(session, contact)
-        if event.type is MessageType.BUTTON and event.reply_id in (DOI_YES, DOI_NO):
-            result = self._double_opt_in(session, contact, state, event)
-        else:
-            result = step(state, to_inbound(session, event), self.services.catalog, event.timestamp)
+        result = step(state, to_inbound(session, event), self.services.catalog, event.timestamp)
         self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
+        # The confirmations this message settled (a tap on the double opt-in template): each is
+        # settled by its answer unless that answer lost to a newer decision in the ledger.
+        answered = state.awaiting_confirmation - result.state.awaiting_confirmation
+        settle_answers(
+            session,
+            contact_id=contact.id,
+            answers={c.category: c.granted for c in result.changes if c.category in answered},
+        )
         if self.services.settings.mark_inbound_read:
             enqueue_read_receipt(session, phone_number_id=event.phone_number_id, wamid=event.wamid)
-
-    def _double_opt_in(
-        self, session: Session, contact: Contact, state: DialogueState, event: InboundMessage
-    ) -> StepResult:
-        """A tap on the double opt-in template: confirms (or declines) what was recorded."""
-        evidence = {"reply_wamid": event.wamid, **_context(event)}
-        settle = confirm_pending if event.reply_id == DOI_YES else decline_pending
-        settle(session, contact_id=contact.id, occurred_at=event.timestamp, evidence=evidence)
-        granted = granted_categories(session, contact_id=contact.id)
-        language = state.language or self.services.catalog.company.default_language
-        replies = (
-            (render_confirmation(self.services.catalog, language, granted),)
-            if (event.reply_id == DOI_YES and granted)
-            else ()
-        )
-        return StepResult(state=replace(state, granted=granted), replies=replies)
 
     def on_preference(
         self,
@@ -183,7 +172,3 @@ def _payload(recipient: str, reply: Reply) -> dict[str, Any]:
     if reply.buttons:
         return buttons_payload(recipient, reply.body, [(b.id, b.title) for b in reply.buttons])
     return text_payload(recipient, reply.body)
-
-
-def _context(event: InboundMessage) -> dict[str, str]:
-    return {"prompt_wamid": event.context_wamid} if event.context_wamid else {}

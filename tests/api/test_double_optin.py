@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
 
-from storage.db import session_scope
-from storage.double_optin import (
-    DOI_NO,
-    DOI_YES,
-    confirm_pending,
-    decline_pending,
-    pending_categories,
-)
+from bot.dev import simulate
+from flows.signals import DOI_NO, DOI_YES
+from storage.double_optin import pending_categories
 from storage.models import Contact, Message, OutboxItem
 from tests.api.conftest import WA_ID, consent_body, grant
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, MetaWebhook
 
 TEMPLATE = {"name": "weekly_offers", "language": "en"}
 
@@ -37,6 +32,19 @@ def doi_api(doi_app):
 def contact_id(engine) -> int:
     with Session(engine) as session:
         return session.exec(select(Contact.id).where(Contact.wa_id == WA_ID)).one()
+
+
+def tap(app, payload: str, *, wamid: str, at: datetime | None = None) -> None:
+    """The contact taps a quick reply of the confirmation template (no quoted message)."""
+    body = simulate.template_button_body(
+        wa_id=WA_ID,
+        payload=payload,
+        text="Yes" if payload == DOI_YES else "No",
+        wamid=wamid,
+        timestamp=at,
+    )
+    response = MetaWebhook(app.test_client()).post(body)
+    assert response.status_code == 200, response.data
 
 
 def confirmation_messages(engine) -> list[tuple[Message, OutboxItem]]:
@@ -87,40 +95,63 @@ def test_the_audience_leaves_out_unconfirmed_consent(doi_api):
     assert doi_api.get("/audience?category=offers").data == b"wa_id,granted_at\n"
 
 
-def test_confirming_makes_the_pending_categories_sendable_with_a_ledger_row(doi_api, engine):
-    grant(doi_api)
-    tapped = datetime.now(UTC)
-    with session_scope(engine) as session:
-        confirmed = confirm_pending(
-            session,
-            contact_id=contact_id(engine),
-            occurred_at=tapped,
-            evidence={"reply_wamid": "wamid.TAP"},
-        )
-    assert confirmed == ["offers"]
+def test_confirming_makes_the_pending_categories_sendable_with_a_ledger_row(
+    doi_app, doi_api, engine
+):
+    grant(doi_api, categories=["orders", "offers"])
+    before = len(doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"])
+    tap(doi_app, DOI_YES, wamid="wamid.TAP")
+    events = doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"]
+    # One row, for the one category that awaited the tap.
+    (row,) = events[before:]
+    assert (row["category"], row["granted"], row["source"]) == ("offers", True, "whatsapp")
+    assert row["evidence"] == {"reply_wamid": "wamid.TAP"}
+    assert DOI_YES in row["text"]
     response = doi_api.post("/messages", {"to": WA_ID, "category": "offers", "template": TEMPLATE})
     assert response.status_code == 202
-    last = doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"][-1]
-    assert (last["category"], last["granted"], last["source"]) == ("offers", True, "whatsapp")
-    assert last["evidence"] == {"reply_wamid": "wamid.TAP"}
-    assert DOI_YES in last["text"]
     with Session(engine) as session:
         assert pending_categories(session, contact_id=contact_id(engine)) == []
 
 
-def test_declining_withdraws_the_pending_categories(doi_api, engine):
-    grant(doi_api)
-    with session_scope(engine) as session:
-        declined = decline_pending(
-            session,
-            contact_id=contact_id(engine),
-            occurred_at=datetime.now(UTC),
-            evidence={"reply_wamid": "wamid.NO"},
-        )
-    assert declined == ["offers"]
-    assert doi_api.get(f"/contacts/{WA_ID}").json["consents"]["offers"]["granted"] is False
-    last = doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"][-1]
-    assert (last["granted"], last["source"]) == (False, "whatsapp")
+def test_declining_withdraws_the_pending_categories(doi_app, doi_api, engine):
+    grant(doi_api, categories=["orders", "offers"])
+    before = len(doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"])
+    tap(doi_app, DOI_NO, wamid="wamid.NO")
+    (row,) = doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"][before:]
+    assert (row["category"], row["granted"], row["source"]) == ("offers", False, "whatsapp")
+    assert row["evidence"] == {"reply_wamid": "wamid.NO"}
+    assert DOI_NO in row["text"]
+    consents = doi_api.get(f"/contacts/{WA_ID}").json["consents"]
+    assert consents["offers"]["granted"] is False
+    assert consents["orders"]["granted"] is True  # not awaiting the tap: left as it was
+    with Session(engine) as session:
+        assert pending_categories(session, contact_id=contact_id(engine)) == []
+
+
+def test_a_tap_older_than_the_reported_consent_still_confirms_it(doi_app, doi_api, engine):
+    # The business's collected_at may run a little ahead of Meta's clock; the yes still counts.
+    now = datetime.now(UTC)
+    grant(doi_api, collected_at=(now + timedelta(minutes=2)).isoformat())
+    tap(doi_app, DOI_YES, wamid="wamid.TAP", at=now)
+    response = doi_api.post("/messages", {"to": WA_ID, "category": "offers", "template": TEMPLATE})
+    assert response.status_code == 202
+    with Session(engine) as session:
+        assert pending_categories(session, contact_id=contact_id(engine)) == []
+
+
+def test_a_decline_that_loses_to_a_newer_decision_stays_pending_and_unsendable(
+    doi_app, doi_api, engine
+):
+    now = datetime.now(UTC)
+    grant(doi_api, collected_at=(now + timedelta(minutes=2)).isoformat())
+    tap(doi_app, DOI_NO, wamid="wamid.NO", at=now)
+    events = doi_api.get(f"/contacts/{WA_ID}/consent-events").json["events"]
+    (row,) = [e for e in events if e["evidence"].get("reply_wamid") == "wamid.NO"]
+    assert (row["granted"], row["source"]) == (False, "whatsapp")  # kept in the ledger
+    refused = doi_api.post("/messages", {"to": WA_ID, "category": "offers", "template": TEMPLATE})
+    assert refused.status_code == 403
+    with Session(engine) as session:
+        assert pending_categories(session, contact_id=contact_id(engine)) == ["offers"]
 
 
 def test_consent_given_on_whatsapp_needs_no_confirmation(doi_api, engine):

@@ -1,4 +1,5 @@
-"""Fixtures for the pure dialogue: a catalog mirroring optin.toml, and a chat driving step()."""
+"""Fixtures for the pure dialogue: a catalog mirroring optin.toml, a chat driving step(), and
+contacts brought to each stage of it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 
 from flows.catalog import Catalog, Category, Company
 from flows.dialogue import step
-from flows.model import DialogueState, Inbound, InboundKind, Reply, StepResult
+from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
 from flows.policy import ConsentChange
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+BOTH = frozenset({"orders", "offers"})
 
 
 def build_catalog(**company_overrides: object) -> Catalog:
@@ -125,3 +127,55 @@ def chat(catalog: Catalog) -> Callable[..., Chat]:
         return Chat(catalog, state or DialogueState(), now)
 
     return make
+
+
+ChatFactory = Callable[..., Chat]
+
+
+def purposes(result: StepResult) -> list[str]:
+    return [r.purpose for r in result.replies]
+
+
+def asked(chat: ChatFactory, language: str | None = None, **state: object) -> Chat:
+    """A contact who has just been shown the consent prompt (language None: not chosen yet)."""
+    c = chat(DialogueState(language=language, language_chosen=language is not None, **state))  # type: ignore[arg-type]
+    c.send("Hello")
+    assert c.state.stage is Stage.ASKED
+    return c
+
+
+def subscribed(chat: ChatFactory, language: str | None = None) -> Chat:
+    c = asked(chat, language)
+    c.tap("optin:yes")
+    assert c.state.granted == BOTH
+    return c
+
+
+def stopped(chat: ChatFactory) -> Chat:
+    c = subscribed(chat)
+    c.send("STOP")
+    assert c.state.stage is Stage.STOPPED
+    return c
+
+
+def choosing(chat: ChatFactory) -> Chat:
+    c = asked(chat)
+    c.tap("optin:choose")
+    c.tap("cat:orders:yes")  # one granted, one still to ask
+    return c
+
+
+def declined(chat: ChatFactory) -> Chat:
+    c = asked(chat)
+    c.tap("optin:no")
+    return c
+
+
+STAGE_SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
+    Stage.NEW: lambda chat: chat(),
+    Stage.ASKED: asked,
+    Stage.CHOOSING: choosing,
+    Stage.SUBSCRIBED: subscribed,
+    Stage.DECLINED: declined,
+    Stage.STOPPED: stopped,
+}

@@ -10,10 +10,10 @@ import pytest
 
 from flows import texts
 from flows.catalog import Catalog
-from flows.dialogue import render_prompt
 from flows.model import DialogueState, Stage
 from flows.normalise import is_arabic
 from flows.policy import ConsentSource
+from flows.render import render_prompt
 
 from .conftest import NOW, Chat, build_catalog
 

@@ -8,10 +8,11 @@ import pytest
 
 from flows import texts
 from flows.catalog import Catalog
-from flows.dialogue import render_category_prompt, render_prompt, step
+from flows.dialogue import step
 from flows.keywords import Intent, match_keyword
 from flows.model import DialogueState, Inbound, InboundKind, Stage
 from flows.normalise import is_arabic
+from flows.render import render_category_prompt, render_prompt
 
 from .conftest import NOW
 

@@ -1,0 +1,149 @@
+"""Every reply the dialogue sends, built from the catalog and the texts files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from flows import texts
+from flows.catalog import Catalog
+from flows.model import Button, Reply
+from flows.policy import Purpose
+from flows.signals import (
+    OPTIN_CHOOSE,
+    OPTIN_NO,
+    OPTIN_YES,
+    category_button_id,
+    usable_language,
+    usable_languages,
+)
+
+
+def render_prompt(catalog: Catalog, language: str) -> Reply:
+    """The consent prompt (C01): company, WhatsApp, each category, how to stop; three buttons."""
+    language = usable_language(catalog, language)
+    company = catalog.company
+    body = texts.text(
+        language,
+        "prompt",
+        company=company.name,
+        categories=_category_lines(catalog, language),
+    )
+    if company.privacy_url:
+        body += "\n\n" + texts.text(language, "privacy", privacy_url=company.privacy_url)
+    buttons = (
+        Button(id=OPTIN_YES, title=texts.text(language, "button_yes_all")),
+        Button(id=OPTIN_CHOOSE, title=texts.text(language, "button_choose")),
+        Button(id=OPTIN_NO, title=texts.text(language, "button_no")),
+    )
+    return Reply(body=body, buttons=buttons, purpose=Purpose.PROMPT, language=language)
+
+
+def render_category_prompt(catalog: Catalog, category_id: str, language: str) -> Reply:
+    """The question for one category, with its own yes/no buttons."""
+    language = usable_language(catalog, language)
+    category = catalog.category(category_id)
+    if category is None:
+        raise KeyError(category_id)
+    body = texts.text(
+        language,
+        "category_prompt",
+        company=catalog.company.name,
+        title=category.title_in(language),
+        description=category.description_in(language),
+    )
+    buttons = (
+        Button(
+            id=category_button_id(category_id, True),
+            title=texts.text(language, "button_category_yes"),
+        ),
+        Button(
+            id=category_button_id(category_id, False),
+            title=texts.text(language, "button_category_no"),
+        ),
+    )
+    return Reply(body=body, buttons=buttons, purpose=Purpose.CATEGORY_PROMPT, language=language)
+
+
+def render_confirmation(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """What the contact now receives and how to stop or change it (also after a double opt-in)."""
+    lines = "\n".join(
+        texts.text(language, "granted_line", title=c.title_in(language))
+        for c in catalog.categories
+        if c.id in granted
+    )
+    return Reply(
+        body=texts.text(language, "confirmation", company=catalog.company.name, categories=lines),
+        purpose=Purpose.CONFIRMATION,
+        language=language,
+    )
+
+
+def render_help(catalog: Catalog, language: str) -> Reply:
+    """C10: company, support contact, categories, how to stop, change choices or language."""
+    # The example is a real category name, so "STOP <example>" as written does stop it.
+    example = next((c for c in catalog.categories if c.marketing), catalog.categories[0])
+    body = texts.text(
+        language,
+        "help",
+        company=catalog.company.name,
+        support=catalog.company.support,
+        categories=_category_lines(catalog, language),
+        example=example.title_in(language),
+    )
+    others = [
+        texts.text(other, "language_keyword")
+        for other in usable_languages(catalog)
+        if other != language
+    ]
+    if others:
+        body += "\n" + texts.text(language, "help_language", languages=" / ".join(others))
+    return Reply(body=body, purpose=Purpose.HELP, language=language)
+
+
+def render_preferences(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """Each category on or off, and one button to change them."""
+    lines = "\n".join(
+        texts.text(
+            language,
+            "preference_on" if c.id in granted else "preference_off",
+            title=c.title_in(language),
+        )
+        for c in catalog.categories
+    )
+    body = texts.text(language, "preferences", company=catalog.company.name, lines=lines)
+    # The button starts the one-by-one questions: each answer there is its own explicit act.
+    button = Button(id=OPTIN_CHOOSE, title=texts.text(language, "button_change"))
+    return Reply(body=body, buttons=(button,), purpose=Purpose.PREFERENCES, language=language)
+
+
+# The short replies that are one text each, by purpose; every one may name the company.
+_NOTICES: Mapping[Purpose, str] = MappingProxyType(
+    {
+        Purpose.DECLINED: "declined",
+        Purpose.STOP: "stop",
+        Purpose.STOP_CATEGORY: "stop_category",
+        Purpose.LANGUAGE: "language_changed",
+        Purpose.UNREADABLE: "unreadable",
+        Purpose.REPROMPT_LIMIT: "reprompt_limit",
+        Purpose.FALLBACK: "fallback",
+    }
+)
+
+
+def render_notice(catalog: Catalog, language: str, purpose: Purpose, **values: str) -> Reply:
+    """One of the short text replies (a stop confirmation, a pointer to HELP, ...)."""
+    body = texts.text(language, _NOTICES[purpose], company=catalog.company.name, **values)
+    return Reply(body=body, purpose=purpose, language=language)
+
+
+def _category_lines(catalog: Catalog, language: str) -> str:
+    return "\n".join(
+        texts.text(
+            language,
+            "category_line",
+            title=c.title_in(language),
+            description=c.description_in(language),
+        )
+        for c in catalog.categories
+    )

@@ -1,0 +1,168 @@
+"""What an inbound message amounts to: our button ids, the signals, the contact's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from enum import StrEnum
+from types import MappingProxyType
+
+from flows import texts
+from flows.catalog import Catalog
+from flows.keywords import Intent, match_keyword
+from flows.model import DialogueState, Inbound, InboundKind
+from flows.normalise import is_arabic, normalise
+
+# The consent prompt's buttons (CONTRACT section 4).
+OPTIN_YES = "optin:yes"
+OPTIN_CHOOSE = "optin:choose"
+OPTIN_NO = "optin:no"
+
+# Payloads of the double opt-in template's quick-reply buttons (index 0 and 1): the person
+# confirms, or declines, consent the business collected off WhatsApp.
+DOI_YES = "doi:yes"
+DOI_NO = "doi:no"
+
+# The quick-reply button Meta adds to marketing templates; a tap is Meta's opt-out (C13).
+META_STOP_PROMOTIONS = "stop promotions"
+
+
+def category_button_id(category_id: str, answer: bool) -> str:
+    return f"cat:{category_id}:{'yes' if answer else 'no'}"
+
+
+class Signal(StrEnum):
+    """What an inbound message amounts to: the input side of the transition table."""
+
+    # Keywords, the whole message (C05, C06).
+    STOP_ALL = "stop_all"
+    STOP_CATEGORY = "stop_category"
+    START = "start"
+    HELP = "help"
+    PREFERENCES = "preferences"
+    LANGUAGE = "language"
+    # Our buttons.
+    ALL_YES = OPTIN_YES
+    CHOOSE = OPTIN_CHOOSE
+    ALL_NO = OPTIN_NO
+    CATEGORY_YES = "cat:yes"
+    CATEGORY_NO = "cat:no"
+    # The double opt-in template's quick replies.
+    DOI_YES = DOI_YES
+    DOI_NO = DOI_NO
+    # Meta's "Stop promotions" quick reply on a marketing template.
+    STOP_PROMOTIONS = "stop_promotions"
+    # Typed answers: they mean something only while a question is showing.
+    YES = "typed_yes"
+    NO = "typed_no"
+    # Anything not honoured from a click-to-WhatsApp ad (C03): never consent, whatever it says.
+    FROM_AD = "from_ad"
+    # Anything else.
+    OTHER = "other"  # text, or a button that is not ours
+    UNREADABLE = "unreadable"  # media, reaction, unsupported
+
+
+# What a message from an ad may still mean: the keywords, and the taps that only withdraw.
+# None of them grants anything, so C03 has nothing to guard against.
+HONOURED_FROM_AD = frozenset(
+    {
+        Signal.STOP_ALL,
+        Signal.STOP_CATEGORY,
+        Signal.START,
+        Signal.HELP,
+        Signal.PREFERENCES,
+        Signal.LANGUAGE,
+        Signal.STOP_PROMOTIONS,
+        Signal.DOI_NO,
+    }
+)
+
+_INTENT_SIGNALS: Mapping[Intent, Signal] = MappingProxyType(
+    {
+        Intent.STOP_ALL: Signal.STOP_ALL,
+        Intent.STOP_CATEGORY: Signal.STOP_CATEGORY,
+        Intent.START: Signal.START,
+        Intent.HELP: Signal.HELP,
+        Intent.PREFERENCES: Signal.PREFERENCES,
+        Intent.LANGUAGE: Signal.LANGUAGE,
+        Intent.YES: Signal.YES,
+        Intent.NO: Signal.NO,
+    }
+)
+_BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
+    {
+        OPTIN_YES: Signal.ALL_YES,
+        OPTIN_CHOOSE: Signal.CHOOSE,
+        OPTIN_NO: Signal.ALL_NO,
+        DOI_YES: Signal.DOI_YES,
+        DOI_NO: Signal.DOI_NO,
+    }
+)
+_UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.REACTION, InboundKind.UNSUPPORTED})
+
+
+def classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:
+    """(signal, category id, language) for one message; from an ad, only what is honoured."""
+    signal, category_id, language = _recognise(event, catalog)
+    if event.from_ad and signal not in HONOURED_FROM_AD:
+        return Signal.FROM_AD, None, None
+    return signal, category_id, language
+
+
+def _recognise(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:
+    """Meta's opt-out button first, then our button ids, then keywords."""
+    if event.kind in _UNREADABLE_KINDS:
+        return Signal.UNREADABLE, None, None
+    # Only as a tap: typed, the same words are the customer's own "STOP promotions" (C08).
+    if event.kind is InboundKind.BUTTON and _is_stop_promotions(event):
+        return Signal.STOP_PROMOTIONS, None, None
+    reply_id = event.reply_id or ""
+    if reply_id in _BUTTON_SIGNALS:
+        return _BUTTON_SIGNALS[reply_id], None, None
+    prefix, _, rest = reply_id.partition(":")
+    category_id, _, answer = rest.rpartition(":")
+    if prefix == "cat" and answer in ("yes", "no") and catalog.category(category_id):
+        signal = Signal.CATEGORY_YES if answer == "yes" else Signal.CATEGORY_NO
+        return signal, category_id, None
+    # A button that is not ours (a template quick reply) may still carry a keyword.
+    for candidate in (event.text, event.reply_id):
+        match = match_keyword(candidate, catalog) if candidate else None
+        if match is not None:
+            return _INTENT_SIGNALS[match.intent], match.category_id, match.language
+    return Signal.OTHER, None, None
+
+
+def _is_stop_promotions(event: Inbound) -> bool:
+    return normalise(event.reply_id or event.text or "") == META_STOP_PROMOTIONS
+
+
+# ---------------------------------------------------------------------------------------------
+# The contact's language (C11).
+
+
+def usable_languages(catalog: Catalog) -> tuple[str, ...]:
+    """The company's languages we have texts for, the default first."""
+    usable = tuple(lang for lang in catalog.company.languages if lang in texts.LANGUAGES)
+    return usable or ("en",)
+
+
+def usable_language(catalog: Catalog, language: str | None) -> str:
+    usable = usable_languages(catalog)
+    return language if language in usable else usable[0]
+
+
+def contact_language(
+    state: DialogueState, event: Inbound, catalog: Catalog
+) -> tuple[str, DialogueState]:
+    """C11: the chosen language; else the language of what they type (Arabic script → Arabic,
+    other letters → the default); else the last one seen; else the default."""
+    usable = usable_languages(catalog)
+    if state.language in usable and state.language_chosen:
+        return state.language, state
+    typed = event.text if event.kind is InboundKind.TEXT else None
+    if typed and any(ch.isalpha() for ch in typed):
+        detected = "ar" if "ar" in usable and is_arabic(typed) else usable[0]
+        return detected, replace(state, language=detected)
+    if state.language in usable:
+        return state.language, state
+    return usable[0], state
