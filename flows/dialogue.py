@@ -25,6 +25,7 @@ from types import MappingProxyType
 
 from flows.catalog import Catalog
 from flows.model import DialogueState, Inbound, Stage, StepResult
+from flows.policy import META_REFUSAL_OPT_OUT_TEXT
 from flows.signals import Signal, classify, contact_language
 from flows.transitions import (
     Handler,
@@ -154,3 +155,13 @@ def marketing_preference(
     if value.strip().casefold() != "stop":
         return StepResult(state=state)
     return meta_opt_out(state, catalog, occurred_at=occurred_at, evidence=evidence)
+
+
+def meta_refusal(
+    state: DialogueState, catalog: Catalog, occurred_at: datetime, evidence: Mapping[str, str]
+) -> StepResult:
+    """Meta refused a message with 131050 (C13): the person stopped marketing messages, which
+    withdraws every granted marketing category like Meta's other marketing opt-outs."""
+    return meta_opt_out(
+        state, catalog, occurred_at=occurred_at, evidence=evidence, text=META_REFUSAL_OPT_OUT_TEXT
+    )

@@ -210,13 +210,15 @@ def marketing_opt_out(
     *,
     occurred_at: datetime,
     evidence: Mapping[str, str],
+    text: str = META_OPT_OUT_TEXT,
 ) -> tuple[ConsentChange, ...]:
-    """Meta's marketing opt-out (C13): every granted marketing category, source meta."""
+    """Meta's marketing opt-out (C13): every granted marketing category, source meta. The text
+    says which of Meta's signals it was: the preference, the button, or a 131050 refusal."""
     return withdrawals(
         granted_now,
         marketing,
         source=ConsentSource.META,
-        text=META_OPT_OUT_TEXT,
+        text=text,
         occurred_at=occurred_at,
         evidence=evidence,
     )

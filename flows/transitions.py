@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from flows.catalog import Catalog
 from flows.model import DialogueState, Inbound, Reply, Stage, StepResult
 from flows.policy import (
+    META_OPT_OUT_TEXT,
     ConsentChange,
     ConsentSource,
     Purpose,
@@ -276,11 +277,16 @@ def stop_promotions(turn: Turn) -> StepResult:
 
 
 def meta_opt_out(
-    state: DialogueState, catalog: Catalog, *, occurred_at: datetime, evidence: Mapping[str, str]
+    state: DialogueState,
+    catalog: Catalog,
+    *,
+    occurred_at: datetime,
+    evidence: Mapping[str, str],
+    text: str = META_OPT_OUT_TEXT,
 ) -> StepResult:
     """C13: every granted marketing category withdrawn, source meta; no reply."""
     changes = marketing_opt_out(
-        state.granted, catalog.marketing_ids, occurred_at=occurred_at, evidence=evidence
+        state.granted, catalog.marketing_ids, occurred_at=occurred_at, evidence=evidence, text=text
     )
     granted = state.granted - {change.category for change in changes}
     stage = settled_stage(catalog, granted) if state.stage is Stage.SUBSCRIBED else state.stage

@@ -15,31 +15,13 @@ from bot.graph.payloads import buttons_payload, text_payload
 from bot.meta import InboundMessage
 from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, step
-from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
-from storage.consents import append_decision, granted_categories
-from storage.double_optin import pending_categories, settle_answers
+from flows.model import Inbound, InboundKind, Reply, StepResult
+from flows.policy import ConsentSource
+from storage.dialogue_state import load_state, save_result
+from storage.double_optin import settle_answers
 from storage.models import Contact, DialogueRow, Message
-from storage.outbox import cancel_pending, enqueue_message, enqueue_read_receipt
+from storage.outbox import enqueue_message, enqueue_read_receipt
 from storage.suppression import lift
-from storage.types import utcnow
-
-
-def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, DialogueState]:
-    row = session.get(DialogueRow, contact.id)
-    if row is None:
-        row = DialogueRow(contact_id=contact.id, updated_at=utcnow())
-    state = DialogueState(
-        stage=Stage(row.stage),
-        language=row.language or contact.language,
-        language_chosen=row.language_chosen,
-        pending=tuple(row.pending or ()),
-        prompt_version=row.prompt_version,
-        asked_at=row.asked_at,
-        reprompts=row.reprompts,
-        granted=granted_categories(session, contact_id=contact.id),
-        awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
-    )
-    return row, state
 
 
 def to_inbound(session: Session, event: InboundMessage) -> Inbound:
@@ -117,40 +99,12 @@ class Responder:
         *,
         phone_number_id: str | None,
     ) -> None:
-        new_state = result.state
-        row.stage = new_state.stage.value
-        row.language = new_state.language
-        row.language_chosen = new_state.language_chosen
-        row.pending = list(new_state.pending)
-        row.prompt_version = new_state.prompt_version
-        row.asked_at = new_state.asked_at
-        row.reprompts = new_state.reprompts
-        row.updated_at = utcnow()
-        session.add(row)
-        if new_state.language and contact.language != new_state.language:
-            contact.language = new_state.language
-            session.add(contact)
-
-        for change in result.changes:
-            append_decision(
-                session,
-                contact_id=contact.id,
-                category=change.category,
-                granted=change.granted,
-                source=change.source.value,
-                occurred_at=change.occurred_at,
-                text=change.text,
-                text_version=change.text_version,
-                evidence=dict(change.evidence),
-            )
-        if contact.wa_id and any(c.granted and c.source == "whatsapp" for c in result.changes):
+        save_result(session, contact, row, result)
+        if contact.wa_id and any(
+            c.granted and c.source is ConsentSource.WHATSAPP for c in result.changes
+        ):
             # Only an explicit opt-in on WhatsApp lifts an erasure's suppression (C18).
             lift(session, key=self.services.settings.suppression_key, wa_id=contact.wa_id)
-
-        if any(r.purpose == "stop" for r in result.replies):
-            # After STOP nothing else goes out but its one confirmation (C07).
-            cancel_pending(session, contact_id=contact.id)
-
         sender = phone_number_id or self.services.settings.phone_number_id
         if sender is None:
             return

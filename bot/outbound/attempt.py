@@ -17,8 +17,9 @@ from sqlmodel import Session
 from bot.graph.client import Transport
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
 from bot.outbound.halt import Halt, HaltState
-from storage.outbox import Claimed, refused_now
+from storage.outbox import Claimed
 from storage.ratelimit import RateLimiter
+from storage.send_check import refused_now
 
 log = logging.getLogger(__name__)
 

@@ -9,23 +9,19 @@ day (META.md: do not retry within 24 h).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
 from bot.graph.errors import MARKETING_LIMIT_CODE, MARKETING_OPT_OUT_CODE
 from bot.wiring.logmask import mask_recipient
 from flows.catalog import Catalog
-from flows.versioning import text_version
-from storage.consents import withdraw
+from flows.dialogue import meta_refusal
+from flows.policy import MARKETING_HOLD
 from storage.contacts import hold_marketing, lock_contact_by_id
+from storage.dialogue_state import load_state, save_result
 
 log = logging.getLogger(__name__)
-
-MARKETING_HOLD = timedelta(hours=24)
-MARKETING_OPT_OUT_TEXT = (
-    "WhatsApp reported error 131050: this person stopped marketing messages from the business."
-)
 
 
 def apply_refusal(
@@ -52,16 +48,11 @@ def apply_refusal(
     evidence = {"error_code": str(code), "message_id": message_id or ""}
     if wamid:
         evidence["wamid"] = wamid  # reported by a failed status of this message
-    withdrawn = withdraw(
-        session,
-        contact_id=contact_id,
-        categories=catalog.marketing_ids,
-        source="meta",
-        occurred_at=occurred_at,
-        text=MARKETING_OPT_OUT_TEXT,
-        text_version=text_version(MARKETING_OPT_OUT_TEXT),
-        evidence=evidence,
-    )
+    # Through the dialogue, so that its stage follows the consent withdrawn (C13).
+    row, state = load_state(session, contact)
+    result = meta_refusal(state, catalog, occurred_at, evidence)
+    save_result(session, contact, row, result)
+    withdrawn = [change.category for change in result.changes]
     log.info(
         "marketing opt-out of %s reported by Meta (131050): withdrew %s",
         mask_recipient(contact.wa_id),

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from bot.graph.client import GraphClient, pooled_session
 from storage.db import session_scope
-from storage.outbox import PRIORITY_BUSINESS, claim_due, enqueue_read_receipt, settle_sent
+from storage.outbox import PRIORITY_BUSINESS, claim_due, enqueue_read_receipt, settle_sent_many
 from storage.ratelimit import MemoryRateLimiter
 from storage.types import utcnow
 from tests.fake_graph import FakeGraph
@@ -163,7 +163,7 @@ def test_a_claimed_row_is_not_claimed_again_until_its_lease_ends(engine: Engine)
 
     # The first worker's late answer no longer settles a row it lost.
     with session_scope(engine) as session:
-        assert not settle_sent(session, mine, worker="a", wamid="wamid.LATE", now=utcnow())
+        assert settle_sent_many(session, [(mine, "wamid.LATE")], worker="a", now=utcnow()) == 0
     with session_scope(engine) as session:
-        assert settle_sent(session, theirs, worker="b", wamid="wamid.B", now=utcnow())
+        assert settle_sent_many(session, [(theirs, "wamid.B")], worker="b", now=utcnow()) == 1
     assert messages(engine, [queued])[queued.message_id].wamid == "wamid.B"

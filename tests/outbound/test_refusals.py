@@ -116,3 +116,34 @@ def test_a_failed_131050_status_that_arrives_before_the_wamid_is_stored_still_wi
     with Session(engine) as session:
         offers = current_consents(session, contact_id=offer.contact_id)["offers"]
     assert (offers.granted, offers.source) == (False, "meta")
+
+
+def test_c13_a_131050_moves_the_dialogue_like_metas_other_marketing_opt_outs(
+    app, engine: Engine, make_dispatcher: MakeDispatcher, meta: MetaWebhook
+) -> None:
+    """Offers was all they had granted: after 131050 the dialogue no longer has them subscribed,
+    as after the "Stop promotions" button or the preference webhook."""
+    from sqlmodel import select
+
+    from bot.dev.chat import ChatSession
+    from storage.models import DialogueRow
+
+    customer = ChatSession(app, wa_id="447700900777")
+    customer.say("hello")
+    customer.press(2)  # let me choose
+    customer.press(2)  # orders: no
+    customer.press(1)  # offers: yes
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.wa_id == "447700900777")).one()
+        assert session.get(DialogueRow, contact.id).stage == "subscribed"
+        contact_id = contact.id
+    [offer] = queue_texts(engine, 1, recipients=["447700900777"], category="offers")
+    make_dispatcher().drain()
+    wamid = messages(engine, [offer])[offer.message_id].wamid
+    assert wamid
+
+    assert meta.post(failed_status(wamid, "447700900777", 131050, reported_at())).status_code == 200
+
+    with Session(engine) as session:
+        assert session.get(DialogueRow, contact_id).stage == "declined"
+        assert not current_consents(session, contact_id=contact_id)["offers"].granted

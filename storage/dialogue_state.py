@@ -1,0 +1,64 @@
+"""A contact's place in the dialogue, read into the flow's values and written back with the
+ledger rows of a step, in the caller's transaction.
+
+The responder (a customer's message) and Meta's refusals (a 131050 on a send) both decide through
+the flow and write through here, so the stage always follows the consent it reflects.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from flows.model import DialogueState, Stage, StepResult
+from flows.policy import Purpose
+from storage.consents import granted_categories, record
+from storage.double_optin import pending_categories
+from storage.models import Contact, DialogueRow
+from storage.outbox import cancel_pending
+from storage.types import utcnow
+
+
+def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, DialogueState]:
+    row = session.get(DialogueRow, contact.id)
+    if row is None:
+        row = DialogueRow(contact_id=contact.id, updated_at=utcnow())
+    state = DialogueState(
+        stage=Stage(row.stage),
+        language=row.language or contact.language,
+        language_chosen=row.language_chosen,
+        pending=tuple(row.pending or ()),
+        prompt_version=row.prompt_version,
+        asked_at=row.asked_at,
+        reprompts=row.reprompts,
+        granted=granted_categories(session, contact_id=contact.id),
+        awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
+    )
+    return row, state
+
+
+def save_result(
+    session: Session,
+    contact: Contact,
+    row: DialogueRow,
+    result: StepResult,
+) -> None:
+    """The new state and the ledger rows; replies are the caller's to queue."""
+    assert contact.id is not None
+    new_state = result.state
+    row.stage = new_state.stage.value
+    row.language = new_state.language
+    row.language_chosen = new_state.language_chosen
+    row.pending = list(new_state.pending)
+    row.prompt_version = new_state.prompt_version
+    row.asked_at = new_state.asked_at
+    row.reprompts = new_state.reprompts
+    row.updated_at = utcnow()
+    session.add(row)
+    if new_state.language and contact.language != new_state.language:
+        contact.language = new_state.language
+        session.add(contact)
+
+    record(session, contact_id=contact.id, changes=result.changes)
+    if any(r.purpose is Purpose.STOP for r in result.replies):
+        # After STOP nothing else goes out but its one confirmation (C07).
+        cancel_pending(session, contact_id=contact.id)

@@ -1,0 +1,100 @@
+"""The consent check at send time: the facts of every recipient in a claimed batch, read at once,
+and the policy's decision for each row (flows.policy.send_refusal)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from flows.policy import Outgoing, Recipient, Refusal, send_refusal
+from storage.models import Consent, Contact, Suppression
+from storage.outbox import Claimed
+from storage.suppression import suppression_digest
+from storage.types import utcnow
+
+
+def refused_now(
+    session: Session,
+    rows: Iterable[Claimed],
+    *,
+    suppression_key: bytes,
+    marketing: Collection[str] = (),
+    now: datetime | None = None,
+) -> dict[int, str]:
+    """The rows that may not be sent any more, by outbox id, with the reason.
+
+    The consent policy's send decision again at send time, for a whole batch in three queries:
+    the facts of every recipient in the batch are read at once, then each row is decided.
+    """
+    messages = [row for row in rows if row.kind == "message" and row.contact_id is not None]
+    if not messages:
+        return {}
+    now = now or utcnow()
+    recipients = _recipients(
+        session, {row.contact_id for row in messages}, suppression_key=suppression_key
+    )
+    refused: dict[int, str] = {}
+    for row in messages:
+        recipient = recipients.get(row.contact_id) or Recipient(known=False)
+        refusal = send_refusal(
+            Outgoing(category=row.category, purpose=row.purpose),
+            recipient,
+            marketing=marketing,
+            now=now,
+        )
+        if refusal is not None:
+            refused[row.outbox_id] = _cancellation(refusal, row, recipient)
+    return refused
+
+
+def _recipients(
+    session: Session, contact_ids: set[int | None], *, suppression_key: bytes
+) -> dict[int, Recipient]:
+    found = session.execute(
+        select(Contact.id, Contact.wa_id, Contact.marketing_held_until).where(
+            col(Contact.id).in_(contact_ids)
+        )
+    ).all()
+    digests = {
+        contact_id: suppression_digest(suppression_key, wa_id)
+        for contact_id, wa_id, _ in found
+        if wa_id
+    }
+    suppressed: set[str] = set()
+    if digests:
+        suppressed = set(
+            session.execute(
+                select(Suppression.digest).where(col(Suppression.digest).in_(digests.values()))
+            ).scalars()
+        )
+    consents = session.execute(
+        select(Consent.contact_id, Consent.category, Consent.granted, Consent.confirmed).where(
+            col(Consent.contact_id).in_(contact_ids), col(Consent.granted).is_(True)
+        )
+    ).all()
+    return {
+        contact_id: Recipient(
+            known=True,
+            suppressed=digests.get(contact_id) in suppressed,
+            sendable=frozenset(c for i, c, _, ok in consents if i == contact_id and ok),
+            awaiting_confirmation=frozenset(
+                c for i, c, _, ok in consents if i == contact_id and not ok
+            ),
+            marketing_held_until=held_until,
+        )
+        for contact_id, _, held_until in found
+    }
+
+
+def _cancellation(refusal: Refusal, row: Claimed, recipient: Recipient) -> str:
+    if refusal is Refusal.UNKNOWN_CONTACT:
+        return "cancelled: the contact was erased before sending"
+    if refusal is Refusal.SUPPRESSED:
+        return "cancelled: the number is suppressed"
+    if refusal is Refusal.MARKETING_LIMITED:
+        assert recipient.marketing_held_until is not None
+        until = recipient.marketing_held_until.isoformat(timespec="seconds")
+        return f"cancelled: Meta's per-user marketing limit (131049) holds until {until}"
+    return f"cancelled: {row.category!r} was no longer granted when it was to be sent"
