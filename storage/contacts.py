@@ -99,6 +99,13 @@ def _locate(session: Session, identity: Identity, report: Report) -> Contact | N
     return lock_contact_by_id(session, found) if found is not None else None
 
 
+def contact_address(contact: Contact) -> str:
+    """Where messages to the person go: their number if known, else their user id (C27)."""
+    address = contact.wa_id or contact.user_id
+    assert address is not None, "a contact always has a number or a user id"
+    return address
+
+
 def lock_contact_by_id(session: Session, contact_id: int) -> Contact | None:
     """The contact, row-locked on PostgreSQL until commit (as lock_contact does)."""
     return _first_locked(session, select(Contact).where(Contact.id == contact_id))

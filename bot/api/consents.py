@@ -12,20 +12,27 @@ from bot.api import bp
 from bot.api.errors import ApiError
 from bot.api.idempotency import idempotent, remember
 from bot.api.shapes import consent_event_shape, iso
-from bot.api.validation import ConsentRequest, consent_request, json_object
-from bot.graph.payloads import template_payload
-from bot.wiring.logmask import mask_number
+from bot.api.validation import (
+    ConsentRequest,
+    consent_request,
+    invalid,
+    is_parent_user_id,
+    json_object,
+)
+from bot.graph.payloads import is_user_id, template_payload
+from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import Services, services
 from flows.catalog import Catalog
 from flows.policy import ConsentSource, Purpose, decisions
 from flows.signals import DOI_NO, DOI_YES
 from storage.consents import current_consents, may_send, record
-from storage.contacts import find_contact, lock_contact
+from storage.contacts import contact_address, find_contact, lock_contact, lock_known_contact
 from storage.db import session_scope
 from storage.double_optin import mark_pending, settle_as_confirmed
+from storage.identity import strong_identifiers
 from storage.models import Contact
 from storage.outbox import enqueue_message
-from storage.suppression import is_suppressed
+from storage.suppression import suppressed_any
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,11 @@ def record_consents() -> tuple[Response, int]:
         decision = consent_request(
             body, app_services.catalog, known=lambda w: find_contact(session, key=w) is not None
         )
-        if is_suppressed(session, key=app_services.settings.suppression_key, wa_id=decision.wa_id):
+        known = find_contact(session, key=decision.wa_id)
+        identifiers = (decision.wa_id, *(strong_identifiers(known) if known else ()))
+        if suppressed_any(
+            session, key=app_services.settings.suppression_key, identifiers=identifiers
+        ):
             # Recording anything would bring an erased person's number back; only their own new
             # opt-in inside the WhatsApp conversation lifts the suppression (C18).
             raise ApiError(
@@ -56,7 +67,7 @@ def record_consents() -> tuple[Response, int]:
         "recorded %s of %s for %s from %s",
         "grant" if decision.granted else "withdrawal",
         ",".join(decision.categories),
-        mask_number(decision.wa_id),
+        mask_recipient(decision.wa_id),
         decision.source,
     )
     return jsonify(answer), 201
@@ -64,7 +75,7 @@ def record_consents() -> tuple[Response, int]:
 
 def _record(session: Session, app_services: Services, decision: ConsentRequest) -> dict[str, Any]:
     catalog = app_services.catalog
-    contact = lock_contact(session, wa_id=decision.wa_id, user_id=None)
+    contact = _lock_named(session, decision.wa_id)
     assert contact.id is not None
     double_opt_in = (
         catalog.double_opt_in.enabled
@@ -107,6 +118,7 @@ def _record(session: Session, app_services: Services, decision: ConsentRequest) 
     confirmation = _queue_confirmation(session, app_services, contact, pending)
     return {
         "wa_id": contact.wa_id,
+        "user_id": contact.user_id,
         "events": [consent_event_shape(e) for e in events],
         "consents": {
             category_id: {
@@ -120,6 +132,23 @@ def _record(session: Session, app_services: Services, decision: ConsentRequest) 
         },
         "confirmation": confirmation,
     }
+
+
+def _lock_named(session: Session, key: str) -> Contact:
+    """The person a number or a user id names, created if new (never by a parent user id)."""
+    if is_user_id(key):
+        known = lock_known_contact(session, wa_id=key)
+        if known is not None:
+            return known
+        if is_parent_user_id(key):
+            raise invalid(
+                "wa_id",
+                "a parent user id names a person only once they wrote: use their number or "
+                "their business-scoped user id",
+                "invalid_number",
+            )
+        return lock_contact(session, wa_id=None, user_id=key)
+    return lock_contact(session, wa_id=key, user_id=None)
 
 
 def confirmation_components() -> list[dict[str, Any]]:
@@ -147,7 +176,9 @@ def _queue_confirmation(
     if settings.phone_number_id is None:
         # The consent stays recorded and pending (not sendable); the business can post it again
         # once a sender is configured, which queues the template then.
-        log.warning("double opt-in for %s not queued: no sender", mask_number(contact.wa_id))
+        log.warning(
+            "double opt-in for %s not queued: no sender", mask_recipient(contact_address(contact))
+        )
         return answer | {
             "status": "not_queued",
             "message_id": None,
@@ -157,12 +188,14 @@ def _queue_confirmation(
     template = catalog.double_opt_in.template
     language = catalog.double_opt_in.language or catalog.company.default_language
     assert template is not None  # the OPTIN_CONFIG check requires it when enabled
-    assert contact.id is not None and contact.wa_id is not None
+    assert contact.id is not None
     message = enqueue_message(
         session,
         contact_id=contact.id,
         phone_number_id=settings.phone_number_id,
-        payload=template_payload(contact.wa_id, template, language, confirmation_components()),
+        payload=template_payload(
+            contact_address(contact), template, language, confirmation_components()
+        ),
         type="template",
         text=f"[double opt-in template {template} ({language})]",
         # No category: the confirmation itself is what the pending consent waits for.
