@@ -6,10 +6,12 @@ the bodies the Graph API receives out (tests.fake_graph), the business API in be
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from storage.models import ConsentEvent, Contact
+from storage.models import ConsentEvent, Contact, OtherEvent
 from tests.conftest import Api, fixture_bytes
 from tests.identity.whatsapp import (
     KAI,
@@ -209,3 +211,23 @@ def test_c27_a_message_delivered_late_after_a_change_still_finds_the_person(what
     assert (person.wa_id, person.user_id) == (NEW_NUMBER, NEW_USER_ID)
     assert consents(api, NEW_NUMBER) == {"orders": False, "offers": False}
     assert reply.payload["to"] == NEW_NUMBER
+
+
+def test_c27_a_notice_about_someone_never_met_is_kept_and_creates_nobody(whatsapp, api, engine):
+    assert whatsapp.post(fixture_bytes("system_user_changed_user_id.json")) == []
+    assert contacts(engine) == []
+    assert api.get(f"/contacts/{NEW_USER_ID}").status_code == 404
+    with Session(engine) as session:
+        (kept,) = session.exec(select(OtherEvent)).all()
+    assert kept.raw["value"]["messages"][0]["id"] == "wamid.SYS0002"
+
+
+def test_c27_numbers_and_user_ids_stay_out_of_the_logs(whatsapp, api, caplog):
+    caplog.set_level(logging.DEBUG)
+    opt_in_by_number(whatsapp)
+    whatsapp.post(fixture_bytes("system_user_changed_number.json"))
+    api.post("/messages", {"to": NEW_NUMBER, "category": "offers", "template": TEMPLATE})
+    whatsapp.send()
+    assert "user_changed_number: contact" in caplog.text  # the change itself is logged
+    for identifier in (NUMBER, NEW_NUMBER, USER_ID, NEW_USER_ID):
+        assert identifier not in caplog.text
