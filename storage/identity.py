@@ -211,6 +211,9 @@ def join(session: Session, *, keep: Contact, other: Contact, report: Report) -> 
     keep.last_inbound_at = _latest(keep.last_inbound_at, other.last_inbound_at)
     keep.marketing_held_until = _latest(keep.marketing_held_until, other.marketing_held_until)
     theirs_identity = identity_of(other).reported()
+    # Their rows are gone before the contact: the database's cascade would otherwise beat the
+    # session to them (the session knows no relationship between the tables).
+    session.flush()
     session.delete(other)
     session.flush()  # other's unique identifiers are free before keep takes them
     for name, value in theirs_identity.items():
