@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from storage.db import is_postgres
@@ -87,16 +87,16 @@ def lock_holders(session: Session, identity: Identity) -> list[Contact]:
 def earlier_holder(session: Session, identity: Identity, *, at: datetime) -> int | None:
     """The contact that held one of identity's keys when a message of `at` was written, and has
     changed it since: a message delivered late, after a change of number or user id."""
-    keys = [(name, value) for name in KEYS if (value := getattr(identity, name))]
-    if not keys:
+    held = [
+        and_(IdentityChange.field == name, IdentityChange.previous == value)
+        for name in KEYS
+        if (value := getattr(identity, name))
+    ]
+    if not held:
         return None
     return session.exec(
         select(IdentityChange.contact_id)
-        .where(
-            or_(*(IdentityChange.field == name for name, _ in keys)),
-            col(IdentityChange.previous).in_([value for _, value in keys]),
-            IdentityChange.occurred_at > at,
-        )
+        .where(or_(*held), IdentityChange.occurred_at > at)
         .order_by(col(IdentityChange.occurred_at))
     ).first()
 
@@ -115,25 +115,22 @@ def weak_match(session: Session, identity: Identity) -> int | None:
         for contact in session.exec(
             select(Contact).where(getattr(Contact, name) == value).order_by(col(Contact.id))
         ):
-            if identity.wa_id and contact.wa_id and contact.wa_id != identity.wa_id:
+            if _contradicts(identity.wa_id, contact.wa_id):
                 continue
-            if (
-                name == "username"
-                and identity.user_id
-                and contact.user_id
-                not in (
-                    None,
-                    identity.user_id,
-                )
-            ):
+            if name == "username" and _contradicts(identity.user_id, contact.user_id):
                 continue
             return contact.id
     return None
 
 
-def adopt(session: Session, contact: Contact, identity: Identity, report: Report) -> list[Contact]:
-    """Give the contact every identifier the report carries, recording each change; the contacts
-    joined into it because they held one of them (the caller carries their suppression over).
+def _contradicts(reported: str | None, held: str | None) -> bool:
+    return reported is not None and held is not None and reported != held
+
+
+def adopt(session: Session, contact: Contact, identity: Identity, report: Report) -> list[str]:
+    """Give the contact every identifier the report carries, recording each change; the numbers
+    and user ids it had, and those of contacts joined into it because they held one of them
+    (the caller carries their suppression over).
 
     A message older than the last change of an identifier does not undo that change: Meta does
     not deliver in order, and a late message still names the old number.
@@ -253,9 +250,7 @@ def known_identifiers(session: Session, contact: Contact) -> tuple[str, ...]:
 
     Earlier ones another contact holds now are left out: a number can pass to someone else.
     """
-    found: list[str] = [
-        value for value in (contact.wa_id, contact.user_id, contact.parent_user_id) if value
-    ]
+    found = list(strong_identifiers(contact))
     earlier = session.exec(
         select(IdentityChange.previous, IdentityChange.current).where(
             IdentityChange.contact_id == contact.id,
