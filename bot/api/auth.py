@@ -26,10 +26,11 @@ def require_token() -> None:
     if scheme.lower() != "bearer" or not token or not accepted:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <one of API_TOKENS>")
     # Compare against every token so timing does not reveal which one was close.
-    matched = False
+    matched = None
     for candidate in accepted:
-        matched |= hmac.compare_digest(candidate.encode(), token.encode())
-    if not matched:
+        if hmac.compare_digest(candidate.token.encode(), token.encode()):
+            matched = candidate
+    if matched is None:
         raise ApiError(401, "unauthorized", "unknown API token")
     g.token_fingerprint = fingerprint(token)
 
