@@ -11,7 +11,10 @@ from flask import g, request
 from bot.api import bp
 from bot.api.errors import ApiError
 from bot.wiring.accounts import ApiToken
+from bot.wiring.logmask import fingerprint
 from bot.wiring.services import services
+
+__all__ = ["fingerprint", "required_scope"]
 
 log = logging.getLogger("bot.api")
 
