@@ -1,18 +1,23 @@
-"""Console fixtures: an app with one staff account, a signed-in client, a real conversation."""
+"""Console fixtures: an app with an admin and a support account, signed-in clients, a real
+conversation."""
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
+from bot import create_app
 from bot.dev.chat import ChatSession
+from bot.wiring.services import services
 
-STAFF = "alice"
+STAFF = "alice"  # an admin: may do everything the console offers
+SUPPORT = "sam"  # support: reads and searches
 PASSWORD = "correct horse battery"
 CUSTOMER = "971501234567"
 CUSTOMER_NAME = "Layla Haddad"
@@ -21,9 +26,13 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @functools.cache
-def staff_entry() -> str:
+def password_hash() -> str:
     """One hash per run: hashing is slow on purpose."""
-    return f"{STAFF}:{generate_password_hash(PASSWORD)}"
+    return generate_password_hash(PASSWORD)
+
+
+def staff_entry() -> str:
+    return f"{STAFF}:admin:{password_hash()},{SUPPORT}:{password_hash()}"
 
 
 @pytest.fixture
@@ -52,6 +61,14 @@ def staff_client(client: FlaskClient) -> FlaskClient:
     return client
 
 
+@pytest.fixture
+def support_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    response = sign_in(client, username=SUPPORT)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
 def converse(app: Flask, *, wa_id: str = CUSTOMER, name: str = CUSTOMER_NAME) -> ChatSession:
     """Opt in to everything, STOP, then write in Arabic: grants, withdrawals and RTL text."""
     chat = ChatSession(app, wa_id=wa_id, name=name)
@@ -65,3 +82,18 @@ def converse(app: Flask, *, wa_id: str = CUSTOMER, name: str = CUSTOMER_NAME) ->
 @pytest.fixture
 def conversation(app: Flask) -> ChatSession:
     return converse(app)
+
+
+@pytest.fixture
+def make_console(app_config: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Another app on the same database, with some settings changed."""
+    apps: list[Flask] = []
+
+    def make(**changes: str) -> Flask:
+        made = create_app({**app_config, **changes})
+        apps.append(made)
+        return made
+
+    yield make
+    for made in apps:
+        services(made).engine.dispose()
