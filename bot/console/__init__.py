@@ -25,7 +25,7 @@ log = logging.getLogger("bot.console")
 
 
 def init_app(app: Flask) -> None:
-    from bot.console import admin, auth, views  # noqa: F401  (routes register on bp)
+    from bot.console import admin, auth, dashboard, views  # noqa: F401  (routes register on bp)
     from bot.console.sessions import ConsoleSessionInterface
     from bot.wiring.services import services
 

@@ -37,6 +37,7 @@ def test_c30_support_reads_and_searches(support_client: FlaskClient, conversatio
     assert f"Signed in as <strong>{SUPPORT}</strong>" in text
     assert "export.json" not in text and "/erase" not in text  # offered to admins only
     assert 'href="/console/audit"' not in text
+    assert support_client.get("/console/dashboard").status_code == 200
     assert support_client.get("/console/inbox").status_code == 200
 
 
