@@ -65,9 +65,7 @@ def _kind() -> ColumnElement[str]:
         earlier.granted == true(),
         col(earlier.id) < col(ConsentEvent.id),  # recorded before this decision
     )
-    return case(
-        (col(ConsentEvent.granted), GRANTED), (granted_before, WITHDRAWN), else_=DECLINED
-    )
+    return case((col(ConsentEvent.granted), GRANTED), (granted_before, WITHDRAWN), else_=DECLINED)
 
 
 def decisions_by_day(session: Session, *, since: datetime) -> list[DecisionCount]:

@@ -87,10 +87,11 @@ def audit_log() -> str:
     where = AuditFilter(
         action=action if action in ACTIONS else None, actor=actor or None, subject_digest=digest
     )
+    searched = {"action": where.action, "actor": where.actor}
     record(
         "audit_viewed",
-        detail={"action": where.action, "actor": where.actor}
-        | ({"contact": subject.masked} if subject else {}),
+        contact_key=contact or None,  # who looked up a person's trail is worth knowing too
+        detail={k: v for k, v in searched.items() if v} or None,
     )
     with Session(app_services.engine) as db:
         listing = audit_page(db, where=where, page=page_number())

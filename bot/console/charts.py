@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 WIDTH = 640
-LABEL_WIDTH = 190  # room for a label left of horizontal bars
+LABEL_WIDTH = 215  # room for a label left of horizontal bars
 ROW_HEIGHT = 22
 DAILY_HEIGHT = 150
 MARGIN = 24
@@ -137,5 +137,5 @@ def horizontal_bars(title: str, bars: Sequence[Bar]) -> Chart:
     )
 
 
-def _short(label: str, limit: int = 28) -> str:
+def _short(label: str, limit: int = 34) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"

@@ -20,7 +20,7 @@ from storage.outbox import PRIORITY_ANSWER, Backlog
 STOP_KEYWORD = "STOP or another stop keyword"
 OWN_WORDS = "In their own words"
 META_STOP = "Meta's marketing stop"
-META_131050 = "Meta refused marketing (131050)"
+META_131050 = "Meta refused marketing: 131050"
 ELSEWHERE = "Recorded through the API"
 REASONS = (STOP_KEYWORD, OWN_WORDS, META_STOP, META_131050, ELSEWHERE)
 STOP_INTENTS = (Intent.STOP_ALL, Intent.STOP_CATEGORY)

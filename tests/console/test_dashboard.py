@@ -8,96 +8,12 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.engine import Engine
 
 from bot.console.charts import Bar, daily_in_and_out, horizontal_bars
-from flows.policy import META_OPT_OUT_TEXT, META_REFUSAL_OPT_OUT_TEXT
-from flows.versioning import text_version
-from storage.consents import append_decision
-from storage.contacts import find_contact
-from storage.db import session_scope
-from storage.models import Contact, Message, OutboxItem
-from storage.outbox import PRIORITY_BUSINESS
 from storage.types import utcnow
-from tests.console.conftest import CUSTOMER, converse
 
 TIP = re.compile(r"<title>([^<]+): (\d+)</title>")
-
-
-def decide(engine: Engine, wa_id: str, *decisions: tuple[str, bool, str, str], days_ago: int = 0):
-    """A contact and its ledger rows: (category, granted, source, text) each."""
-    at = utcnow() - timedelta(days=days_ago)
-    with session_scope(engine) as session:
-        contact = Contact(wa_id=wa_id, name="Someone")
-        session.add(contact)
-        session.flush()
-        assert contact.id is not None
-        for category, granted, source, words in decisions:
-            append_decision(
-                session,
-                contact_id=contact.id,
-                category=category,
-                granted=granted,
-                source=source,
-                occurred_at=at,
-                text=words,
-                text_version=text_version(words),
-                evidence={},
-            )
-
-
-@pytest.fixture
-def activity(app: Flask, engine: Engine) -> None:
-    converse(app)  # opts in to orders and offers, then STOP: two opt-ins, two opt-outs
-    prompt = "Would you like offers?"
-    decide(
-        engine,
-        "15550000001",
-        ("offers", True, "whatsapp", prompt),
-        ("offers", False, "whatsapp", "please no more of these"),
-    )
-    decide(
-        engine,
-        "15550000002",
-        ("offers", True, "web", "Sign me up"),
-        ("offers", False, "meta", META_OPT_OUT_TEXT),
-    )
-    decide(
-        engine,
-        "15550000003",
-        ("offers", True, "web", "Sign me up"),
-        ("offers", False, "meta", META_REFUSAL_OPT_OUT_TEXT),
-    )
-    decide(engine, "15550000004", ("orders", True, "web", "Yes"), ("orders", False, "web", "No"))
-    decide(engine, "15550000005", ("orders", False, "whatsapp", prompt))  # a decline
-    decide(engine, "15550000006", ("orders", True, "web", "Yes"), days_ago=40)  # too old
-    now = utcnow()
-    with session_scope(engine) as session:
-        contact = find_contact(session, key=CUSTOMER)
-        assert contact is not None and contact.id is not None
-        for code, title in (
-            (131050, "User opted out of marketing"),
-            (131026, "Undeliverable"),
-            (131050, "User opted out of marketing"),
-        ):
-            session.add(
-                Message(
-                    contact_id=contact.id,
-                    direction="out",
-                    type="text",
-                    status="failed",
-                    status_at=now,
-                    meta_timestamp=now,
-                    error_code=code,
-                    error_title=title,
-                )
-            )
-        for due in (now - timedelta(minutes=5), now, now + timedelta(hours=1)):
-            session.add(
-                OutboxItem(phone_number_id="1", payload={}, priority=PRIORITY_BUSINESS, due_at=due)
-            )
 
 
 def tips(section: str) -> dict[str, int]:
@@ -134,7 +50,7 @@ def test_the_dashboard_draws_consent_reasons_outbox_and_failures(
         "STOP or another stop keyword": 2,
         "In their own words": 1,
         "Meta's marketing stop": 1,
-        "Meta refused marketing (131050)": 1,
+        "Meta refused marketing: 131050": 1,
         "Recorded through the API": 1,
     }
     assert tips(section(page, "outbox"))["business sends, due now"] == 2
