@@ -7,6 +7,7 @@ The role is read from CONSOLE_USERS on every request, so a changed role applies 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,7 +15,7 @@ from flask import render_template, request
 from sqlmodel import Session
 
 from bot.console import log
-from bot.console.sessions import USER_KEY, staff_session
+from bot.console.sessions import SEEN_KEY, USER_KEY, staff_session
 from bot.wiring.accounts import ADMIN, SUPPORT
 from bot.wiring.audit import CONSOLE, audit, audit_now
 from bot.wiring.services import services
@@ -35,7 +36,8 @@ def role_of(username: str | None) -> str | None:
 
 
 def current_user() -> str | None:
-    """The signed-in staff member, if the session is live and the account still exists."""
+    """The signed-in staff member, if the session is live and the account still exists; using
+    the console keeps the session from going idle."""
     signed_in = staff_session()
     if signed_in is None:
         return None
@@ -43,6 +45,7 @@ def current_user() -> str | None:
     if user not in staff():
         signed_in.clear()  # the account is gone: the session ends on the server too
         return None
+    signed_in[SEEN_KEY] = int(time.time())
     return user
 
 

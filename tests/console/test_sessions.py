@@ -86,6 +86,18 @@ def test_a_session_ends_after_its_absolute_lifetime_however_active(
     assert live_rows(engine) == []
 
 
+def test_using_the_console_keeps_a_session_from_going_idle(staff_client, engine) -> None:
+    nearly_idle = utcnow() - timedelta(hours=8) + timedelta(minutes=1)
+    with Session(engine) as session:
+        row = session.exec(select(ConsoleSession)).one()
+        row.last_seen_at = nearly_idle
+        session.add(row)
+        session.commit()
+    assert staff_client.get("/console/").status_code == 200
+    [row] = live_rows(engine)
+    assert row.last_seen_at > utcnow() - timedelta(minutes=1)  # renewed on the server
+
+
 def test_the_idle_timeout_and_lifetime_come_from_the_settings(app_config, make_console) -> None:
     app = make_console(CONSOLE_IDLE_MINUTES="1", CONSOLE_SESSION_HOURS="1")
     client = app.test_client()
