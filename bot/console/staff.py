@@ -54,7 +54,7 @@ def is_admin() -> bool:
 
 
 def client_address() -> str:
-    """The connecting address, or the one the trusted proxies name (PROXY_FIX_HOPS)."""
+    """The connecting address, or the one the trusted proxies name (TRUSTED_PROXY_HOPS)."""
     return request.remote_addr or UNKNOWN_ADDRESS
 
 

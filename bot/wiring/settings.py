@@ -52,7 +52,8 @@ class Settings:
     console_session_hours: int = 12  # and every session ends this long after sign-in
     # Set once SECRET_KEY has to change: the suppression hashes were made with the old key.
     suppression_secret: str | None = field(default=None, repr=False)
-    proxy_fix_hops: int = 0  # proxies in front whose X-Forwarded-For / -Proto are trusted
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed.
+    trusted_proxy_hops: int = 0
     generated: tuple[str, ...] = ()  # names of secrets generated for development
 
     @property
@@ -153,7 +154,9 @@ class Settings:
             console_idle_minutes=_whole(get("CONSOLE_IDLE_MINUTES"), "CONSOLE_IDLE_MINUTES", 480),
             console_session_hours=_whole(get("CONSOLE_SESSION_HOURS"), "CONSOLE_SESSION_HOURS", 12),
             suppression_secret=suppression_secret,
-            proxy_fix_hops=_whole(get("PROXY_FIX_HOPS"), "PROXY_FIX_HOPS", 0, minimum=0),
+            trusted_proxy_hops=_whole(
+                get("TRUSTED_PROXY_HOPS"), "TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5
+            ),
             generated=tuple(generated),
         )
 
@@ -184,11 +187,14 @@ def _refuse_weak_secret_key(secret_key: str, *, suppression_key_set: bool) -> No
     )
 
 
-def _whole(raw: str | None, name: str, default: int, *, minimum: int = 1) -> int:
+def _whole(
+    raw: str | None, name: str, default: int, *, minimum: int = 1, maximum: int | None = None
+) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise SettingsError(f"{name} must be a whole number, at least {minimum}")
+    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
+        most = f" and at most {maximum}" if maximum is not None else ""
+        raise SettingsError(f"{name} must be a whole number, at least {minimum}{most}")
     return int(raw)
 
 

@@ -70,7 +70,7 @@ def test_a_success_from_an_address_clears_that_usernames_failures_there(app: Fla
     assert attempt(app.test_client(), address=OFFICE).status_code == 302
 
 
-def test_x_forwarded_for_is_ignored_without_proxy_fix_hops(app: Flask) -> None:
+def test_x_forwarded_for_is_ignored_without_trusted_proxy_hops(app: Flask) -> None:
     """A guesser cannot dodge the count by inventing a new address for every attempt."""
     for n in range(LOGIN_FAILURES_ALLOWED):
         response = attempt(
@@ -84,7 +84,7 @@ def test_x_forwarded_for_is_ignored_without_proxy_fix_hops(app: Flask) -> None:
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(make_console) -> None:
-    app = make_console(PROXY_FIX_HOPS="1")
+    app = make_console(TRUSTED_PROXY_HOPS="1")
     proxy = "10.0.0.2"  # every request arrives from the proxy
     guess(app, LOGIN_FAILURES_ALLOWED, address=proxy, forwarded_for=ATTACKER)
     assert attempt(app.test_client(), address=proxy, forwarded_for=ATTACKER).status_code == 429

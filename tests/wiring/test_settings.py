@@ -280,18 +280,22 @@ def test_a_malformed_api_token_entry_stops_start_up_without_echoing_the_token(va
 
 def test_proxy_hops_and_console_session_limits_are_whole_numbers():
     defaults = Settings.from_env(BASE)
-    assert (defaults.proxy_fix_hops, defaults.console_idle_minutes) == (0, 480)
+    assert (defaults.trusted_proxy_hops, defaults.console_idle_minutes) == (0, 480)
     assert defaults.console_session_hours == 12
     chosen = Settings.from_env(
         {
             **BASE,
-            "PROXY_FIX_HOPS": "1",
+            "TRUSTED_PROXY_HOPS": "1",
             "CONSOLE_IDLE_MINUTES": "30",
             "CONSOLE_SESSION_HOURS": "9",
         }
     )
-    assert (chosen.proxy_fix_hops, chosen.console_idle_minutes) == (1, 30)
+    assert (chosen.trusted_proxy_hops, chosen.console_idle_minutes) == (1, 30)
     assert chosen.console_session_hours == 9
-    for name, bad in (("PROXY_FIX_HOPS", "-1"), ("CONSOLE_IDLE_MINUTES", "0")):
+    for name, bad in (
+        ("TRUSTED_PROXY_HOPS", "-1"),
+        ("TRUSTED_PROXY_HOPS", "6"),
+        ("CONSOLE_IDLE_MINUTES", "0"),
+    ):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({**BASE, name: bad})
