@@ -144,7 +144,8 @@ def login() -> Response | str | tuple[str, int]:
     if refusal is not None:
         # Refused without checking the password: a right guess now would teach nothing.
         log.warning("console login refused for %r: too many failed attempts", username)
-        record("sign_in_refused", actor=actor, detail={"too_many_failures_for": refusal.reason})
+        if refusal.first:  # once a window: a flood of refused attempts adds no rows
+            record("sign_in_refused", actor=actor, detail={"too_many_failures_for": refusal.reason})
         minutes = math.ceil(refusal.seconds / 60)
         which = "for this username" if refusal.reason == USERNAME else "from this address"
         page, status = _login_page(

@@ -25,6 +25,7 @@ ADDRESS = "address"
 class Refusal:
     seconds: float  # until the window that began with the first failure ends
     reason: str  # USERNAME: this username from this address; ADDRESS: any from this address
+    first: bool  # the first refusal of this window: worth a record; the rest repeat it
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,8 @@ class SignInThrottle:
             ):
                 failures, left = self.store.counter(key)
                 if failures >= allowed:
-                    return Refusal(seconds=left, reason=reason)
+                    first = self.store.add(f"{key}:refused", max(left, 1.0))
+                    return Refusal(seconds=left, reason=reason, first=first)
         except redis.RedisError as exc:
             # Staff must still be able to sign in while Redis is away; the hash stays slow.
             log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
