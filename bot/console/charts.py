@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 WIDTH = 640
-LABEL_WIDTH = 215  # room for a label left of horizontal bars
+DAILY_WIDTH = 960  # a column per day, up to 90 of them
+LABEL_WIDTH = 240  # room for a label left of horizontal bars
 ROW_HEIGHT = 22
 DAILY_HEIGHT = 150
 MARGIN = 24
@@ -72,7 +73,7 @@ def daily_in_and_out(
     top, bottom = MARGIN, DAILY_HEIGHT - MARGIN
     middle = (top + bottom) / 2
     half = middle - top
-    slot = (WIDTH - 2 * MARGIN) / max(1, len(days))
+    slot = (DAILY_WIDTH - 2 * MARGIN) / max(1, len(days))
     width = max(1.0, slot * 0.7)
     rects: list[Rect] = []
     for index, (day, opted_in, opted_out) in enumerate(zip(days, ins, outs, strict=True)):
@@ -90,16 +91,18 @@ def daily_in_and_out(
     ]
     if days:
         texts.append(Text(MARGIN, DAILY_HEIGHT - 6, days[0].isoformat()))
-        texts.append(Text(WIDTH - MARGIN, DAILY_HEIGHT - 6, days[-1].isoformat(), anchor="end"))
+        texts.append(
+            Text(DAILY_WIDTH - MARGIN, DAILY_HEIGHT - 6, days[-1].isoformat(), anchor="end")
+        )
     return Chart(
         title=title,
         description=f"{sum(ins)} opt-ins above the line and {sum(outs)} opt-outs below it, "
         f"per day from {days[0] if days else '-'} to {days[-1] if days else '-'}",
-        width=WIDTH,
+        width=DAILY_WIDTH,
         height=DAILY_HEIGHT,
         rects=tuple(rects),
         texts=tuple(texts),
-        lines=(Line(MARGIN, middle, WIDTH - MARGIN, middle),),
+        lines=(Line(MARGIN, middle, DAILY_WIDTH - MARGIN, middle),),
     )
 
 
@@ -137,5 +140,5 @@ def horizontal_bars(title: str, bars: Sequence[Bar]) -> Chart:
     )
 
 
-def _short(label: str, limit: int = 34) -> str:
+def _short(label: str, limit: int = 32) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
