@@ -61,6 +61,12 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
         limiter = MemoryRateLimiter(settings.send_rate_per_second)
 
     app = Flask(__name__, instance_relative_config=True)
+    if settings.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind the business's own domain: the client's address (abuse limits) and scheme.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_WEBHOOK_BYTES,

@@ -305,3 +305,38 @@ class ControlFlag(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
     updated_at: datetime = _time(default=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session; deleting the row ends it for every copy of its cookie.
+
+    The cookie carries a random token and the row is found by the token's SHA-256, so a copy of
+    this table cannot be replayed as cookies.
+    """
+
+    __tablename__ = "console_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 hex of the cookie's token
+    username: str = Field(max_length=64, index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _time(default=True)  # the absolute lifetime counts from here
+    last_seen_at: datetime = _time(default=True)  # the idle timeout counts from here
+    address: str | None = Field(default=None, max_length=64)  # where it signed in from
+    user_agent: str | None = Field(default=None, max_length=256)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, in the console or through the API. Append-only: database triggers refuse
+    UPDATE and DELETE. A contact is named only masked and by a keyed hash, never in clear."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = _time(default=True, index=True)
+    channel: str = Field(max_length=8)  # "console" | "api"
+    actor: str = Field(max_length=96)  # a staff username, or an API token's fingerprint
+    action: str = Field(max_length=32, index=True)
+    subject: str | None = Field(default=None, max_length=64)  # masked: "••••••••4567"
+    subject_digest: str | None = Field(default=None, max_length=64, index=True)
+    address: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] | None = _json()
