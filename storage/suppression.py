@@ -9,7 +9,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from storage.models import ErasureRecord, Suppression
+from storage.identity import strong_identifiers
+from storage.models import Contact, ErasureRecord, Suppression
 from storage.types import utcnow
 from storage.upsert import insert_ignoring_conflict
 
@@ -111,3 +112,8 @@ def last_erased_at(
         )
     ).one()
     return max((t for t in (recorded, suppressed) if t is not None), default=None)
+
+
+def person_is_suppressed(session: Session, *, key: bytes, contact: Contact) -> bool:
+    """Whether any identifier this person has had is suppressed (a number, a user id)."""
+    return suppressed_any(session, key=key, identifiers=strong_identifiers(contact))

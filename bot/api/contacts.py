@@ -16,9 +16,9 @@ from bot.api.shapes import (
 from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
 from storage.conversation import messages_of
-from storage.identity import history_of, strong_identifiers
+from storage.identity import history_of
 from storage.models import Contact
-from storage.suppression import suppressed_any
+from storage.suppression import person_is_suppressed
 
 
 def _contact_or_404(session: Session, wa_id: str) -> Contact:
@@ -30,10 +30,8 @@ def get_contact(wa_id: str) -> Response:
     app_services = services()
     with Session(app_services.engine) as session:
         contact = _contact_or_404(session, wa_id)
-        suppressed = suppressed_any(
-            session,
-            key=app_services.settings.suppression_key,
-            identifiers=strong_identifiers(contact),
+        suppressed = person_is_suppressed(
+            session, key=app_services.settings.suppression_key, contact=contact
         )
         shape = contact_shape(
             contact,

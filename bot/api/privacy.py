@@ -22,8 +22,7 @@ from bot.wiring.services import Services, services
 from storage.db import session_scope
 from storage.erasure import erase_contact
 from storage.export import HeldData, held_on
-from storage.identity import strong_identifiers
-from storage.suppression import suppressed_any
+from storage.suppression import person_is_suppressed
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,8 @@ def export_contact(wa_id: str) -> Response:
             session, wa_id, suppression_key=app_services.settings.suppression_key
         )
         held = held_on(session, contact=contact)
-        suppressed = suppressed_any(
-            session,
-            key=app_services.settings.suppression_key,
-            identifiers=strong_identifiers(contact),
+        suppressed = person_is_suppressed(
+            session, key=app_services.settings.suppression_key, contact=contact
         )
         document = export_shape(held, app_services, suppressed=suppressed)
     response = jsonify(document)

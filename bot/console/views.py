@@ -31,7 +31,7 @@ from storage.directory import list_contacts
 from storage.export import held_on
 from storage.inbox import count_failed_payloads, failed_payloads, resolve_failed_payload
 from storage.models import ConsentEvent
-from storage.suppression import is_suppressed
+from storage.suppression import person_is_suppressed
 from storage.types import utcnow
 
 
@@ -115,7 +115,9 @@ def contact(key: str) -> str | tuple[str, int]:
         consents = current_consents(db, contact_id=found.id)
         ledger = ledger_of(db, contact_id=found.id)
         messages = messages_of(db, contact_id=found.id)
-        suppressed = is_suppressed(db, key=app_services.settings.suppression_key, wa_id=found.wa_id)
+        suppressed = person_is_suppressed(
+            db, key=app_services.settings.suppression_key, contact=found
+        )
     record("contact_viewed", contact_key=found.wa_id or found.user_id)
     log.info("console %s viewed %s", _user(), mask_recipient(found.wa_id or found.user_id))
     return render_template(
@@ -171,7 +173,9 @@ def export(key: str) -> Response | tuple[str, int]:
         found = find_contact(db, key=key)
         if found is None:
             return not_found(key)
-        suppressed = is_suppressed(db, key=app_services.settings.suppression_key, wa_id=found.wa_id)
+        suppressed = person_is_suppressed(
+            db, key=app_services.settings.suppression_key, contact=found
+        )
         document = export_shape(held_on(db, contact=found), app_services, suppressed=suppressed)
     record("contact_exported", contact_key=found.wa_id or found.user_id)
     log.info("console %s exported %s", _user(), mask_recipient(found.wa_id or found.user_id))

@@ -6,17 +6,19 @@ import html
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bot.dev import simulate
 from bot.dev.chat import ChatSession
 from bot.wiring.services import services
 from storage.contacts import find_contact, hold_marketing
 from storage.db import session_scope
 from storage.types import utcnow
+from tests.conftest import Api, MetaWebhook
 from tests.console.conftest import ARABIC_TEXT, CUSTOMER, CUSTOMER_NAME, converse
 
 LEDGER_ROW = re.compile(r'<tr class="ledger-row">(.*?)</tr>', re.S)
@@ -160,3 +162,17 @@ def test_views_are_logged_with_the_number_masked(
     assert "console alice exported ••••••••4567" in lines
     assert any(line.startswith("console alice viewed the contact list") for line in lines)
     assert not any(CUSTOMER in r.getMessage() for r in caplog.records)
+
+
+def test_c25_a_person_known_only_by_user_id_who_writes_after_erasure_shows_as_suppressed(
+    staff_client: FlaskClient, meta: MetaWebhook, api: Api
+) -> None:
+    kai = "US.13491208655302741918"
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    meta.post(simulate.text_body(wa_id=None, user_id=kai, text="hello", timestamp=before))
+    assert api.delete(f"/contacts/{kai}").status_code == 204
+    meta.post(simulate.text_body(wa_id=None, user_id=kai, text="hello again"))
+
+    page = staff_client.get(f"/console/contacts/{kai}").get_data(as_text=True)
+
+    assert "yes: nothing is sent to this number" in page
