@@ -34,9 +34,11 @@ from bot.meta.parts import (
     Reaction,
     ReplyChoice,
     ReplyKind,
+    Revoke,
     SharedContacts,
     SystemNotice,
     Text,
+    WelcomeRequest,
 )
 from bot.meta.readers import ItemError, parse_timestamp
 
@@ -61,12 +63,14 @@ __all__ = [
     "Referral",
     "ReplyChoice",
     "ReplyKind",
+    "Revoke",
     "SharedContacts",
     "Status",
     "StatusType",
     "SystemNotice",
     "Text",
     "WebhookBody",
+    "WelcomeRequest",
     "parse_body",
     "parse_timestamp",
 ]

@@ -29,6 +29,8 @@ class MessageType(StrEnum):
     CONTACTS = "contacts"
     ORDER = "order"
     SYSTEM = "system"
+    REVOKE = "revoke"  # the customer deleted one of their messages
+    REQUEST_WELCOME = "request_welcome"  # the customer opened the chat for the first time
     UNSUPPORTED = "unsupported"  # also every type string not listed here
 
     @classmethod

@@ -31,9 +31,11 @@ from bot.meta.parts import (
     Order,
     Reaction,
     ReplyChoice,
+    Revoke,
     SharedContacts,
     SystemNotice,
     Text,
+    WelcomeRequest,
     read_content,
 )
 from bot.meta.readers import (
@@ -69,6 +71,10 @@ class InboundMessage:
     context: Context | None = None
     referral: Referral | None = None
     errors: tuple[MetaError, ...] = ()
+    # Sent in a group chat the business is part of: never the private dialogue (C31).
+    group_id: str | None = None
+    # An edit of an earlier message (`type` "edit"): `type` and the content are the new message.
+    edit_of: str | None = None
     # The content: only the part for `type` is set.
     text: Text | None = None
     reply: ReplyChoice | None = None  # interactive (button, list, ...) or a template's button
@@ -78,6 +84,8 @@ class InboundMessage:
     shared_contacts: SharedContacts | None = None
     order: Order | None = None
     system: SystemNotice | None = None
+    revoke: Revoke | None = None
+    welcome: WelcomeRequest | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +110,8 @@ class InboundMessage:
             self.shared_contacts,
             self.order,
             self.system,
+            self.revoke,
+            self.welcome,
         )
         return [part for part in every if part is not None]
 
@@ -174,10 +184,13 @@ class InboundMessage:
 
         # A missing type is stored as unsupported rather than dropped: the wamid still dedupes.
         original_type = get_str(payload, "type") or ""
-        mtype = MessageType.read(original_type)
+        edit = get_dict(payload, "edit") if original_type == "edit" else {}
+        # An edit is read as the message it now is; `edit_of` keeps which one it replaces.
+        inner = get_dict(edit, "message") if edit else payload
+        mtype = MessageType.read((get_str(inner, "type") or "") if edit else original_type)
         context = payload.get("context")
         referral = payload.get("referral")
-        content = read_content(mtype, payload)
+        content = read_content(mtype, inner)
         return cls(
             phone_number_id=phone_number_id,
             display_phone_number=display_phone_number,
@@ -191,6 +204,8 @@ class InboundMessage:
             context=Context.from_payload(context) if isinstance(context, Mapping) else None,
             referral=Referral.from_payload(referral) if isinstance(referral, Mapping) else None,
             errors=MetaError.from_list(payload.get("errors")),
+            group_id=get_str(payload, "group_id") or None,
+            edit_of=get_str(edit, "original_message_id") or None,
             text=content if isinstance(content, Text) else None,
             reply=content if isinstance(content, ReplyChoice) else None,
             reaction=content if isinstance(content, Reaction) else None,
@@ -199,6 +214,8 @@ class InboundMessage:
             shared_contacts=content if isinstance(content, SharedContacts) else None,
             order=content if isinstance(content, Order) else None,
             system=content if isinstance(content, SystemNotice) else None,
+            revoke=content if isinstance(content, Revoke) else None,
+            welcome=content if isinstance(content, WelcomeRequest) else None,
             raw=payload,
         )
 
@@ -214,6 +231,8 @@ class Status:
     recipient_id: str | None = None
     recipient_user_id: str | None = None
     recipient_parent_user_id: str | None = None
+    # A message sent to a group: `recipient_id` is the group, this the participant it reached.
+    recipient_participant_id: str | None = None
     conversation_id: str | None = None
     conversation_origin: str | None = None
     pricing_category: str | None = None
@@ -246,6 +265,7 @@ class Status:
             recipient_id=get_str(payload, "recipient_id"),
             recipient_user_id=get_str(payload, "recipient_user_id"),
             recipient_parent_user_id=get_str(payload, "recipient_parent_user_id"),
+            recipient_participant_id=get_str(payload, "recipient_participant_id"),
             conversation_id=get_str(conversation, "id"),
             conversation_origin=get_str(get_dict(conversation, "origin"), "type"),
             pricing_category=get_str(pricing, "category"),

@@ -290,7 +290,50 @@ class SystemNotice:
         )
 
 
-Content = Text | ReplyChoice | Reaction | Media | Location | SharedContacts | Order | SystemNotice
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revoke:
+    """The customer deleted one of their messages; kept as a record, never read as words."""
+
+    original_message_id: str | None = None
+
+    @property
+    def message_type(self) -> MessageType:
+        return MessageType.REVOKE
+
+    @property
+    def summary(self) -> str:
+        return f"[deleted {self.original_message_id or 'a message'}]"
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Revoke:
+        return cls(original_message_id=get_str(payload, "original_message_id"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WelcomeRequest:
+    """The customer opened the chat for the first time: the moment to ask (it carries nothing)."""
+
+    @property
+    def message_type(self) -> MessageType:
+        return MessageType.REQUEST_WELCOME
+
+    @property
+    def summary(self) -> str:
+        return "[opened the chat]"
+
+
+Content = (
+    Text
+    | ReplyChoice
+    | Reaction
+    | Media
+    | Location
+    | SharedContacts
+    | Order
+    | SystemNotice
+    | Revoke
+    | WelcomeRequest
+)
 
 
 def read_content(mtype: MessageType, payload: Mapping[str, Any]) -> Content | None:
@@ -322,5 +365,9 @@ def read_content(mtype: MessageType, payload: Mapping[str, Any]) -> Content | No
             return Order.from_payload(body)
         case MessageType.SYSTEM:
             return SystemNotice.from_payload(body)
+        case MessageType.REVOKE:
+            return Revoke.from_payload(body)
+        case MessageType.REQUEST_WELCOME:
+            return WelcomeRequest()
         case _:
             return None

@@ -13,7 +13,7 @@ def test_message_type_reads_every_known_string(value: str) -> None:
     assert MessageType.read(value) is MessageType(value)
 
 
-@pytest.mark.parametrize("value", ["", "edit", "revoke", "TEXT", "text "])
+@pytest.mark.parametrize("value", ["", "edit", "poll", "TEXT", "text "])
 def test_message_type_reads_anything_else_as_unsupported(value: str) -> None:
     assert MessageType.read(value) is MessageType.UNSUPPORTED
 

@@ -17,10 +17,12 @@ from bot.meta import (
     Reaction,
     ReplyChoice,
     ReplyKind,
+    Revoke,
     StatusType,
     SystemNotice,
     Text,
     WebhookBody,
+    WelcomeRequest,
     parse_body,
 )
 from tests.conftest import META_FIXTURES
@@ -303,12 +305,52 @@ def check_history(body: WebhookBody) -> None:
     assert [m["text"]["body"] for m in thread["messages"]][::2] == ["yes", "STOP"]
 
 
+GROUP_ID = "Y2FwaV9ncm91cDoxNTU1MDc4Mzg4MToxMjAzNjM0MDQ2OTQyMzM4MjA="
+ORIGINAL = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
+
+
+def check_group_text(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.group_id == GROUP_ID
+    assert message.text == Text(body="yes")
+    assert message.wa_id == "16505551234" and message.edit_of is None
+
+
+def check_edit_to_stop(body: WebhookBody) -> None:
+    message = only_message(body)
+    # Read as the message it now is, beside the one it replaces.
+    assert message.original_type == "edit"
+    assert message.type is MessageType.TEXT
+    assert message.text == Text(body="STOP")
+    assert message.content_text == "STOP"
+    assert message.edit_of == ORIGINAL
+    assert message.group_id is None
+
+
+def check_revoke(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.type is MessageType.REVOKE
+    assert message.revoke == Revoke(original_message_id=ORIGINAL)
+    assert message.content_text is None
+    assert message.summary == f"[deleted {ORIGINAL}]"
+
+
+def check_request_welcome(body: WebhookBody) -> None:
+    message = only_message(body)
+    assert message.type is MessageType.REQUEST_WELCOME
+    assert message.welcome == WelcomeRequest()
+    assert message.content_text is None
+    assert message.summary == "[opened the chat]"
+
+
 # Fields the bot stores and acknowledges without reading them as anyone's message.
 STORED_ONLY = {"smb_message_echoes.json", "history.json"}
 
 CHECKS: dict[str, Callable[[WebhookBody], None]] = {
     "batch_two_numbers.json": check_batch_two_numbers,
+    "edit_to_stop.json": check_edit_to_stop,
     "flow_reply.json": check_flow_reply,
+    "group_text.json": check_group_text,
     "history.json": check_history,
     "image.json": check_image,
     "interactive_button_reply.json": check_interactive_button_reply,
@@ -316,6 +358,8 @@ CHECKS: dict[str, Callable[[WebhookBody], None]] = {
     "reaction.json": check_reaction,
     "reaction_removed.json": check_reaction_removed,
     "referral_from_ad.json": check_referral_from_ad,
+    "request_welcome.json": check_request_welcome,
+    "revoke.json": check_revoke,
     "smb_message_echoes.json": check_smb_message_echoes,
     "status_bsuid_only.json": check_status_bsuid_only,
     "status_failed_131047.json": check_status_failed_131047,
