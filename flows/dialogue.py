@@ -20,6 +20,7 @@ Decisions worth knowing when reading the ledger:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
@@ -59,6 +60,11 @@ from flows.transitions import (
 
 ANY = None  # a row for every stage; a row naming the stage wins over it
 
+
+def has_chosen(turn: Turn) -> bool:
+    return turn.state.stage in (Stage.SUBSCRIBED, Stage.DECLINED)
+
+
 TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
     {
         # Keywords work from every stage (C05).
@@ -92,6 +98,10 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
             question_is_answered, decline_category, otherwise=ask_category_again
         ),
         (ANY, Signal.UNREADABLE): cannot_read,
+        # Not the customer's words, or from a group or an edit without a stop (C31-C33).
+        (ANY, Signal.IGNORED): silence,
+        # The chat opened for the first time: ask, or show what they already chose (C33).
+        (ANY, Signal.WELCOME): when(has_chosen, show_preferences, otherwise=show_prompt),
         # From a click-to-WhatsApp ad, whatever it says, anything but a keyword is a first
         # contact and never consent (C03): signals.classify turns it into FROM_AD.
         (ANY, Signal.FROM_AD): show_prompt,
@@ -102,6 +112,7 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         (Stage.STOPPED, Signal.CATEGORY_NO): silence,
         (Stage.STOPPED, Signal.UNREADABLE): silence,
         (Stage.STOPPED, Signal.FROM_AD): silence,
+        (Stage.STOPPED, Signal.WELCOME): silence,
     }
 )
 
@@ -139,7 +150,9 @@ def step(state: DialogueState, event: Inbound, catalog: Catalog, now: datetime) 
         category_id=category_id,
         switch_to=switch_to,
     )
-    return transition(state.stage, signal)(turn)
+    result = transition(state.stage, signal)(turn)
+    # A group is not a private conversation: a stop there withdraws, silently (C31).
+    return replace(result, replies=()) if event.in_group else result
 
 
 def marketing_preference(

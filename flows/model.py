@@ -15,6 +15,8 @@ class InboundKind(StrEnum):
     MEDIA = "media"  # image, audio, video, document, sticker, location, contacts, order
     REACTION = "reaction"
     UNSUPPORTED = "unsupported"  # anything WhatsApp or we cannot read
+    NOTICE = "notice"  # not the customer's words: a deletion, a system notice (C33)
+    WELCOME = "welcome"  # the customer opened the chat for the first time (request_welcome)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +32,8 @@ class Inbound:
     context_wamid: str | None = None  # the message this one answers
     # Version of the text of the message answered (context_wamid), when it is one of ours.
     context_text_version: str | None = None
+    in_group: bool = False  # written in a group chat: may only withdraw, never answered (C31)
+    edited: bool = False  # an edit of an earlier message: may only withdraw (C32)
 
     @property
     def evidence(self) -> dict[str, str]:

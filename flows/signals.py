@@ -57,9 +57,14 @@ class Signal(StrEnum):
     NO = "typed_no"
     # Anything not honoured from a click-to-WhatsApp ad (C03): never consent, whatever it says.
     FROM_AD = "from_ad"
+    # The customer opened the chat for the first time: the moment to ask (C33).
+    WELCOME = "welcome"
     # Anything else.
     OTHER = "other"  # text, or a button that is not ours
-    UNREADABLE = "unreadable"  # media, reaction, unsupported
+    UNREADABLE = "unreadable"  # media, unsupported
+    # Not an answer to anything: a reaction, a deletion, a system notice, and from a group or
+    # an edit anything that does not withdraw (C31-C33).
+    IGNORED = "ignored"
 
 
 # What a message from an ad may still mean: the keywords, and the taps that only withdraw.
@@ -76,6 +81,9 @@ HONOURED_FROM_AD = frozenset(
         Signal.DOI_NO,
     }
 )
+
+# What a group message or an edit may still mean: a withdrawal, never a grant (C31, C32).
+WITHDRAWALS = frozenset({Signal.STOP_ALL, Signal.STOP_CATEGORY, Signal.STOP_PROMOTIONS})
 
 _INTENT_SIGNALS: Mapping[Intent, Signal] = MappingProxyType(
     {
@@ -98,12 +106,15 @@ _BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
         DOI_NO: Signal.DOI_NO,
     }
 )
-_UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.REACTION, InboundKind.UNSUPPORTED})
+_UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.UNSUPPORTED})
+_IGNORED_KINDS = frozenset({InboundKind.REACTION, InboundKind.NOTICE})
 
 
 def classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:
     """(signal, category id, language) for one message; from an ad, only what is honoured."""
     signal, category_id, language = _recognise(event, catalog)
+    if (event.in_group or event.edited) and signal not in WITHDRAWALS:
+        return Signal.IGNORED, None, None
     if event.from_ad and signal not in HONOURED_FROM_AD:
         return Signal.FROM_AD, None, None
     return signal, category_id, language
@@ -111,6 +122,10 @@ def classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str 
 
 def _recognise(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:
     """Meta's opt-out button first, then our button ids, then keywords."""
+    if event.kind in _IGNORED_KINDS:
+        return Signal.IGNORED, None, None
+    if event.kind is InboundKind.WELCOME:
+        return Signal.WELCOME, None, None
     if event.kind in _UNREADABLE_KINDS:
         return Signal.UNREADABLE, None, None
     # Only as a tap: typed, the same words are the customer's own "STOP promotions" (C08).

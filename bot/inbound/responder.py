@@ -34,6 +34,10 @@ def to_inbound(session: Session, event: InboundMessage) -> Inbound:
         kind = InboundKind.REACTION
     elif event.media is not None:
         kind = InboundKind.MEDIA
+    elif event.revoke is not None or event.system is not None:
+        kind = InboundKind.NOTICE
+    elif event.welcome is not None:
+        kind = InboundKind.WELCOME
     else:
         kind = InboundKind.UNSUPPORTED
     context_version = None
@@ -50,6 +54,8 @@ def to_inbound(session: Session, event: InboundMessage) -> Inbound:
         from_ad=event.from_ad,
         context_wamid=event.context_wamid,
         context_text_version=context_version,
+        in_group=event.group_id is not None,
+        edited=event.edit_of is not None,
     )
 
 
@@ -71,7 +77,8 @@ class Responder:
             contact_id=contact.id,
             answers={c.category: c.granted for c in result.changes if c.category in answered},
         )
-        if self.services.settings.mark_inbound_read:
+        # Only a customer's own words in the private chat are marked read.
+        if self.services.settings.mark_inbound_read and _readable(event):
             enqueue_read_receipt(session, phone_number_id=event.phone_number_id, wamid=event.wamid)
 
     def on_preference(
@@ -122,6 +129,10 @@ class Responder:
                 purpose=reply.purpose,
                 text_version=reply.text_version,
             )
+
+
+def _readable(event: InboundMessage) -> bool:
+    return event.group_id is None and event.revoke is None and event.welcome is None
 
 
 def _payload(recipient: str, reply: Reply) -> dict[str, Any]:

@@ -385,7 +385,19 @@ def test_settled_contact_chatting_gets_one_pointer_to_help(
     assert purposes(c.send("ok")) == ["fallback"]
 
 
-@pytest.mark.parametrize("kind", [InboundKind.MEDIA, InboundKind.REACTION, InboundKind.UNSUPPORTED])
+@pytest.mark.parametrize("kind", [InboundKind.REACTION, InboundKind.NOTICE])
+@pytest.mark.parametrize("stage", [Stage.NEW, Stage.ASKED, Stage.CHOOSING, Stage.SUBSCRIBED])
+def test_c33_a_reaction_or_a_notice_is_no_answer_and_gets_none(
+    kind: InboundKind, stage: Stage, chat: ChatFactory
+) -> None:
+    c = STAGE_SETUPS[stage](chat)
+    before = c.state
+    result = c.media(kind)
+    assert result.replies == () and result.changes == ()
+    assert c.state == before
+
+
+@pytest.mark.parametrize("kind", [InboundKind.MEDIA, InboundKind.UNSUPPORTED])
 @pytest.mark.parametrize("stage", [Stage.NEW, Stage.ASKED, Stage.CHOOSING, Stage.SUBSCRIBED])
 def test_media_gets_a_polite_answer_and_keeps_the_stage(
     kind: InboundKind, stage: Stage, chat: ChatFactory

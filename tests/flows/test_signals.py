@@ -145,10 +145,36 @@ def test_a_template_button_carrying_a_keyword_is_that_keyword(catalog: Catalog) 
     assert classify(_tap("some-payload", text="HELP"), catalog)[0] is Signal.HELP
 
 
-@pytest.mark.parametrize("kind", [InboundKind.MEDIA, InboundKind.REACTION, InboundKind.UNSUPPORTED])
+@pytest.mark.parametrize("kind", [InboundKind.MEDIA, InboundKind.UNSUPPORTED])
 def test_what_we_cannot_read_is_unreadable(kind: InboundKind, catalog: Catalog) -> None:
     event = Inbound(kind=kind, wamid="wamid.in", timestamp=NOW)
     assert classify(event, catalog) == (Signal.UNREADABLE, None, None)
+
+
+@pytest.mark.parametrize("kind", [InboundKind.REACTION, InboundKind.NOTICE])
+def test_c33_a_reaction_or_a_notice_is_not_an_answer(kind: InboundKind, catalog: Catalog) -> None:
+    event = Inbound(kind=kind, wamid="wamid.in", timestamp=NOW)
+    assert classify(event, catalog) == (Signal.IGNORED, None, None)
+
+
+def test_c33_a_welcome_request_is_its_own_signal(catalog: Catalog) -> None:
+    event = Inbound(kind=InboundKind.WELCOME, wamid="wamid.in", timestamp=NOW)
+    assert classify(event, catalog) == (Signal.WELCOME, None, None)
+
+
+@pytest.mark.parametrize("where", [{"in_group": True}, {"edited": True}])
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [("STOP", Signal.STOP_ALL), ("stop offers", Signal.STOP_CATEGORY), ("yes", Signal.IGNORED)],
+)
+def test_c31_c32_a_group_message_or_an_edit_only_withdraws(
+    where: dict[str, bool], text: str, signal: Signal, catalog: Catalog
+) -> None:
+    event = Inbound(kind=InboundKind.TEXT, wamid="wamid.in", timestamp=NOW, text=text, **where)
+    assert classify(event, catalog)[0] is signal
+    for word in ("START", "HELP", "PREFERENCES"):
+        quiet = Inbound(kind=InboundKind.TEXT, wamid="w", timestamp=NOW, text=word, **where)
+        assert classify(quiet, catalog)[0] is Signal.IGNORED
 
 
 @pytest.mark.parametrize(

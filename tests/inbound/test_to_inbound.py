@@ -76,8 +76,11 @@ def test_each_recorded_message(
             InboundKind.UNSUPPORTED,
         ),
         ({"type": "order", "order": {"product_items": []}}, InboundKind.UNSUPPORTED),
-        ({"type": "system", "system": {"body": "changed"}}, InboundKind.UNSUPPORTED),
-        ({"type": "edit", "edit": {"message": {"type": "text"}}}, InboundKind.UNSUPPORTED),
+        # Not the customer's words (C33).
+        ({"type": "system", "system": {"body": "changed"}}, InboundKind.NOTICE),
+        ({"type": "revoke", "revoke": {"original_message_id": "w"}}, InboundKind.NOTICE),
+        # An edit is read as the message it now is: here a text with no body.
+        ({"type": "edit", "edit": {"message": {"type": "text"}}}, InboundKind.TEXT),
     ],
     ids=lambda value: value["type"] if isinstance(value, dict) else None,
 )
@@ -88,6 +91,8 @@ def test_parts_the_dialogue_cannot_read_carry_no_text(
     with Session(engine) as session:
         inbound = to_inbound(session, parsed(raw))
     assert (inbound.kind, inbound.text, inbound.reply_id) == (kind, None, None)
+    assert inbound.edited is (fields["type"] == "edit")
+    assert not inbound.in_group
 
 
 def test_a_reply_to_our_message_carries_that_message_text_version(engine: Engine) -> None:
