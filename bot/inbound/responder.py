@@ -55,7 +55,7 @@ def to_inbound(session: Session, event: InboundMessage) -> Inbound:
         context_wamid=event.context_wamid,
         context_text_version=context_version,
         in_group=event.group_id is not None,
-        edited=event.edit_of is not None,
+        edited=event.is_edit,
     )
 
 

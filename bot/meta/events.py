@@ -157,6 +157,11 @@ class InboundMessage:
         return self.reply.id if self.reply is not None else None
 
     @property
+    def is_edit(self) -> bool:
+        """An edit, even one that does not name the message it replaces."""
+        return self.original_type == "edit"
+
+    @property
     def context_wamid(self) -> str | None:
         """The message this one answers."""
         return self.context.wamid if self.context is not None else None
