@@ -36,6 +36,8 @@ def insert_inbound(
     meta_timestamp: datetime,
     context_wamid: str | None,
     raw: dict[str, Any] | None,
+    group_id: str | None = None,
+    original_wamid: str | None = None,
 ) -> str | None:
     """Store an inbound message; its id, or None when this wamid was already stored."""
     message_id = new_id()
@@ -54,13 +56,23 @@ def insert_inbound(
             "meta_timestamp": meta_timestamp,
             "created_at": utcnow(),
             "context_wamid": context_wamid,
+            "group_id": group_id,
+            "original_wamid": original_wamid,
             "raw": raw,
         },
     )
     return message_id if inserted else None
 
 
-def record_status(
+def record_status(session: Session, **fields: Any) -> Message | None:
+    """Keep the status event once per (wamid, status) and move the message forward only.
+
+    Returns the message when this status was new and changed it, else None.
+    """
+    return record_status_event(session, **fields)[1]
+
+
+def record_status_event(
     session: Session,
     *,
     wamid: str,
@@ -71,11 +83,10 @@ def record_status(
     error_code: int | None,
     error_title: str | None,
     raw: dict[str, Any] | None,
-) -> Message | None:
-    """Keep the status event once per (wamid, status) and move the message forward only.
-
-    Returns the message when this status was new and changed it, else None.
-    """
+    recipient_user_id: str | None = None,
+    recipient_participant_id: str | None = None,
+) -> tuple[bool, Message | None]:
+    """As record_status, and whether the event was new, so a redelivery counts as a duplicate."""
     inserted = insert_ignoring_conflict(
         session,
         StatusEvent,
@@ -84,6 +95,8 @@ def record_status(
             "status": status,
             "phone_number_id": phone_number_id,
             "recipient_id": recipient_id,
+            "recipient_user_id": recipient_user_id,
+            "recipient_participant_id": recipient_participant_id,
             "meta_timestamp": meta_timestamp,
             "error_code": error_code,
             "error_title": error_title,
@@ -92,19 +105,19 @@ def record_status(
         },
     )
     if not inserted:
-        return None
+        return False, None
     statement = select(Message).where(Message.wamid == wamid)
     if is_postgres(session.get_bind()):
         statement = statement.with_for_update()
     message = session.exec(statement).first()
     if message is None or STATUS_RANK.get(status, 0) <= STATUS_RANK.get(message.status, 0):
-        return None
+        return True, None
     message.status = status
     message.status_at = meta_timestamp
     if error_code is not None or error_title is not None:
         message.error_code, message.error_title = error_code, error_title
     session.add(message)
-    return message
+    return True, message
 
 
 def messages_of(session: Session, *, contact_id: int) -> list[Message]:

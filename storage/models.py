@@ -136,6 +136,10 @@ class Message(SQLModel, table=True):
     purpose: str | None = Field(default=None, max_length=32)
     text_version: str | None = Field(default=None, max_length=64)
     context_wamid: str | None = Field(default=None, max_length=256)
+    # Inbound in a group chat: the group (C31). Private chats have none.
+    group_id: str | None = Field(default=None, max_length=256)
+    # An edit or a deletion: the message it changes, kept beside it (C32, C33).
+    original_wamid: str | None = Field(default=None, max_length=256, index=True)
     raw: dict[str, Any] | None = _json()  # the inbound event or the outbound Graph API body
 
 
@@ -175,6 +179,9 @@ class StatusEvent(SQLModel, table=True):
     status: str = Field(max_length=16)
     phone_number_id: str | None = Field(default=None, max_length=64)
     recipient_id: str | None = Field(default=None, max_length=USER_ID_MAX)
+    recipient_user_id: str | None = Field(default=None, max_length=USER_ID_MAX)
+    # Sent to a group: the participant this status is about.
+    recipient_participant_id: str | None = Field(default=None, max_length=USER_ID_MAX)
     meta_timestamp: datetime = _time()
     error_code: int | None = Field(default=None, sa_type=BigInteger)
     error_title: str | None = Field(default=None, max_length=512)

@@ -18,7 +18,7 @@ from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
 from flows.catalog import Catalog
 from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
-from storage.conversation import insert_inbound, record_status
+from storage.conversation import insert_inbound, record_status_event
 from storage.db import session_scope
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
 from storage.suppression import last_erased_at
@@ -60,8 +60,10 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
     store_messages(services, body.messages, handler, report)
     with session_scope(services.engine) as session:
         for status in body.statuses:
-            store_status(session, status, services.catalog)
-            report.statuses += 1
+            if store_status(session, status, services.catalog):
+                report.statuses += 1
+            else:
+                report.duplicates += 1
         for other in body.others:
             keep_other_event(session, field=other.field, entry_id=other.entry_id, raw=other.raw)
             report.others += 1
@@ -69,8 +71,10 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
             keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
             report.malformed += 1
     for preference in body.preferences:
-        store_preference(services, preference, handler)
-        report.preferences += 1
+        if store_preference(services, preference, handler):
+            report.preferences += 1
+        else:
+            report.duplicates += 1
     return report
 
 
@@ -160,6 +164,9 @@ def store_message(
         meta_timestamp=event.timestamp,
         context_wamid=event.context_wamid,
         raw=dict(event.raw),
+        group_id=event.group_id,
+        original_wamid=event.edit_of
+        or (event.revoke.original_message_id if event.revoke else None),
     )
     if stored is None:
         return False
@@ -174,15 +181,18 @@ def _done_key(message: InboundMessage) -> str:
     return f"done:msg:{message.wamid}"
 
 
-def store_status(session: Session, status: Status, catalog: Catalog) -> None:
+def store_status(session: Session, status: Status, catalog: Catalog) -> bool:
+    """Apply one status; False when it was already stored (a redelivery)."""
     error = status.errors[0] if status.errors else None
-    message = record_status(
+    new, message = record_status_event(
         session,
         wamid=status.wamid,
         status=status.status.value,
         meta_timestamp=status.timestamp,
         phone_number_id=status.phone_number_id,
         recipient_id=status.recipient_id or status.recipient_user_id,
+        recipient_user_id=status.recipient_user_id,
+        recipient_participant_id=status.recipient_participant_id,
         error_code=error.code if error else None,
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),
@@ -197,6 +207,7 @@ def store_status(session: Session, status: Status, catalog: Catalog) -> None:
             occurred_at=status.timestamp,
             wamid=status.wamid,
         )
+    return new
 
 
 def store_preference(

@@ -162,6 +162,11 @@ class InboundMessage:
         return self.original_type == "edit"
 
     @property
+    def original_wamid(self) -> str | None:
+        """The message an edit or a deletion changes."""
+        return self.edit_of or (self.revoke.original_message_id if self.revoke else None)
+
+    @property
     def context_wamid(self) -> str | None:
         """The message this one answers."""
         return self.context.wamid if self.context is not None else None
