@@ -34,6 +34,8 @@ DONE_TTL_SECONDS = 8 * 24 * 3600
 
 @dataclass(slots=True)
 class IngestReport:
+    """What a body held, each event counted once: a redelivered one counts as a duplicate."""
+
     messages: int = 0
     duplicates: int = 0
     statuses: int = 0
@@ -65,8 +67,10 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
             else:
                 report.duplicates += 1
         for other in body.others:
-            keep_other_event(session, field=other.field, entry_id=other.entry_id, raw=other.raw)
-            report.others += 1
+            if keep_other_event(session, field=other.field, entry_id=other.entry_id, raw=other.raw):
+                report.others += 1
+            else:
+                report.duplicates += 1
         for item in body.malformed:
             keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
             report.malformed += 1
