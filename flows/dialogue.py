@@ -65,6 +65,21 @@ def has_chosen(turn: Turn) -> bool:
     return turn.state.stage in (Stage.SUBSCRIBED, Stage.DECLINED)
 
 
+def open_question(state: DialogueState) -> str:
+    """Names the question on screen: a new prompt or category question makes a new one."""
+    asked_at = state.asked_at.isoformat() if state.asked_at else ""
+    return f"{state.stage}|{asked_at}|{state.pending[0] if state.pending else ''}"[:96]
+
+
+def told_cannot_read(turn: Turn) -> bool:
+    return turn.state.unreadable_for == open_question(turn.state)
+
+
+def cannot_read_once(turn: Turn) -> StepResult:
+    result = cannot_read(turn)
+    return replace(result, state=replace(result.state, unreadable_for=open_question(turn.state)))
+
+
 TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
     {
         # Keywords work from every stage (C05).
@@ -97,7 +112,8 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         (Stage.CHOOSING, Signal.NO): when(
             question_is_answered, decline_category, otherwise=ask_category_again
         ),
-        (ANY, Signal.UNREADABLE): cannot_read,
+        # The polite answer once per open question, then quiet until a new one is asked.
+        (ANY, Signal.UNREADABLE): when(told_cannot_read, silence, otherwise=cannot_read_once),
         # Not the customer's words, or from a group or an edit without a stop (C31-C33).
         (ANY, Signal.IGNORED): silence,
         # The chat opened for the first time: ask, or show what they already chose (C33).

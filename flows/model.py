@@ -70,6 +70,8 @@ class DialogueState:
     granted: frozenset[str] = frozenset()  # current consent, derived from the ledger
     # Granted off WhatsApp, still awaiting the tap on the double opt-in template (C28).
     awaiting_confirmation: frozenset[str] = frozenset()
+    # The question the polite "cannot read that" was given for: once per question, not per message.
+    unreadable_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,7 @@ def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, Dialogu
         prompt_version=row.prompt_version,
         asked_at=row.asked_at,
         reprompts=row.reprompts,
+        unreadable_for=row.unreadable_for,
         granted=granted_categories(session, contact_id=contact.id),
         awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
     )
@@ -52,6 +53,7 @@ def save_result(
     row.prompt_version = new_state.prompt_version
     row.asked_at = new_state.asked_at
     row.reprompts = new_state.reprompts
+    row.unreadable_for = new_state.unreadable_for
     row.updated_at = utcnow()
     session.add(row)
     if new_state.language and contact.language != new_state.language:

@@ -108,6 +108,7 @@ class DialogueRow(SQLModel, table=True):
     prompt_version: str | None = Field(default=None, max_length=64)
     asked_at: datetime | None = _time(nullable=True)
     reprompts: int = 0
+    unreadable_for: str | None = Field(default=None, max_length=96)
     updated_at: datetime = _time(default=True)
 
 

@@ -144,3 +144,12 @@ def test_status_rows_keep_the_user_id_and_the_group_participant(customer, engine
         GROUP,
         WA_ID,
     )
+
+
+def test_pictures_get_the_polite_answer_once_per_question(customer, api):
+    customer.say("hello")
+    assert len(customer.send_image()) == 1
+    assert customer.send_image() == []
+    assert customer._post(simulate.media_body(wa_id=WA_ID, media_type="sticker")) == []
+    customer.press(1)  # the prompt's buttons still work
+    assert consents(api) == {"orders": True, "offers": True}

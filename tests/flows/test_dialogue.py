@@ -407,7 +407,11 @@ def test_media_gets_a_polite_answer_and_keeps_the_stage(
     result = c.media(kind)
     assert purposes(result) == ["unreadable"]
     assert result.changes == ()
-    assert c.state == before
+    # Only the note of which question was answered politely changes.
+    assert replace(c.state, unreadable_for=None) == replace(before, unreadable_for=None)
+    # At most once per open question: more pictures get nothing more.
+    assert c.media(kind).replies == ()
+    assert c.media(InboundKind.MEDIA).replies == ()
 
 
 # --- properties ----------------------------------------------------------------------------------

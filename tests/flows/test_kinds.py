@@ -80,3 +80,14 @@ def test_c33_a_welcome_request_after_choosing_shows_the_choices(
 def test_c33_a_welcome_request_after_stop_stays_silent(chat: ChatFactory) -> None:
     c = stopped(chat)
     assert c.media(InboundKind.WELCOME).replies == ()
+
+
+def test_the_polite_answer_comes_again_once_a_new_question_is_asked(chat: ChatFactory) -> None:
+    c = asked(chat)
+    assert purposes(c.media()) == ["unreadable"]
+    assert c.media().replies == ()
+    c.tap("optin:choose")  # the first category question: a new question on screen
+    assert purposes(c.media()) == ["unreadable"]
+    assert c.media().replies == ()
+    c.send("START")  # the prompt again
+    assert purposes(c.media()) == ["unreadable"]

@@ -1,4 +1,5 @@
-"""message group and original, status recipient user id and group participant
+"""message group and original, status recipient user id and group participant, and the
+question the dialogue last said it could not read
 
 Revision ID: f3a9c6d21b58
 Revises: 8725895095c2
@@ -17,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("dialogue", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("unreadable_for", sa.String(length=96), nullable=True))
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.add_column(sa.Column("group_id", sa.String(length=256), nullable=True))
         batch_op.add_column(sa.Column("original_wamid", sa.String(length=256), nullable=True))
@@ -36,3 +39,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_message_original_wamid")
         batch_op.drop_column("original_wamid")
         batch_op.drop_column("group_id")
+    with op.batch_alter_table("dialogue", schema=None) as batch_op:
+        batch_op.drop_column("unreadable_for")
