@@ -17,6 +17,7 @@ class InboundKind(StrEnum):
     UNSUPPORTED = "unsupported"  # anything WhatsApp or we cannot read
     NOTICE = "notice"  # not the customer's words: a deletion, a system notice (C33)
     WELCOME = "welcome"  # the customer opened the chat for the first time (request_welcome)
+    FLOW = "flow"  # a WhatsApp Flow's answer: the business's form, not one of our questions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

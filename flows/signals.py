@@ -107,7 +107,7 @@ _BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
     }
 )
 _UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.UNSUPPORTED})
-_IGNORED_KINDS = frozenset({InboundKind.REACTION, InboundKind.NOTICE})
+_IGNORED_KINDS = frozenset({InboundKind.REACTION, InboundKind.NOTICE, InboundKind.FLOW})
 
 
 def classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:

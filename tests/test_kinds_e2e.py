@@ -18,6 +18,7 @@ from bot.dev.simulate_kinds import (
     revoke_body,
 )
 from storage.models import Message, StatusEvent
+from tests.conftest import fixture_bytes
 from tests.test_dialogue_e2e import (
     PROMPT_BUTTONS,
     WA_ID,
@@ -153,3 +154,12 @@ def test_pictures_get_the_polite_answer_once_per_question(customer, api):
     assert customer._post(simulate.media_body(wa_id=WA_ID, media_type="sticker")) == []
     customer.press(1)  # the prompt's buttons still work
     assert consents(api) == {"orders": True, "offers": True}
+
+
+def test_a_flow_answer_is_kept_with_its_fields_and_is_not_an_answer_to_the_prompt(
+    customer, api, engine
+):
+    customer.say("hello")
+    assert customer._post(fixture_bytes("flow_reply.json")) == []
+    assert ledger(api) == []
+    assert "orders=true, offers=false" in stored(engine, "wamid.FLOW0001").text

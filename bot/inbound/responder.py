@@ -28,6 +28,8 @@ from storage.suppression import lift
 def to_inbound(session: Session, event: InboundMessage) -> Inbound:
     if event.text is not None:
         kind = InboundKind.TEXT
+    elif event.reply is not None and event.reply.other_kind == "nfm_reply":
+        kind = InboundKind.FLOW  # kept with its fields for the business, not a dialogue answer
     elif event.reply is not None:
         kind = InboundKind.BUTTON
     elif event.reaction is not None:

@@ -7,6 +7,7 @@ it belongs to, and gives the one-line ``summary`` the conversation log shows for
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,6 +75,8 @@ class ReplyChoice:
     title: str | None = None  # what the customer saw and tapped
     description: str | None = None  # list rows only
     other_kind: str | None = None  # Meta's interactive type when kind is OTHER
+    # A WhatsApp Flow's answer (nfm_reply): the form's fields as sent, each value as JSON text.
+    flow_fields: tuple[tuple[str, str], ...] = ()
 
     @property
     def message_type(self) -> MessageType:
@@ -84,7 +87,8 @@ class ReplyChoice:
     @property
     def summary(self) -> str:
         label = _REPLY_LABELS.get(self.kind) or f"interactive {self.other_kind or ''}".strip()
-        return _line(f"[{label}]", self.title)
+        fields = ", ".join(f"{key}={value}" for key, value in self.flow_fields)
+        return _line(f"[{label}]", self.title, f"({fields})" if fields else None)
 
     @classmethod
     def from_interactive(cls, payload: Mapping[str, Any]) -> ReplyChoice:
@@ -99,6 +103,7 @@ class ReplyChoice:
             title=get_str(answer, "title") or get_str(answer, "body"),
             description=get_str(answer, "description"),
             other_kind=meta_kind if kind is ReplyKind.OTHER else None,
+            flow_fields=_flow_fields(get_str(answer, "response_json")),
         )
 
     @classmethod
@@ -109,6 +114,19 @@ class ReplyChoice:
             id=get_str(payload, "payload"),
             title=get_str(payload, "text"),
         )
+
+
+def _flow_fields(response_json: str | None) -> tuple[tuple[str, str], ...]:
+    """A Flow's ``response_json`` (a JSON object in a string), kept so its answers are not lost."""
+    try:
+        document = json.loads(response_json) if response_json else None
+    except ValueError:
+        return ()
+    if not isinstance(document, dict):
+        return ()
+    return tuple(
+        (str(key), json.dumps(value, ensure_ascii=False)) for key, value in document.items()
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -151,7 +151,7 @@ def test_what_we_cannot_read_is_unreadable(kind: InboundKind, catalog: Catalog) 
     assert classify(event, catalog) == (Signal.UNREADABLE, None, None)
 
 
-@pytest.mark.parametrize("kind", [InboundKind.REACTION, InboundKind.NOTICE])
+@pytest.mark.parametrize("kind", [InboundKind.REACTION, InboundKind.NOTICE, InboundKind.FLOW])
 def test_c33_a_reaction_or_a_notice_is_not_an_answer(kind: InboundKind, catalog: Catalog) -> None:
     event = Inbound(kind=kind, wamid="wamid.in", timestamp=NOW)
     assert classify(event, catalog) == (Signal.IGNORED, None, None)

@@ -222,12 +222,20 @@ def check_reaction_removed(body: WebhookBody) -> None:
 def check_flow_reply(body: WebhookBody) -> None:
     message = only_message(body)
     assert message.type is MessageType.INTERACTIVE
-    assert message.reply == ReplyChoice(kind=ReplyKind.OTHER, title="Sent", other_kind="nfm_reply")
+    assert message.reply == ReplyChoice(
+        kind=ReplyKind.OTHER,
+        title="Sent",
+        other_kind="nfm_reply",
+        # The form's answers are kept, not only the "Sent" the customer saw.
+        flow_fields=(("flow_token", '"prefs-1"'), ("orders", "true"), ("offers", "false")),
+    )
     # A Flow's answer names no button: the dialogue sees its body and no reply id.
     assert message.reply_id is None
     assert message.content_text == "Sent"
     assert message.context_wamid == "wamid.OUT0002"
-    assert message.summary == "[interactive nfm_reply] Sent"
+    assert message.summary == (
+        '[interactive nfm_reply] Sent (flow_token="prefs-1", orders=true, offers=false)'
+    )
 
 
 def check_system_user_changed_number(body: WebhookBody) -> None:
