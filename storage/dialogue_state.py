@@ -46,6 +46,8 @@ def save_result(
     """The new state and the ledger rows; replies are the caller's to queue."""
     assert contact.id is not None
     new_state = result.state
+    # A stop said in a group withdraws with no confirmation; it still stops what was queued.
+    stopped_now = row.stage != Stage.STOPPED.value and new_state.stage is Stage.STOPPED
     row.stage = new_state.stage.value
     row.language = new_state.language
     row.language_chosen = new_state.language_chosen
@@ -61,6 +63,6 @@ def save_result(
         session.add(contact)
 
     record(session, contact_id=contact.id, changes=result.changes)
-    if any(r.purpose is Purpose.STOP for r in result.replies):
+    if stopped_now or any(r.purpose is Purpose.STOP for r in result.replies):
         # After STOP nothing else goes out but its one confirmation (C07).
         cancel_pending(session, contact_id=contact.id)

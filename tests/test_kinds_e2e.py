@@ -163,3 +163,18 @@ def test_a_flow_answer_is_kept_with_its_fields_and_is_not_an_answer_to_the_promp
     assert customer._post(fixture_bytes("flow_reply.json")) == []
     assert ledger(api) == []
     assert "orders=true, offers=false" in stored(engine, "wamid.FLOW0001").text
+
+
+def test_c31_a_stop_in_a_group_cancels_what_was_queued_for_that_participant(app, engine):
+    customer = ChatSession(app, wa_id=WA_ID)
+    # The prompt for "hello" is still queued when the group STOP arrives in the same batch.
+    body = simulate.batch_body(
+        simulate.text_body(wa_id=WA_ID, text="hello"),
+        group_text_body(wa_id=WA_ID, text="STOP", group_id=GROUP),
+    )
+    assert customer._post(body) == []
+    with Session(engine) as session:
+        statuses = [
+            m.status for m in session.exec(select(Message).where(Message.direction == "out"))
+        ]
+    assert statuses == ["cancelled"]

@@ -169,8 +169,7 @@ def store_message(
         context_wamid=event.context_wamid,
         raw=dict(event.raw),
         group_id=event.group_id,
-        original_wamid=event.edit_of
-        or (event.revoke.original_message_id if event.revoke else None),
+        original_wamid=event.original_wamid,
     )
     if stored is None:
         return False
