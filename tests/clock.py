@@ -21,22 +21,24 @@ class ManualClock:
 
     def __init__(self, start: datetime | None = None) -> None:
         self._start = start or utcnow()
-        self._elapsed = 0.0
+        # Whole microseconds (a datetime's resolution), so that steps add up exactly: 5.999 s
+        # and then 0.001 s are 6 s, as a deadline 6 s away expects.
+        self._micros = 0
         self._lock = threading.Lock()
 
     def monotonic(self) -> float:
         with self._lock:
-            return 1000.0 + self._elapsed  # any origin will do: only differences count
+            return 1000.0 + self._micros / 1_000_000  # any origin: only differences count
 
     __call__ = monotonic
 
     def utcnow(self) -> datetime:
         with self._lock:
-            return self._start + timedelta(seconds=self._elapsed)
+            return self._start + timedelta(microseconds=self._micros)
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._elapsed += seconds
+            self._micros += round(seconds * 1_000_000)
 
     def sleep(self, seconds: float) -> None:
         """A sleep that moves the clock instead of waiting (right for one sleeper at a time)."""

@@ -1,8 +1,9 @@
 """Fixtures for the outbox and the dispatcher: the fake Graph API, queued messages, workers.
 
 Only Meta is replaced, by :class:`tests.fake_graph.FakeGraph`, a real HTTP server on loopback;
-the dispatcher talks to it through the real GraphClient, with a short read timeout so that
-injected timeouts cost half a second.
+the dispatcher talks to it through the real GraphClient. Tests wait for states (a gate's held
+requests, a dispatcher drained, a count of settlements), never for time to pass: on a busy
+machine any delay may be too short.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -40,7 +46,10 @@ from tests.fake_graph import FakeGraph
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test"
 PHONE_NUMBER_ID = "106540352242922"
-CLIENT_TIMEOUT = (1.0, 0.5)  # the fake's injected timeouts sleep 0.8 s
+# Read timeout: longer than any gate holds an answer and any stall of a busy machine. A read
+# timeout on a delivered message would be a duplicate send the test did not ask for; the fake's
+# injected timeouts need none (it drops the connection), and FakeGraph.hang tests a real one.
+CLIENT_TIMEOUT = (3.05, 30.0)
 
 
 @pytest.fixture
@@ -61,9 +70,11 @@ def app_config(app_config: dict[str, str], fake: FakeGraph) -> dict[str, str]:
     }
 
 
-def graph_client(fake: FakeGraph, token: str = TOKEN) -> GraphClient:
+def graph_client(
+    fake: FakeGraph, token: str = TOKEN, timeout: tuple[float, float] = CLIENT_TIMEOUT
+) -> GraphClient:
     session = pooled_session(fake.base_url, pool_size=32)  # the session the app makes
-    return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=CLIENT_TIMEOUT)
+    return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=timeout)
 
 
 MakeDispatcher = Callable[..., Dispatcher]
@@ -110,10 +121,12 @@ def queue_texts(
     category: str | None = None,
     priority: int = PRIORITY_ANSWER,
     chunk: int = 500,
+    now: datetime | None = None,
 ) -> list[Queued]:
     """Queue count text messages, one recipient each unless recipients are given (round robin).
 
-    Through enqueue_message on a locked contact, as the webhook and the API do.
+    Through enqueue_message on a locked contact, as the webhook and the API do; due at now
+    (a test's ManualClock), or at once.
     """
     recipients = recipients or [wa_id(i) for i in range(count)]
     run = uuid.uuid4().hex[:8]
@@ -137,6 +150,7 @@ def queue_texts(
                     text=marker,
                     category=category,
                     priority=priority,
+                    now=now,
                 )
                 queued.append(Queued(message.id, contacts[to], to, marker))
     return queued
@@ -169,6 +183,68 @@ def messages(engine: Engine, queued: list[Queued]) -> dict[str, Message]:
 def outbox(engine: Engine) -> list[OutboxItem]:
     with Session(engine) as session:
         return list(session.exec(select(OutboxItem).order_by(col(OutboxItem.id))))
+
+
+def end_leases(engine: Engine) -> int:
+    """End every lease now, as time would: for a dispatcher in another process, whose clock a
+    test cannot move. How many rows were held."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(OutboxItem)
+            .where(col(OutboxItem.claimed_until).is_not(None))
+            .values(claimed_until=utcnow() - timedelta(seconds=1))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- a dispatcher in a thread -----------------------------------------------------------------
+
+
+def thread_stacks() -> str:
+    """Every thread's stack, for a failure message."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(
+        f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame))
+        for ident, frame in sys._current_frames().items()
+    )
+
+
+class Running:
+    """A dispatcher's run() in a thread of its own, with the stop and wake events the app and
+    `outbox work` give it."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(
+            target=dispatcher.run, args=(self.stop_event, self.wake), name="test-dispatcher"
+        )
+
+    def poke(self) -> None:
+        """Rows were queued: look now (the app sets its wake event after each commit)."""
+        self.wake.set()
+
+    def wait_drained(self, timeout: float = 30.0) -> bool:
+        return self.dispatcher.wait_drained(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop it and wait; a dispatcher that does not stop fails the test with its stack."""
+        self.stop_event.set()
+        self.wake.set()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            pytest.fail(f"the dispatcher did not stop within {timeout} s\n{thread_stacks()}")
+
+
+@contextmanager
+def running(dispatcher: Dispatcher) -> Iterator[Running]:
+    run = Running(dispatcher)
+    run.thread.start()
+    try:
+        yield run
+    finally:
+        run.stop()
 
 
 # --- dispatcher processes ---------------------------------------------------------------------
@@ -211,10 +287,17 @@ class Worker:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
-    def stop(self, timeout: float = 20.0) -> str:
-        """Terminate and wait; everything it printed (the stats line last)."""
+    def stop(self, timeout: float = 60.0) -> str:
+        """Terminate and wait; everything it printed (the stats line last). One that does not
+        stop is aborted, and fails the test with every thread's stack (faulthandler)."""
         self.terminate()
-        self.process.wait(timeout)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(10)
+            self.close()
+            pytest.fail(f"{self.name} did not stop within {timeout} s:\n{self.errors()}")
         self.close()
         return self.output()
 
@@ -235,6 +318,7 @@ def worker_env(app_config: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
     env.update({k: v for k, v in app_config.items() if k != "RUN_DISPATCHER"})
     env["LOG_LEVEL"] = "WARNING"
+    env["PYTHONFAULTHANDLER"] = "1"  # aborted when hung: every thread's stack to stderr
     return env
 
 
