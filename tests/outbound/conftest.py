@@ -278,6 +278,15 @@ class Worker:
                 raise AssertionError(f"{self.name} did not start:\n{self.errors()}")
             time.sleep(0.05)
 
+    def wait_logged(self, text: str, timeout: float = 30.0) -> None:
+        """Until its log (stderr) says text; it is a separate process, whose state only its
+        output shows."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr_path.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} never logged {text!r}:\n{self.errors()}")
+            time.sleep(0.02)
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
