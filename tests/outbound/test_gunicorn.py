@@ -23,7 +23,9 @@ from tests.conftest import APP_SECRET, ROOT
 from tests.fake_graph import FakeGraph
 from tests.outbound.conftest import Worker, outbox, wa_id, wait_until
 
-RATE = 40  # messages per second, shared by the two workers
+# Messages per second, shared by the two workers: slow enough that once Meta answers again
+# during the shutdown, nothing beyond what the workers hold goes out before they stop claiming.
+RATE = 40
 # A prompt and a read receipt each: more rows than the two workers' dispatchers hold at once
 # (a batch of 100 each), so some are always still waiting when SIGTERM comes.
 BACKLOG_CONTACTS = 120
@@ -54,6 +56,14 @@ class Gunicorn:
 
     def log(self) -> str:
         return self.log_path.read_text()[-4000:]
+
+    def wait_logged(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
+        """Until its log says text count times (a separate process: its log shows its state)."""
+        deadline = time.monotonic() + timeout
+        while self.log_path.read_text().count(text) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gunicorn never logged {text!r} {count} times:\n{self.log()}")
+            time.sleep(0.02)
 
     def _wait_listening(self, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
@@ -108,20 +118,27 @@ def test_under_gunicorn_every_message_is_answered_once_and_sigterm_releases_the_
         gunicorn.post_message(to, "hi")
 
     # Each gets the consent prompt from a worker's dispatcher thread, once.
-    assert fake.wait_for(lambda f: all(answers_to(f, to) for to in first), timeout=20), (
-        gunicorn.log()
-    )
-    time.sleep(0.5)  # nothing more should follow
+    assert fake.wait_for(lambda f: all(answers_to(f, to) for to in first)), gunicorn.log()
+    # Nothing more can follow once the outbox is empty: every row was sent and settled.
+    assert wait_until(lambda: not outbox(engine), timeout=30), gunicorn.log()
     assert {to: answers_to(fake, to) for to in first} == {to: ["delivered"] for to in first}
 
-    # A backlog of prompts and read receipts (several seconds at RATE), stopped part way: the
-    # workers go on claiming while they exit, after Python's thread pools refuse new work.
+    # A backlog of prompts and read receipts, stopped part way: twenty sends answered, the next
+    # ones waiting for Meta when SIGTERM comes. Meta answers again only once both workers are
+    # exiting: they go on claiming while they exit, after Python's thread pools refuse new work.
+    meta = fake.hold()
+    meta.release(20)
+    before = len(fake.snapshot())
     second = [wa_id(n) for n in range(100, 100 + BACKLOG_CONTACTS)]
     for to in second:
         gunicorn.post_message(to, "hi")
-    assert fake.wait_for(lambda f: sum(bool(answers_to(f, to)) for to in second) >= 10, 20)
+    assert fake.wait_for(lambda f: len(f.snapshot()) - before == 20 and meta.held >= 1), (
+        gunicorn.log()
+    )
     gunicorn.process.send_signal(signal.SIGTERM)
-    assert gunicorn.process.wait(30) == 0, gunicorn.log()
+    gunicorn.wait_logged("Worker exiting", count=2)
+    meta.release()
+    assert gunicorn.process.wait(60) == 0, gunicorn.log()
     assert "Traceback" not in gunicorn.log_path.read_text(), gunicorn.log()
 
     # The workers finished what was in flight and gave back the rest: nothing is left claimed.
@@ -130,7 +147,8 @@ def test_under_gunicorn_every_message_is_answered_once_and_sigterm_releases_the_
     assert all(row.claimed_by is None for row in left), gunicorn.log()
     rest = Worker(worker_env, gunicorn.log_path.parent, "after", "--concurrency", "4")
     try:
-        assert wait_until(lambda: not outbox(engine), timeout=20), rest.errors()
+        assert fake.wait_for(lambda f: all(answers_to(f, to) for to in second)), rest.errors()
+        assert wait_until(lambda: not outbox(engine), timeout=30), rest.errors()
     finally:
         rest.stop()
     # Every contact answered exactly once, across the shutdown.
