@@ -217,8 +217,13 @@ class Running:
         self.dispatcher = dispatcher
         self.stop_event = threading.Event()
         self.wake = threading.Event()
+        # A daemon: one that hangs fails its test (stop(), or the timeout with every stack)
+        # and must not also keep the run from ending.
         self.thread = threading.Thread(
-            target=dispatcher.run, args=(self.stop_event, self.wake), name="test-dispatcher"
+            target=dispatcher.run,
+            args=(self.stop_event, self.wake),
+            name="test-dispatcher",
+            daemon=True,
         )
 
     def poke(self) -> None:

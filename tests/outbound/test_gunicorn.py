@@ -110,6 +110,9 @@ def answers_to(fake: FakeGraph, to: str) -> list[str]:
     return [r.outcome for r in fake.attempts_to(to) if r.payload.get("status") != "read"]
 
 
+# A gunicorn master, two workers and a worker process, each a Python start-up of seconds on a
+# loaded two-core machine: more than the suite's two minutes before a hang fails it.
+@pytest.mark.timeout(300)
 def test_under_gunicorn_every_message_is_answered_once_and_sigterm_releases_the_rest(
     app: Flask, engine: Engine, fake: FakeGraph, gunicorn: Gunicorn, worker_env: dict[str, str]
 ) -> None:

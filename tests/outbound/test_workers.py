@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -33,6 +34,9 @@ from tests.outbound.conftest import (
 from tests.tcp_proxy import TcpProxy
 
 StartWorker = Callable[..., Worker]
+# Each worker is a Python process that takes seconds to start on a loaded two-core machine:
+# these tests get more than the suite's two minutes before a hang fails them.
+PROCESSES_TIMEOUT = pytest.mark.timeout(300)
 
 
 def sent_by(output: str) -> int:
@@ -47,6 +51,7 @@ def all_delivered(queued: list[Queued]) -> Callable[[FakeGraph], bool]:
     return lambda fake: markers <= set(fake.delivered())
 
 
+@PROCESSES_TIMEOUT
 def test_a_dispatcher_killed_mid_batch_loses_nothing_once_another_starts(
     engine: Engine,
     fake: FakeGraph,
@@ -83,6 +88,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_another_starts(
     assert all(m.status == "sent" and m.wamid for m in messages(engine, queued).values())
 
 
+@PROCESSES_TIMEOUT
 def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     postgres_url: str,
     fake: FakeGraph,
@@ -125,6 +131,7 @@ def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     assert all(m.status == "sent" for m in stored.values())
 
 
+@PROCESSES_TIMEOUT
 def test_on_postgresql_a_queued_row_wakes_an_idle_dispatcher_in_another_process_at_once(
     postgres_url: str,
     fake: FakeGraph,
