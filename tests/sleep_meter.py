@@ -9,6 +9,8 @@ waits elsewhere (worker processes, Event.wait) are not counted: they wait for a 
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 _real_sleep = time.sleep
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _lock = threading.Lock()
 _current: str = "(outside tests)"
 
@@ -27,6 +30,7 @@ _current: str = "(outside tests)"
 class _Slept:
     spans: list[tuple[float, float]] = field(default_factory=list)
     own_thread: float = 0.0
+    by_caller: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def wall(self) -> float:
         """The length of the union of the spans: overlapping sleeps count once."""
@@ -42,8 +46,17 @@ class _Slept:
 _slept: dict[str, _Slept] = defaultdict(_Slept)
 
 
+def _caller() -> str:
+    """Where the sleep was called from: file and function, relative to the checkout."""
+    frame = sys._getframe(2)
+    path = frame.f_code.co_filename
+    path = path[len(_ROOT) :] if path.startswith(_ROOT) else path.rsplit("/", 1)[-1]
+    return f"{path}:{frame.f_code.co_name}"
+
+
 def _sleep(seconds: float) -> None:
     test = _current
+    caller = _caller()
     start = time.monotonic()
     try:
         _real_sleep(seconds)
@@ -52,6 +65,7 @@ def _sleep(seconds: float) -> None:
         with _lock:
             record = _slept[test]
             record.spans.append((start, stop))
+            record.by_caller[caller] += stop - start
             if threading.current_thread() is threading.main_thread():
                 record.own_thread += stop - start
 
@@ -81,3 +95,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"total: {sum(r[0] for r in rows):.1f} s wall, "
         f"{sum(r[1] for r in rows):.1f} s in test threads, over {len(rows)} tests"
     )
+    callers: dict[str, float] = defaultdict(float)
+    with _lock:
+        for slept in _slept.values():
+            for caller, seconds in slept.by_caller.items():
+                callers[caller] += seconds
+    write("by caller (summed over threads):")
+    for caller, seconds in sorted(callers.items(), key=lambda item: -item[1])[:15]:
+        write(f"{seconds:8.2f}  {caller}")

@@ -9,6 +9,7 @@ machine any delay may be too short.
 from __future__ import annotations
 
 import os
+import select as io_select
 import signal
 import subprocess
 import sys
@@ -255,46 +256,96 @@ def running(dispatcher: Dispatcher) -> Iterator[Running]:
 # --- dispatcher processes ---------------------------------------------------------------------
 
 
+def wait_exit(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """Its exit code, or None if it still runs after timeout. Waits on a pidfd, which the kernel
+    makes readable at exit, where Popen.wait(timeout) would poll in small sleeps."""
+    if process.poll() is not None:
+        return process.returncode
+    try:
+        handle = os.pidfd_open(process.pid)
+    except ProcessLookupError:  # ended and reaped meanwhile
+        return process.wait()
+    try:
+        ready, _, _ = io_select.select([handle], [], [], timeout)
+    finally:
+        os.close(handle)
+    return process.wait() if ready else None
+
+
+class Output:
+    """What a process writes to one pipe: copied to a file as it comes, and waited on for a
+    text, without polling (the reader thread wakes the waiters)."""
+
+    def __init__(self, pipe: IO[bytes], path: Path) -> None:
+        self.path = path
+        self._text: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._copy, args=(pipe,), daemon=True)
+        self._reader.start()
+
+    def _copy(self, pipe: IO[bytes]) -> None:
+        with self.path.open("wb") as copy:
+            for line in iter(pipe.readline, b""):
+                copy.write(line)
+                copy.flush()
+                with self._changed:
+                    self._text.append(line.decode(errors="replace"))
+                    self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self._text)
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 30.0) -> bool:
+        """Until text has appeared count times (False if the pipe closed or time ran out)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: "".join(self._text).count(text) >= count or self._ended, timeout
+            )
+            return "".join(self._text).count(text) >= count
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Once the process has ended: wait for the rest of its output."""
+        self._reader.join(timeout)
+
+
 class Worker:
     """`flask --app wsgi outbox work` in a process of its own, as production runs it."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, name: str, *options: str) -> None:
         self.name = name
-        self.stdout_path = log_dir / f"{name}.out"
-        self.stderr_path = log_dir / f"{name}.err"
-        self._stdout: IO[bytes] = self.stdout_path.open("wb")
-        self._stderr: IO[bytes] = self.stderr_path.open("wb")
         flask = str(Path(sys.executable).with_name("flask"))
         self.process = subprocess.Popen(
             [flask, "--app", "wsgi", "outbox", "work", *options],
             cwd=ROOT,
             env=env,
-            stdout=self._stdout,
-            stderr=self._stderr,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.stdout = Output(self.process.stdout, log_dir / f"{name}.out")
+        self.stderr = Output(self.process.stderr, log_dir / f"{name}.err")
 
     def output(self) -> str:
-        return self.stdout_path.read_text()
+        return self.stdout.text()
 
     def wait_running(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while "running" not in self.output():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} did not start:\n{self.errors()}")
-            time.sleep(0.05)
+        if not self.stdout.wait_for("running", timeout=timeout):
+            raise AssertionError(f"{self.name} did not start:\n{self.errors()}")
 
     def wait_logged(self, text: str, timeout: float = 30.0) -> None:
-        """Until its log (stderr) says text; it is a separate process, whose state only its
-        output shows."""
-        deadline = time.monotonic() + timeout
-        while text not in self.stderr_path.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} never logged {text!r}:\n{self.errors()}")
-            time.sleep(0.02)
+        """Until its log (stderr) says text: a separate process, whose state only its output
+        shows."""
+        if not self.stderr.wait_for(text, timeout=timeout):
+            raise AssertionError(f"{self.name} never logged {text!r}:\n{self.errors()}")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        wait_exit(self.process, 10)
 
     def terminate(self) -> None:
         """SIGTERM, as an orchestrator stops it: finish what is in flight, release the rest."""
@@ -305,11 +356,9 @@ class Worker:
         """Terminate and wait; everything it printed (the stats line last). One that does not
         stop is aborted, and fails the test with every thread's stack (faulthandler)."""
         self.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        if wait_exit(self.process, timeout) is None:
             self.process.send_signal(signal.SIGABRT)
-            self.process.wait(10)
+            wait_exit(self.process, 10)
             self.close()
             pytest.fail(f"{self.name} did not stop within {timeout} s:\n{self.errors()}")
         self.close()
@@ -318,12 +367,12 @@ class Worker:
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(10)
-        self._stdout.close()
-        self._stderr.close()
+            wait_exit(self.process, 10)
+        self.stdout.close()
+        self.stderr.close()
 
     def errors(self) -> str:
-        return self.stderr_path.read_text()[-4000:]
+        return self.stderr.text()[-4000:]
 
 
 @pytest.fixture

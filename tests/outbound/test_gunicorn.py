@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from sqlalchemy.engine import Engine
 from bot.dev import simulate
 from tests.conftest import APP_SECRET, ROOT
 from tests.fake_graph import FakeGraph
-from tests.outbound.conftest import Worker, outbox, wa_id, wait_until
+from tests.outbound.conftest import Output, Worker, outbox, wa_id, wait_exit, wait_until
 
 # Messages per second, shared by the two workers: slow enough that once Meta answers again
 # during the shutdown, nothing beyond what the workers hold goes out before they stop claiming.
@@ -34,8 +33,7 @@ _LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 class Gunicorn:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.log_path = log_dir / "gunicorn.log"
-        self._log = self.log_path.open("wb")
+        self.log_dir = log_dir
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("gunicorn")),
@@ -49,32 +47,26 @@ class Gunicorn:
             ],
             cwd=ROOT,
             env=env,
-            stdout=self._log,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        assert self.process.stdout is not None
+        self.output = Output(self.process.stdout, log_dir / "gunicorn.log")
         self.url = self._wait_listening()
 
     def log(self) -> str:
-        return self.log_path.read_text()[-4000:]
+        return self.output.text()[-4000:]
 
     def wait_logged(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
         """Until its log says text count times (a separate process: its log shows its state)."""
-        deadline = time.monotonic() + timeout
-        while self.log_path.read_text().count(text) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn never logged {text!r} {count} times:\n{self.log()}")
-            time.sleep(0.02)
+        if not self.output.wait_for(text, count, timeout):
+            raise AssertionError(f"gunicorn never logged {text!r} {count} times:\n{self.log()}")
 
     def _wait_listening(self, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = _LISTENING.search(self.log_path.read_text())
-            if match and self.log().count("Booting worker") >= 2:
-                return match.group(1)
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"gunicorn did not start:\n{self.log()}")
+        self.wait_logged("Booting worker", count=2, timeout=timeout)
+        match = _LISTENING.search(self.output.text())
+        assert match, f"gunicorn did not say where it listens:\n{self.log()}"
+        return match.group(1)
 
     def post_message(self, wa: str, text: str) -> None:
         body = simulate.text_body(wa_id=wa, text=text)
@@ -92,8 +84,8 @@ class Gunicorn:
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(10)
-        self._log.close()
+            wait_exit(self.process, 10)
+        self.output.close()
 
 
 @pytest.fixture
@@ -141,14 +133,15 @@ def test_under_gunicorn_every_message_is_answered_once_and_sigterm_releases_the_
     gunicorn.process.send_signal(signal.SIGTERM)
     gunicorn.wait_logged("Worker exiting", count=2)
     meta.release()
-    assert gunicorn.process.wait(60) == 0, gunicorn.log()
-    assert "Traceback" not in gunicorn.log_path.read_text(), gunicorn.log()
+    assert wait_exit(gunicorn.process, 60) == 0, gunicorn.log()
+    gunicorn.output.close()
+    assert "Traceback" not in gunicorn.output.text(), gunicorn.log()
 
     # The workers finished what was in flight and gave back the rest: nothing is left claimed.
     left = outbox(engine)
     assert left, "SIGTERM should have come while a backlog was waiting"
     assert all(row.claimed_by is None for row in left), gunicorn.log()
-    rest = Worker(worker_env, gunicorn.log_path.parent, "after", "--concurrency", "4")
+    rest = Worker(worker_env, gunicorn.log_dir, "after", "--concurrency", "4")
     try:
         assert fake.wait_for(lambda f: all(answers_to(f, to) for to in second)), rest.errors()
         assert wait_until(lambda: not outbox(engine), timeout=30), rest.errors()
