@@ -62,10 +62,15 @@ class Gunicorn:
         if not self.output.wait_for(text, count, timeout):
             raise AssertionError(f"gunicorn never logged {text!r} {count} times:\n{self.log()}")
 
-    def _wait_listening(self, timeout: float = 30.0) -> str:
+    def _wait_listening(self, timeout: float = 60.0) -> str:
         self.wait_logged("Booting worker", count=2, timeout=timeout)
         match = _LISTENING.search(self.output.text())
         assert match, f"gunicorn did not say where it listens:\n{self.log()}"
+        # A worker logs that it boots before it imports the app, which takes seconds on a
+        # loaded machine: the first answer says one is serving (the socket is shared, so the
+        # requests that follow go to a worker that is ready).
+        health = requests.get(f"{match.group(1)}/healthz", timeout=timeout)
+        assert health.status_code == 200, self.log()
         return match.group(1)
 
     def post_message(self, wa: str, text: str) -> None:
@@ -77,7 +82,7 @@ class Gunicorn:
                 "Content-Type": "application/json",
                 "X-Hub-Signature-256": simulate.sign(body, APP_SECRET),
             },
-            timeout=10,
+            timeout=60,  # a wait, not a deadline: a busy machine answers late
         )
         assert response.status_code == 200, response.text
 
