@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import redis
@@ -78,8 +79,11 @@ class RedisStore:
 class MemoryStore:
     """Correct for one process only: each gunicorn worker would have its own."""
 
-    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, prefix: str = DEFAULT_PREFIX, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.prefix = prefix
+        self.clock = clock  # seconds, for expiry; tests pass one they can move
         self._expiry: dict[str, float] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -95,7 +99,7 @@ class MemoryStore:
         return True
 
     def add(self, key: str, ttl_seconds: float) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if self._live(key, now):
                 return False
@@ -106,7 +110,7 @@ class MemoryStore:
 
     def exists(self, key: str) -> bool:
         with self._lock:
-            return self._live(key, time.monotonic())
+            return self._live(key, self.clock())
 
     def delete(self, key: str) -> None:
         with self._lock:
@@ -114,7 +118,7 @@ class MemoryStore:
             self._counts.pop(key, None)
 
     def incr(self, key: str, ttl_seconds: float) -> int:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if not self._live(key, now):
                 self._expiry[key] = now + ttl_seconds
@@ -122,7 +126,7 @@ class MemoryStore:
             return self._counts[key]
 
     def counter(self, key: str) -> tuple[int, float]:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if not self._live(key, now):
                 return 0, 0.0

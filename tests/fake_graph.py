@@ -3,12 +3,19 @@
 It answers ``POST /{version}/{phone_number_id}/messages`` the way the Cloud API does (a wamid for a
 message, ``{"success": true}`` for a read receipt), checks the bearer token, records every request
 with its arrival time, and can be told to fail: a seeded fraction of calls failing with HTTP 500,
-HTTP 429, Meta's 130429 or a timeout, forced error codes per recipient, expired tokens, latency
-(for every call, or for one recipient's).
+HTTP 429, Meta's 130429 or a timeout, forced error codes per recipient, expired tokens, latency.
 
-Injected timeouts sleep past the client's read timeout and then answer an error *without*
-recording a delivery, so a test can demand "delivered exactly once": the only duplicates left are
-the ones at-least-once delivery allows (a client that died after Meta accepted its request).
+Tests wait for states, not for time: :meth:`FakeGraph.wait_for` wakes on every request recorded,
+and a :class:`Gate` holds answers until the test lets them go, counting the requests it holds,
+so "while a send is in flight" is a state the test sets up rather than a delay it hopes is long
+enough.
+
+Injected timeouts end the connection without an answer once the request is read: what the client
+sees when Meta never answers, without waiting out a read timeout (requests raises a
+ConnectionError rather than a ReadTimeout; both are a GraphTransportError). :meth:`FakeGraph.hang`
+waits for the client's own read timeout instead. Either way nothing is recorded as delivered, so
+a test can demand "delivered exactly once": the only duplicates left are the ones at-least-once
+delivery allows (a client that died after Meta accepted its request).
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ import itertools
 import json
 import random
 import re
+import select
+import socket
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,12 +84,13 @@ def text_of(payload: dict[str, Any]) -> str | None:
 class Received:
     """One request as the server saw it."""
 
-    at: float  # time.monotonic() on arrival, before any latency
+    at: float  # time.monotonic() on arrival, before any latency or gate
     token: str | None
     phone_number_id: str
     payload: dict[str, Any]
     outcome: str  # "delivered", "read", "timeout", or "error <code or HTTP status>"
     wamid: str | None = None
+    answered: float = 0.0  # time.monotonic() once answered, just before the answer is written
 
     @property
     def to(self) -> str | None:
@@ -97,8 +108,57 @@ class Received:
 
 @dataclass
 class _Forced:
-    code: int
+    code: int | None  # None: no answer until the client gives up (hang)
     remaining: int | None  # None: every time
+
+
+class Gate:
+    """Holds the answers to the requests it matches (one recipient's, or all) until released.
+
+    Made by :meth:`FakeGraph.hold`, closed. ``held`` is how many requests wait in it now; the
+    fake's :meth:`~FakeGraph.wait_for` also wakes when that changes.
+    """
+
+    def __init__(self, graph: FakeGraph, recipient: str | None) -> None:
+        self._graph = graph
+        self.recipient = recipient
+        self.held = 0
+        self._open = False
+        self._allowance = 0  # requests that may still pass while closed
+
+    def matches(self, payload: dict[str, Any]) -> bool:
+        return self.recipient is None or str(_addressee(payload)) == self.recipient
+
+    def release(self, count: int | None = None) -> None:
+        """Let count requests through (those held first), then hold again; all for good if None."""
+        with self._graph._changed:
+            if count is None:
+                self._open = True
+            else:
+                self._allowance += count
+            self._graph._changed.notify_all()
+
+    def close(self) -> None:
+        """Hold again from now on (requests already let through go on)."""
+        with self._graph._changed:
+            self._open = False
+            self._allowance = 0
+
+    def wait_held(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until at least count requests are held; whether they were in time."""
+        return self._graph.wait_for(lambda _: self.held >= count, timeout)
+
+    def _pass(self) -> None:
+        """Called by the handler: wait here until released."""
+        changed = self._graph._changed
+        with changed:
+            self.held += 1
+            changed.notify_all()
+            changed.wait_for(lambda: self._open or self._allowance > 0 or self._graph._stopped)
+            if not self._open and self._allowance > 0:
+                self._allowance -= 1
+            self.held -= 1
+            changed.notify_all()
 
 
 @dataclass
@@ -109,17 +169,20 @@ class FakeGraph:
     failure_rate: float = 0.0
     failure_kinds: tuple[str, ...] = FAILURE_KINDS
     seed: int = 0
-    latency: float = 0.0
-    timeout_sleep: float = 0.8  # longer than the read timeout the tests give their clients
+    latency: float = 0.0  # seconds before every answer (the bench's Meta)
     received: list[Received] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.tokens = set(self.tokens)  # a copy: add_token must not change the caller's set
         self._expired: set[str] = set()
-        self._slow: dict[str, float] = {}
         self._forced: dict[str, list[_Forced]] = {}
+        self._gates: list[Gate] = []
+        self._stopped = False
         self._rng = random.Random(self.seed)
-        self._lock = threading.Lock()
+        # One lock for everything recorded; waiters are woken on every change. Reentrant, so a
+        # wait_for predicate may call the readers below.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._ids = itertools.count(1)
         self._run = uuid.uuid4().hex[:8].upper()
         self._server: ThreadingHTTPServer | None = None
@@ -140,6 +203,9 @@ class FakeGraph:
         return self
 
     def stop(self) -> None:
+        with self._changed:  # whatever a gate still holds is answered, not left hanging
+            self._stopped = True
+            self._changed.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -167,10 +233,18 @@ class FakeGraph:
         with self._lock:
             self._forced.setdefault(recipient, []).append(_Forced(code, times))
 
-    def slow(self, recipient: str, seconds: float) -> None:
-        """Answer sends to recipient this much later than the others (on top of latency)."""
+    def hang(self, recipient: str, *, times: int = 1) -> None:
+        """Give the next `times` sends to recipient no answer at all, until the client gives up
+        (its read timeout); nothing is delivered."""
         with self._lock:
-            self._slow[recipient] = seconds
+            self._forced.setdefault(recipient, []).append(_Forced(None, times))
+
+    def hold(self, recipient: str | None = None) -> Gate:
+        """A closed gate for the answers to recipient's sends (every send's if None)."""
+        gate = Gate(self, recipient)
+        with self._lock:
+            self._gates.append(gate)
+        return gate
 
     def expire_token(self, token: str) -> None:
         """Every request made with this token is refused with error 190 from now on."""
@@ -199,19 +273,20 @@ class FakeGraph:
     def attempts_to(self, recipient: str) -> list[Received]:
         return [r for r in self.snapshot() if r.recipient == recipient]
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
-        """Poll predicate(self) until true or timeout; whether it became true."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(interval)
-        return bool(predicate(self))
+    def wait_for(self, predicate: Callable[[FakeGraph], object], timeout: float = 30.0) -> bool:
+        """Wait until predicate(self) holds, checked whenever a request is recorded or a gate's
+        count changes; whether it held in time."""
+        with self._changed:
+            return self._changed.wait_for(lambda: bool(predicate(self)), timeout)
 
     # --- deciding an answer (called by the handler) -----------------------------------------
 
+    def _gate(self, payload: dict[str, Any]) -> Gate | None:
+        with self._lock:
+            return next((gate for gate in self._gates if gate.matches(payload)), None)
+
     def _decide(self, token: str | None, payload: dict[str, Any]) -> tuple[str, int | None]:
-        """("ok" | "timeout" | "http", code or status) for one request."""
+        """("ok" | "timeout" | "hang" | "http" | "meta", code or status) for one request."""
         with self._lock:
             if token is None or token not in self.tokens or token in self._expired:
                 return "meta", 190
@@ -222,6 +297,8 @@ class FakeGraph:
                     rule.remaining -= 1
                     if rule.remaining <= 0:
                         forced.pop(0)
+                if rule.code is None:
+                    return "hang", None
                 return "meta", rule.code
             if self.failure_rate and self._rng.random() < self.failure_rate:
                 kind = self._rng.choice(self.failure_kinds)
@@ -233,8 +310,9 @@ class FakeGraph:
             return "ok", None
 
     def _record(self, received: Received) -> None:
-        with self._lock:
+        with self._changed:
             self.received.append(received)
+            self._changed.notify_all()
 
     def _new_wamid(self) -> str:
         return self.wamid(next(self._ids))
@@ -282,19 +360,27 @@ class _Handler(BaseHTTPRequestHandler):
         token = authorization[7:] if authorization.startswith("Bearer ") else None
 
         graph = self.graph
-        delay = graph.latency + graph._slow.get(str(_addressee(payload)), 0.0)
-        if delay:
-            time.sleep(delay)
+        if graph.latency:
+            time.sleep(graph.latency)
+        gate = graph._gate(payload)
+        if gate is not None:
+            gate._pass()
         verdict, value = graph._decide(token, payload)
 
         def record(outcome: str, wamid: str | None = None) -> None:
-            graph._record(Received(arrived, token, phone_number_id, payload, outcome, wamid))
+            graph._record(
+                Received(arrived, token, phone_number_id, payload, outcome, wamid, time.monotonic())
+            )
 
         if verdict == "timeout":
-            # Sleep past the client's read timeout; nothing was delivered.
+            # No answer: the connection ends, as when the client stops waiting for one.
             record("timeout")
-            time.sleep(graph.timeout_sleep)
-            self._answer(500, {"error": {"message": "timed out", "code": 2}})
+            self._drop()
+            return
+        if verdict == "hang":
+            record("timeout")
+            self._wait_for_client_to_give_up()
+            self._drop()
             return
         if verdict == "http":
             record(f"error {value}")
@@ -324,6 +410,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _trace(self) -> str:
         return f"FAKE{random.getrandbits(40):x}"
+
+    def _drop(self) -> None:
+        """End the connection without an answer."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _wait_for_client_to_give_up(self, limit: float = 60.0) -> None:
+        """Until the client closes its end (its read timeout), or limit seconds at most."""
+        with contextlib.suppress(OSError):
+            readable, _, _ = select.select([self.connection], [], [], limit)
+            if readable:
+                self.connection.recv(1, socket.MSG_PEEK)  # b"": the client hung up
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()

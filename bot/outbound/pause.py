@@ -69,7 +69,9 @@ def _sqlite_lock_path(engine: Engine) -> Path | None:
 
 
 @contextmanager
-def one_at_a_time_on_sqlite(engine: Engine, stop: threading.Event, worker: str) -> Iterator[bool]:
+def one_at_a_time_on_sqlite(
+    engine: Engine, stop: threading.Event, worker: str, *, retry_seconds: float = 1.0
+) -> Iterator[bool]:
     """On SQLite, one dispatcher sends at a time; others stand by until it stops or dies.
 
     Without PostgreSQL there is usually no Redis either, and the in-process rate limit holds
@@ -94,7 +96,7 @@ def one_at_a_time_on_sqlite(engine: Engine, stop: threading.Event, worker: str) 
                         worker,
                     )
                     waiting = True
-                if stop.wait(1.0):
+                if stop.wait(retry_seconds):
                     yield False
                     return
         try:

@@ -90,13 +90,14 @@ class DispatchStats:
     failed: int = 0
     cancelled: int = 0
     released: int = 0
-    # Read from other threads (tests, the CLI) while the dispatcher's thread adds.
-    _lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
+    # Read from other threads (tests, the CLI) while the dispatcher's thread adds; notified on
+    # every change, so that a reader can wait for a count instead of polling it.
+    _changed: threading.Condition = field(
+        default_factory=threading.Condition, init=False, repr=False, compare=False
     )
 
     def count(self, settled: Settled, rows: int = 1) -> None:
-        with self._lock:
+        with self._changed:
             match settled:
                 case Settled.SENT:
                     self.sent += rows
@@ -110,14 +111,21 @@ class DispatchStats:
                     self.released += rows
                 case _:
                     assert_never(settled)
+            self._changed.notify_all()
 
     def add(self, other: DispatchStats) -> None:
-        with self._lock:
+        with self._changed:
             self.sent += other.sent
             self.retried += other.retried
             self.failed += other.failed
             self.cancelled += other.cancelled
             self.released += other.released
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[DispatchStats], bool], timeout: float) -> bool:
+        """Wait until predicate(self) holds, checked after every change; whether it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self), timeout)
 
 
 def _advise(action: Callable[..., object], *args: object) -> None:
@@ -140,6 +148,8 @@ class Settler:
         worker: str,
         token_fingerprint: str,
         stats: DispatchStats,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
         self.limiter = limiter
@@ -147,6 +157,8 @@ class Settler:
         self.worker = worker
         self.token_fingerprint = token_fingerprint
         self.stats = stats
+        self.clock = clock  # the outbox's time: settlements and due times
+        self.sleep = sleep  # the pause between tries
 
     def settle(self, group: list[Attempt]) -> None:
         tally = self._settle_with_retries(group)
@@ -175,7 +187,7 @@ class Settler:
                     type(exc).__name__,
                     attempt_number + 1,
                 )
-                time.sleep(0.05 * (attempt_number + 1))
+                self.sleep(0.05 * (attempt_number + 1))
             except Exception:
                 # A fault of ours, not the database's: another try would fail the same way.
                 log.exception("dispatcher: settling %d rows failed", len(group))
@@ -184,7 +196,7 @@ class Settler:
 
     def _settle_once(self, group: list[Attempt]) -> DispatchStats:
         tally = DispatchStats()
-        now = utcnow()
+        now = self.clock()
         with session_scope(self.engine) as session:
             sent = [(a.row, a.wamid) for a in group if a.kind is AttemptKind.SENT]
             moved: list[Message] = []

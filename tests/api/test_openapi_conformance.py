@@ -16,6 +16,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.api.conftest import WA_ID, grant, hours_ago, say
 from tests.conftest import API_TOKEN
 
@@ -23,6 +25,9 @@ MAX_EXAMPLES = 30  # per operation: enough to find mismatches, few enough for ev
 SEED = 20250301
 
 
+# Every phase of schemathesis in a process of its own, given five minutes below: longer than
+# the suite's two, so that its own timeout reports first.
+@pytest.mark.timeout(360)
 def test_schemathesis_finds_no_server_error_and_no_mismatch(app, api, meta, live_server_factory):
     say(meta, WA_ID, at=hours_ago(1))
     grant(api, WA_ID, categories=["orders", "offers"])

@@ -10,10 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 
-import bot.console.auth
 from bot import create_app
 from bot.console.auth import LOGIN_FAILURE_WINDOW_SECONDS, LOGIN_FAILURES_ALLOWED, SEEN_KEY
 from bot.wiring.services import services
+from tests.clock import StoreTime
 from tests.console.conftest import PASSWORD, STAFF, csrf_from, sign_in
 from tests.services import redis_url_or_skip
 
@@ -230,14 +230,23 @@ def test_a_successful_sign_in_starts_the_count_again(app: Flask) -> None:
 
 
 def test_the_refusal_ends_with_the_window_that_began_with_the_first_failure(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    app: Flask, client: FlaskClient
 ) -> None:
-    monkeypatch.setattr(bot.console.auth, "LOGIN_FAILURE_WINDOW_SECONDS", 1)
-    fail(client, LOGIN_FAILURES_ALLOWED)
+    # The window's time is moved by the test (the store's clock, or Redis's keys' time left).
+    store, moved = StoreTime.of(services(app).store)
+    services(app).store = store
+    window = LOGIN_FAILURE_WINDOW_SECONDS
+    fail(client, 1)
+    moved.advance(window / 2)
+    fail(client, LOGIN_FAILURES_ALLOWED - 1)  # later failures do not move the window
     assert sign_in(client).status_code == 429
 
-    time.sleep(1.1)
+    moved.advance(window / 2 - 30)
+    refused = sign_in(client)
+    assert refused.status_code == 429  # half a minute before the end: still refused
+    assert 0 < int(refused.headers["Retry-After"]) <= 30
 
+    moved.advance(30)
     assert sign_in(client).status_code == 302
 
 

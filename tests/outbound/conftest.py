@@ -1,25 +1,32 @@
 """Fixtures for the outbox and the dispatcher: the fake Graph API, queued messages, workers.
 
 Only Meta is replaced, by :class:`tests.fake_graph.FakeGraph`, a real HTTP server on loopback;
-the dispatcher talks to it through the real GraphClient, with a short read timeout so that
-injected timeouts cost half a second.
+the dispatcher talks to it through the real GraphClient. Tests wait for states (a gate's held
+requests, a dispatcher drained, a count of settlements), never for time to pass: on a busy
+machine any delay may be too short.
 """
 
 from __future__ import annotations
 
 import os
+import select as io_select
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -40,7 +47,10 @@ from tests.fake_graph import FakeGraph
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test"
 PHONE_NUMBER_ID = "106540352242922"
-CLIENT_TIMEOUT = (1.0, 0.5)  # the fake's injected timeouts sleep 0.8 s
+# Read timeout: longer than any gate holds an answer and any stall of a busy machine. A read
+# timeout on a delivered message would be a duplicate send the test did not ask for; the fake's
+# injected timeouts need none (it drops the connection), and FakeGraph.hang tests a real one.
+CLIENT_TIMEOUT = (3.05, 30.0)
 
 
 @pytest.fixture
@@ -61,9 +71,11 @@ def app_config(app_config: dict[str, str], fake: FakeGraph) -> dict[str, str]:
     }
 
 
-def graph_client(fake: FakeGraph, token: str = TOKEN) -> GraphClient:
+def graph_client(
+    fake: FakeGraph, token: str = TOKEN, timeout: tuple[float, float] = CLIENT_TIMEOUT
+) -> GraphClient:
     session = pooled_session(fake.base_url, pool_size=32)  # the session the app makes
-    return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=CLIENT_TIMEOUT)
+    return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=timeout)
 
 
 MakeDispatcher = Callable[..., Dispatcher]
@@ -110,10 +122,12 @@ def queue_texts(
     category: str | None = None,
     priority: int = PRIORITY_ANSWER,
     chunk: int = 500,
+    now: datetime | None = None,
 ) -> list[Queued]:
     """Queue count text messages, one recipient each unless recipients are given (round robin).
 
-    Through enqueue_message on a locked contact, as the webhook and the API do.
+    Through enqueue_message on a locked contact, as the webhook and the API do; due at now
+    (a test's ManualClock), or at once.
     """
     recipients = recipients or [wa_id(i) for i in range(count)]
     run = uuid.uuid4().hex[:8]
@@ -137,6 +151,7 @@ def queue_texts(
                     text=marker,
                     category=category,
                     priority=priority,
+                    now=now,
                 )
                 queued.append(Queued(message.id, contacts[to], to, marker))
     return queued
@@ -171,7 +186,131 @@ def outbox(engine: Engine) -> list[OutboxItem]:
         return list(session.exec(select(OutboxItem).order_by(col(OutboxItem.id))))
 
 
+def end_leases(engine: Engine) -> int:
+    """End every lease now, as time would: for a dispatcher in another process, whose clock a
+    test cannot move. How many rows were held."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(OutboxItem)
+            .where(col(OutboxItem.claimed_until).is_not(None))
+            .values(claimed_until=utcnow() - timedelta(seconds=1))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- a dispatcher in a thread -----------------------------------------------------------------
+
+
+def thread_stacks() -> str:
+    """Every thread's stack, for a failure message."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(
+        f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame))
+        for ident, frame in sys._current_frames().items()
+    )
+
+
+class Running:
+    """A dispatcher's run() in a thread of its own, with the stop and wake events the app and
+    `outbox work` give it."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        # A daemon: one that hangs fails its test (stop(), or the timeout with every stack)
+        # and must not also keep the run from ending.
+        self.thread = threading.Thread(
+            target=dispatcher.run,
+            args=(self.stop_event, self.wake),
+            name="test-dispatcher",
+            daemon=True,
+        )
+
+    def poke(self) -> None:
+        """Rows were queued: look now (the app sets its wake event after each commit)."""
+        self.wake.set()
+
+    def wait_drained(self, timeout: float = 30.0) -> bool:
+        return self.dispatcher.wait_drained(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop it and wait; a dispatcher that does not stop fails the test with its stack."""
+        self.stop_event.set()
+        self.wake.set()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            pytest.fail(f"the dispatcher did not stop within {timeout} s\n{thread_stacks()}")
+
+
+@contextmanager
+def running(dispatcher: Dispatcher) -> Iterator[Running]:
+    run = Running(dispatcher)
+    run.thread.start()
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
 # --- dispatcher processes ---------------------------------------------------------------------
+
+
+def wait_exit(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """Its exit code, or None if it still runs after timeout. Waits on a pidfd, which the kernel
+    makes readable at exit, where Popen.wait(timeout) would poll in small sleeps."""
+    if process.poll() is not None:
+        return process.returncode
+    try:
+        handle = os.pidfd_open(process.pid)
+    except ProcessLookupError:  # ended and reaped meanwhile
+        return process.wait()
+    try:
+        ready, _, _ = io_select.select([handle], [], [], timeout)
+    finally:
+        os.close(handle)
+    return process.wait() if ready else None
+
+
+class Output:
+    """What a process writes to one pipe: copied to a file as it comes, and waited on for a
+    text, without polling (the reader thread wakes the waiters)."""
+
+    def __init__(self, pipe: IO[bytes], path: Path) -> None:
+        self.path = path
+        self._text: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._copy, args=(pipe,), daemon=True)
+        self._reader.start()
+
+    def _copy(self, pipe: IO[bytes]) -> None:
+        with self.path.open("wb") as copy:
+            for line in iter(pipe.readline, b""):
+                copy.write(line)
+                copy.flush()
+                with self._changed:
+                    self._text.append(line.decode(errors="replace"))
+                    self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self._text)
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 30.0) -> bool:
+        """Until text has appeared count times (False if the pipe closed or time ran out)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: "".join(self._text).count(text) >= count or self._ended, timeout
+            )
+            return "".join(self._text).count(text) >= count
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Once the process has ended: wait for the rest of its output."""
+        self._reader.join(timeout)
 
 
 class Worker:
@@ -179,54 +318,61 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log_dir: Path, name: str, *options: str) -> None:
         self.name = name
-        self.stdout_path = log_dir / f"{name}.out"
-        self.stderr_path = log_dir / f"{name}.err"
-        self._stdout: IO[bytes] = self.stdout_path.open("wb")
-        self._stderr: IO[bytes] = self.stderr_path.open("wb")
         flask = str(Path(sys.executable).with_name("flask"))
         self.process = subprocess.Popen(
             [flask, "--app", "wsgi", "outbox", "work", *options],
             cwd=ROOT,
             env=env,
-            stdout=self._stdout,
-            stderr=self._stderr,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.stdout = Output(self.process.stdout, log_dir / f"{name}.out")
+        self.stderr = Output(self.process.stderr, log_dir / f"{name}.err")
 
     def output(self) -> str:
-        return self.stdout_path.read_text()
+        return self.stdout.text()
 
     def wait_running(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while "running" not in self.output():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} did not start:\n{self.errors()}")
-            time.sleep(0.05)
+        if not self.stdout.wait_for("running", timeout=timeout):
+            raise AssertionError(f"{self.name} did not start:\n{self.errors()}")
+
+    def wait_logged(self, text: str, timeout: float = 30.0) -> None:
+        """Until its log (stderr) says text: a separate process, whose state only its output
+        shows."""
+        if not self.stderr.wait_for(text, timeout=timeout):
+            raise AssertionError(f"{self.name} never logged {text!r}:\n{self.errors()}")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        wait_exit(self.process, 10)
 
     def terminate(self) -> None:
         """SIGTERM, as an orchestrator stops it: finish what is in flight, release the rest."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
-    def stop(self, timeout: float = 20.0) -> str:
-        """Terminate and wait; everything it printed (the stats line last)."""
+    def stop(self, timeout: float = 60.0) -> str:
+        """Terminate and wait; everything it printed (the stats line last). One that does not
+        stop is aborted, and fails the test with every thread's stack (faulthandler)."""
         self.terminate()
-        self.process.wait(timeout)
+        if wait_exit(self.process, timeout) is None:
+            self.process.send_signal(signal.SIGABRT)
+            wait_exit(self.process, 10)
+            self.close()
+            pytest.fail(f"{self.name} did not stop within {timeout} s:\n{self.errors()}")
         self.close()
         return self.output()
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(10)
-        self._stdout.close()
-        self._stderr.close()
+            wait_exit(self.process, 10)
+        self.stdout.close()
+        self.stderr.close()
 
     def errors(self) -> str:
-        return self.stderr_path.read_text()[-4000:]
+        return self.stderr.text()[-4000:]
 
 
 @pytest.fixture
@@ -235,6 +381,7 @@ def worker_env(app_config: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
     env.update({k: v for k, v in app_config.items() if k != "RUN_DISPATCHER"})
     env["LOG_LEVEL"] = "WARNING"
+    env["PYTHONFAULTHANDLER"] = "1"  # aborted when hung: every thread's stack to stderr
     return env
 
 

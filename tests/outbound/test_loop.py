@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from bot.graph.client import GraphClient, pooled_session
 from storage.db import session_scope
 from storage.outbox import PRIORITY_BUSINESS, claim_due, enqueue_read_receipt, settle_sent_many
-from storage.ratelimit import MemoryRateLimiter
 from storage.types import utcnow
 from tests.fake_graph import FakeGraph
 from tests.outbound.conftest import (
     PHONE_NUMBER_ID,
-    TOKEN,
     MakeDispatcher,
     messages,
     outbox,
     queue_texts,
+    running,
     wa_id,
 )
 
@@ -53,49 +49,41 @@ def test_a_slow_answer_does_not_hold_back_the_rows_claimed_after_it(
 ) -> None:
     """The loop claims more while a batch's last send waits for Meta, not after."""
     slow = wa_id(0)
-    fake.slow(slow, 2.0)
+    unanswered = fake.hold(slow)  # Meta answers this one only when the test says so
     [slow_message] = queue_texts(engine, 1, recipients=[slow])
     others = queue_texts(engine, 30, recipients=[wa_id(n) for n in range(1, 31)])
-    patient = GraphClient(
-        pooled_session(fake.base_url, pool_size=4),
-        access_token=TOKEN,
-        base_url=fake.base_url,
-        timeout=(1.0, 5.0),  # waits for the slow answer instead of timing out
-    )
-    dispatcher = make_dispatcher(batch_size=6, concurrency=4, transport=patient)
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,))
-    thread.start()
-    try:
-        assert fake.wait_for(lambda f: len(f.deliveries()) >= 30, timeout=10)
+    dispatcher = make_dispatcher(batch_size=6, concurrency=4)
+    with running(dispatcher):
+        assert unanswered.wait_held(1)
+        assert fake.wait_for(lambda f: len(f.deliveries()) >= 30)
         # Every other message went out while Meta still had not answered the slow one.
         assert {r.text for r in fake.deliveries()} == {q.marker for q in others}
         assert messages(engine, [slow_message])[slow_message.message_id].status == "queued"
-    finally:
-        stop.set()
-        thread.join(10)
+        unanswered.release()
+        assert dispatcher.stats.wait_for(lambda s: s.sent == 31, timeout=30)
     assert messages(engine, [slow_message])[slow_message.message_id].status == "sent"
 
 
 def test_an_answer_queued_behind_a_business_backlog_goes_out_next(
     engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
 ) -> None:
-    backlog = queue_texts(engine, 100, priority=PRIORITY_BUSINESS)  # two seconds' worth at 50/s
-    dispatcher = make_dispatcher(batch_size=10, concurrency=4, limiter=MemoryRateLimiter(50))
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,))
-    thread.start()
-    try:
-        assert fake.wait_for(lambda f: len(f.deliveries()) >= 10, timeout=10)
+    backlog = queue_texts(engine, 100, priority=PRIORITY_BUSINESS)
+    batch_size = 10
+    meta = fake.hold()  # the backlog's first send waits for Meta's answer
+    # One sending thread: rows leave in the order their lanes started, so the order at Meta
+    # is the order of claiming, which is what this is about (threads side by side may
+    # overtake one another by any number on a busy machine).
+    dispatcher = make_dispatcher(batch_size=batch_size, concurrency=1)
+    with running(dispatcher) as run:
+        assert meta.wait_held(1)  # mid-backlog: a batch claimed, its first send in flight
         [answer] = queue_texts(engine, 1, recipients=[wa_id(999)])
-        assert fake.wait_for(lambda f: answer.marker in f.delivered(), timeout=10)
-    finally:
-        stop.set()
-        thread.join(10)
+        run.poke()
+        meta.release()
+        assert fake.wait_for(lambda f: answer.marker in f.delivered())
     order = [r.text for r in fake.deliveries()]
-    # Behind only what the dispatcher already held when it was queued (one batch or so).
-    assert order.index(answer.marker) < 10 + 2 * 10, order.index(answer.marker)
-    assert len(order) < len(backlog)  # the backlog was still being sent
+    # Behind only what the dispatcher held when it was queued (one batch of the 100), ahead of
+    # the rest of the backlog.
+    assert order.index(answer.marker) <= batch_size < len(backlog), order.index(answer.marker)
 
 
 def test_read_receipts_are_sent_and_leave_the_outbox(
@@ -119,27 +107,22 @@ def test_read_receipts_are_sent_and_leave_the_outbox(
 def test_graceful_shutdown_finishes_the_sends_in_flight_and_releases_the_rest(
     engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
 ) -> None:
-    fake.latency = 0.3
+    meta = fake.hold()
     queued = queue_texts(engine, 40)
     dispatcher = make_dispatcher(concurrency=2, batch_size=40)
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,))
-    thread.start()
-    assert fake.wait_for(lambda f: len(f.deliveries()) >= 2, timeout=5)
-    assert any(row.claimed_by for row in outbox(engine))  # it holds the rest of its batch
+    with running(dispatcher) as run:
+        assert meta.wait_held(2)  # two sends in flight, waiting for Meta
+        assert sum(bool(row.claimed_by) for row in outbox(engine)) == 40  # the whole batch held
 
-    stopped_at = time.monotonic()
-    stop.set()
-    thread.join(10)
+        run.stop_event.set()  # told to stop while they wait: they finish, nothing more goes
+        meta.release()
+        run.stop()
 
-    assert not thread.is_alive()
-    assert time.monotonic() - stopped_at < 2  # did not send the 40-row batch to the end
     remaining = outbox(engine)
-    assert remaining and all(
-        row.claimed_by is None and row.claimed_until is None for row in remaining
-    )
+    assert all(row.claimed_by is None and row.claimed_until is None for row in remaining)
     delivered = fake.delivered()
-    assert len(delivered) + len(remaining) == 40
+    # The two in flight were answered and settled; the other 38 of the batch were given back.
+    assert len(delivered) == 2 and len(remaining) == 38
     assert set(delivered.values()) == {1}
     stored = messages(engine, queued)
     assert sum(m.status == "sent" for m in stored.values()) == len(delivered)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
@@ -21,7 +20,7 @@ from tests.outbound.conftest import (
     messages,
     outbox,
     queue_texts,
-    wait_until,
+    running,
 )
 
 
@@ -83,26 +82,21 @@ def test_on_sqlite_one_dispatcher_sends_at_a_time_and_another_takes_over_when_it
 ) -> None:
     if not database_url.startswith("sqlite"):
         pytest.skip("on PostgreSQL any number of dispatchers send side by side")
-    first, second = make_dispatcher(), make_dispatcher()
-    first_stop, second_stop = threading.Event(), threading.Event()
-    first_thread = threading.Thread(target=first.run, args=(first_stop,))
-    second_thread = threading.Thread(target=second.run, args=(second_stop,))
-    first_thread.start()
-    try:
+    # The one standing by tries the lock every 50 ms rather than every second.
+    first, second = make_dispatcher(), make_dispatcher(standby_seconds=0.05)
+    with running(first) as one:
         queue_texts(engine, 5)
-        assert wait_until(lambda: first.stats.sent == 5, timeout=5)
-        second_thread.start()  # stands by: the first one holds the database's dispatcher lock
-        queue_texts(engine, 5)
-        assert wait_until(lambda: first.stats.sent == 10, timeout=5)
-        assert second.stats.sent == 0
+        one.poke()
+        assert first.stats.wait_for(lambda s: s.sent == 5, timeout=30)
+        with running(second) as two:  # stands by: the first holds the database's lock
+            queue_texts(engine, 5)
+            one.poke()
+            two.poke()
+            assert first.wait_drained(timeout=30)
+            assert first.stats.sent == 10 and second.stats.sent == 0
 
-        first_stop.set()
-        first_thread.join(5)
-        queue_texts(engine, 5)
-        assert wait_until(lambda: second.stats.sent == 5, timeout=5)
-    finally:
-        first_stop.set()
-        second_stop.set()
-        first_thread.join(5)
-        second_thread.join(5)
+            one.stop()
+            queue_texts(engine, 5)
+            two.poke()
+            assert second.stats.wait_for(lambda s: s.sent == 5, timeout=30)
     assert len(fake.delivered()) == 15 and set(fake.delivered().values()) == {1}

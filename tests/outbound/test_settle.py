@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -19,16 +17,18 @@ from storage.db import session_scope
 from storage.models import Contact, Message
 from storage.ratelimit import MemoryRateLimiter
 from storage.types import utcnow
+from tests.clock import ManualClock
 from tests.fake_graph import FakeGraph
 from tests.outbound.conftest import (
     PHONE_NUMBER_ID,
     MakeDispatcher,
     decide,
+    graph_client,
     messages,
     outbox,
     queue_texts,
+    running,
     wa_id,
-    wait_until,
 )
 
 
@@ -78,6 +78,31 @@ def test_with_30_percent_of_calls_failing_every_message_is_delivered_exactly_onc
         assert outcomes[failure] > 0, outcomes  # each kind of failure was met and survived
     assert dispatcher.stats.sent == 200
     assert dispatcher.stats.retried == sum(outcomes.values()) - 200
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_send_meta_never_answers_is_given_up_at_the_read_timeout_and_sent_again(
+    engine: Engine, fake: FakeGraph, make_dispatcher: MakeDispatcher
+) -> None:
+    [queued] = queue_texts(engine, 1)
+    fake.hang(queued.to)  # the first send gets no answer at all
+    impatient = graph_client(fake, timeout=(3.05, 0.2))
+    dispatcher = make_dispatcher(transport=impatient)
+
+    for _ in range(10):
+        dispatcher.drain()
+        if not outbox(engine):
+            break
+
+    attempts = fake.attempts_to(queued.to)
+    assert attempts[0].outcome == "timeout"
+    # Sent again, and stored with what Meta accepted. (At least once: on a busy machine a
+    # later answer may also outlast so short a read timeout and be sent once more.)
+    assert "delivered" in [r.outcome for r in attempts[1:]]
+    stored = messages(engine, [queued])[queued.message_id]
+    assert stored.status == "sent"
+    assert stored.wamid in {r.wamid for r in attempts if r.outcome == "delivered"}
+    assert dispatcher.stats.retried >= 1
 
 
 @pytest.mark.parametrize(
@@ -187,17 +212,12 @@ def test_a_fault_while_settling_leaves_that_row_to_its_lease_and_the_loop_runnin
     decide(engine, queued[0].contact_id, "offers", granted=True, source="whatsapp")
     fake.force(queued[0].to, 131050)  # settling it calls the broken function
     dispatcher = make_dispatcher(settle_interval=1.0)  # all five in one group
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,))
-    thread.start()
-    try:
-        assert wait_until(lambda: dispatcher.stats.sent == 4, timeout=10)
+    with running(dispatcher) as run:
+        assert dispatcher.stats.wait_for(lambda s: s.sent == 4, timeout=30)
         [later] = queue_texts(engine, 1, recipients=[wa_id(99)])
-        assert wait_until(lambda: dispatcher.stats.sent == 5, timeout=10)  # still sending
-        assert thread.is_alive()
-    finally:
-        stop.set()
-        thread.join(10)
+        run.poke()
+        assert dispatcher.stats.wait_for(lambda s: s.sent == 5, timeout=30)  # still sending
+        assert run.thread.is_alive()
     stored = messages(engine, [*queued, later])
     assert stored[queued[0].message_id].status == "queued"  # its outcome was never committed
     assert [row.message_id for row in outbox(engine)] == [queued[0].message_id]
@@ -218,7 +238,15 @@ def test_a_row_that_cannot_be_settled_does_not_hold_back_the_rest_of_its_group(
                 meta_timestamp=utcnow(),
             )
         )
-    dispatcher = make_dispatcher(lease=timedelta(seconds=1), settle_interval=1.0)
+    clock = ManualClock()  # the lease ends when the test says, not when a second has passed
+    lease = timedelta(seconds=60)
+
+    def no_pause(seconds: float) -> None:
+        """Between tries to settle the row that cannot be (and for the rate, not reached)."""
+
+    dispatcher = make_dispatcher(
+        lease=lease, settle_interval=1.0, clock=clock.utcnow, sleep=no_pause
+    )
 
     dispatcher.drain()
 
@@ -227,7 +255,9 @@ def test_a_row_that_cannot_be_settled_does_not_hold_back_the_rest_of_its_group(
     [held] = outbox(engine)
     assert held.message_id == queued[0].message_id and held.claimed_by  # left to its lease
 
-    time.sleep(1.1)
+    clock.advance(lease.total_seconds())
+    assert dispatcher.drain() == 0  # held to the last moment of its lease
+    clock.advance(0.001)
     dispatcher.drain()  # the lease is over: sent again (at least once), settled this time
     assert messages(engine, queued)[queued[0].message_id].status == "sent"
     assert outbox(engine) == []

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -18,19 +17,26 @@ from bot import create_app
 from bot.wiring.services import services
 from storage.db import make_engine
 from storage.models import OutboxItem
+from tests.clock import ManualClock
 from tests.fake_graph import FakeGraph
 from tests.outbound.conftest import (
+    Queued,
     Worker,
+    end_leases,
     graph_client,
     messages,
     outbox,
     queue_texts,
+    running,
     wa_id,
     wait_until,
 )
 from tests.tcp_proxy import TcpProxy
 
 StartWorker = Callable[..., Worker]
+# Each worker is a Python process that takes seconds to start on a loaded two-core machine:
+# these tests get more than the suite's two minutes before a hang fails them.
+PROCESSES_TIMEOUT = pytest.mark.timeout(300)
 
 
 def sent_by(output: str) -> int:
@@ -40,26 +46,36 @@ def sent_by(output: str) -> int:
     return int(match.group(1))
 
 
+def all_delivered(queued: list[Queued]) -> Callable[[FakeGraph], bool]:
+    markers = {q.marker for q in queued}
+    return lambda fake: markers <= set(fake.delivered())
+
+
+@PROCESSES_TIMEOUT
 def test_a_dispatcher_killed_mid_batch_loses_nothing_once_another_starts(
     engine: Engine,
     fake: FakeGraph,
     worker_env: dict[str, str],
     workers: StartWorker,
 ) -> None:
-    fake.latency = 0.05  # slow enough for the kill to land while a batch is in flight
+    meta = fake.hold()
     queued = queue_texts(engine, 150)
-    options = ("--batch-size", "20", "--concurrency", "4", "--lease-seconds", "2")
+    options = ("--batch-size", "20", "--concurrency", "4")
 
     first = workers(worker_env, *options)
-    assert fake.wait_for(lambda f: len(f.deliveries()) >= 30, timeout=30), first.errors()
+    assert meta.wait_held(4), first.errors()
+    meta.release(30)  # thirty answers, then four sends waiting for Meta: mid-batch
+    assert fake.wait_for(lambda f: len(f.deliveries()) == 30 and meta.held == 4), first.errors()
     first.kill()
     # SIGKILL: no shutdown ran. What it held stays claimed until the lease ends.
     in_flight = {row.message_id for row in outbox(engine) if row.claimed_by}
-    assert in_flight, "the kill should have landed mid-batch"
-    delivered_before = sum(fake.delivered().values())
-    assert 0 < delivered_before < 150
+    assert len(in_flight) >= 4
+    # Its leases end now rather than in a minute: the time a lease lasts is not under test.
+    assert end_leases(engine) == len(in_flight)
+    meta.release()  # Meta answers the dead worker's last sends too
 
     second = workers(worker_env, *options)
+    assert fake.wait_for(all_delivered(queued)), second.errors()
     assert wait_until(lambda: not outbox(engine), timeout=30), second.errors()
     second.stop()
 
@@ -72,6 +88,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_another_starts(
     assert all(m.status == "sent" and m.wamid for m in messages(engine, queued).values())
 
 
+@PROCESSES_TIMEOUT
 def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     postgres_url: str,
     fake: FakeGraph,
@@ -79,9 +96,7 @@ def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     workers: StartWorker,
     tmp_path: Path,
 ) -> None:
-    # Slow enough that the 400 rows take over a second, so that a dispatcher waking from its
-    # half-second idle wait still finds some: each process's 4 threads send about 80/s.
-    fake.latency = 0.05
+    meta = fake.hold()
     env = {**worker_env, "DATABASE_URL": postgres_url}
     options = ("--batch-size", "25", "--concurrency", "4")
     started = [workers(env, *options) for _ in range(4)]
@@ -93,7 +108,12 @@ def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
         # Queued once all four run, so that they compete for every batch from the start.
         recipients = [wa_id(i) for i in range(100)]
         queued = queue_texts(engine, 400, recipients=recipients, chunk=200)
-        assert wait_until(lambda: not outbox(engine), timeout=60), started[0].errors()
+        # Four sends waiting for Meta from each of the four (that is all its threads): every
+        # one has claimed its share before any answer lets another claim more.
+        assert meta.wait_held(16), started[0].errors()
+        meta.release()
+        assert fake.wait_for(all_delivered(queued), timeout=60), started[0].errors()
+        assert wait_until(lambda: not outbox(engine), timeout=30), started[0].errors()
         for worker in started:
             worker.terminate()
         stopped = [worker.stop() for worker in started]
@@ -111,21 +131,23 @@ def test_four_dispatcher_processes_on_postgresql_never_send_a_row_twice(
     assert all(m.status == "sent" for m in stored.values())
 
 
+@PROCESSES_TIMEOUT
 def test_on_postgresql_a_queued_row_wakes_an_idle_dispatcher_in_another_process_at_once(
     postgres_url: str,
     fake: FakeGraph,
     worker_env: dict[str, str],
     workers: StartWorker,
 ) -> None:
-    env = {**worker_env, "DATABASE_URL": postgres_url}
+    # At debug level it says when it has nothing left to do and starts waiting.
+    env = {**worker_env, "DATABASE_URL": postgres_url, "LOG_LEVEL": "DEBUG"}
     worker = workers(env, "--poll-seconds", "60")  # polling alone would find it in a minute
     worker.wait_running()
-    time.sleep(0.5)  # past its first look at the outbox: idle now
+    worker.wait_logged("nothing to send; waiting")  # past its first look: idle now
 
     engine = make_engine(postgres_url)
     try:
         [queued] = queue_texts(engine, 1)  # NOTIFY at commit, as the webhook and the API do
-        assert fake.wait_for(lambda f: queued.marker in f.delivered(), timeout=10), worker.errors()
+        assert fake.wait_for(lambda f: queued.marker in f.delivered(), timeout=30), worker.errors()
     finally:
         engine.dispose()
     assert sent_by(worker.stop()) == 1
@@ -136,7 +158,7 @@ def test_a_database_outage_mid_send_loses_nothing_and_sends_again_only_what_was_
     app_config: dict[str, str],
     fake: FakeGraph,
 ) -> None:
-    """PostgreSQL cut for two seconds under a sending dispatcher: it neither dies nor hangs."""
+    """PostgreSQL cut under a sending dispatcher: it neither dies nor hangs."""
     target = urlsplit(postgres_url.replace("postgresql+psycopg", "postgresql"))
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
     proxy.start()
@@ -145,30 +167,42 @@ def test_a_database_outage_mid_send_loses_nothing_and_sends_again_only_what_was_
     )
     app = create_app({**app_config, "DATABASE_URL": proxied})
     direct = make_engine(postgres_url)
-    fake.latency = 0.02
+    meta = fake.hold()
     batch_size = 20
+    lease = timedelta(seconds=60)
+    queued = queue_texts(direct, 300, recipients=[wa_id(i) for i in range(60)])
+    clock = ManualClock()  # the leases of the rows it could not settle end when the test says
+
+    def no_pause(seconds: float) -> None:
+        """Between tries to settle against a database that is down, and for the rate."""
+
     dispatcher = services(app).dispatcher(
         transport=graph_client(fake),
         batch_size=batch_size,
         concurrency=4,
-        lease=timedelta(seconds=2),
+        lease=lease,
         poll_seconds=0.1,
+        retry_seconds=0.05,
+        clock=clock.utcnow,
+        sleep=no_pause,
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,))
     try:
-        queued = queue_texts(direct, 300, recipients=[wa_id(i) for i in range(60)])
-        thread.start()
-        assert fake.wait_for(lambda f: len(f.deliveries()) >= 50, timeout=20)
-        proxy.stop()
-        time.sleep(2)
-        assert thread.is_alive()
-        proxy.start()  # the same port again
-        assert wait_until(lambda: not outbox(direct), timeout=60)
-        assert thread.is_alive()
+        with running(dispatcher) as run:
+            assert meta.wait_held(4)
+            meta.release(50)
+            assert fake.wait_for(lambda f: len(f.deliveries()) == 50 and meta.held == 4)
+            proxy.stop()  # the database goes away while four sends wait for Meta's answer
+            meta.release()
+            # Meta answers; settling fails, then claiming does: the loop waits, nothing in
+            # flight, the rows it could not settle left to their lease.
+            assert dispatcher.wait_stalled(timeout=60)
+            assert run.thread.is_alive()
+            clock.advance(lease.total_seconds() + 1)
+            proxy.start()  # the same port again
+            assert dispatcher.wait_drained(timeout=60)
+            assert run.thread.is_alive()
+        assert outbox(direct) == []
     finally:
-        stop.set()
-        thread.join(20)
         proxy.stop()
         services(app).engine.dispose()
 
