@@ -31,11 +31,8 @@ ENTRY_ID = 64
 CATEGORY_ID = 32  # a category id in OPTIN_CONFIG: [a-z0-9_]{1,32}
 CONSENT_SOURCE = 16
 
-# Text columns have no length of their own; these bound what the API accepts into them.
+# The ledger's text column has no length of its own; this bounds what the API records in it.
 CONSENT_TEXT = 10_000  # the wording a person saw; a notice longer than this is a mistake
-SEND_TEXT = 4096  # Meta's limit on a text message's body
-TEMPLATE_NAME = 512  # Meta's limit on a template's name
-TEMPLATE_LANGUAGE = 16  # a language code such as en_US or zh_Hant_HK
 
 # An Idempotency-Key as the client sends it, and as stored: the API token's fingerprint (8),
 # ':' and the client's key, with room to spare.
