@@ -295,7 +295,8 @@ class ErasureRecord(SQLModel, table=True):
 
 
 class ControlFlag(SQLModel, table=True):
-    """Process-wide switches every worker sees, such as dispatching paused on an expired token."""
+    """Process-wide switches every worker sees, such as dispatching paused on an expired token;
+    also each running dispatcher's heartbeat (storage.control), by which they count each other."""
 
     __tablename__ = "control_flag"
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.graph.client import Transport
 from bot.outbound.attempt import Batch, ConsentCheck, Sender
 from bot.outbound.halt import HaltState
+from bot.outbound.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from bot.outbound.lanes import Lanes
 from bot.outbound.pause import one_at_a_time_on_sqlite, paused_reason, token_fingerprint
 from bot.outbound.settle import DispatchStats, Settler
@@ -51,6 +52,7 @@ class Dispatcher:
         lease: timedelta = timedelta(seconds=60),
         settle_interval: float = 0.05,
         poll_seconds: float = 0.5,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
@@ -68,6 +70,11 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.stats = DispatchStats()
         self.halt = HaltState()
+        # How the dispatchers running count each other: the rate is divided among them while
+        # Redis is away.
+        self.heartbeat = Heartbeat(
+            engine=engine, worker=self.worker, limiter=limiter, interval=heartbeat_seconds
+        )
         self._consent = ConsentCheck(
             engine=engine, suppression_key=suppression_key, marketing=catalog.marketing_ids
         )
@@ -119,6 +126,7 @@ class Dispatcher:
     def _loop(self, wake: threading.Event | None) -> None:
         log.info("dispatcher %s started", self.worker)
         while True:
+            self.heartbeat.due()
             claimed = 0
             # Claim more while the threads still have half a batch to send, not after.
             room = self.batch_size - self._lanes.in_flight
@@ -171,6 +179,7 @@ class Dispatcher:
     def shutdown(self) -> None:
         """Finish the sends in progress, then give back every row still held."""
         self._lanes.shutdown()
+        self.heartbeat.stop()
         try:
             with session_scope(self.engine) as session:
                 released = release(session, worker=self.worker)
