@@ -145,6 +145,8 @@ def contact_key_from(
     """How the API names a person: a business-scoped user id, exactly as Meta gave it, or a phone
     number in any common spelling (as its wa_id, see wa_id_from), the same on every route."""
     if isinstance(value, str) and USER_ID_SHAPE.fullmatch(value.strip(" \t")):
+        if len(value) > limits.USER_ID:  # as long as the column keeping it, spaces and all
+            raise invalid(field_name, f"must be at most {limits.USER_ID} characters")
         return value.strip(" \t")
     return wa_id_from(value, field_name, known=known)
 

@@ -136,12 +136,18 @@ def check_message(message: InboundMessage) -> None:
         ]
     )
     if (system := message.system) is not None:
-        # The ids a number or user-id change moves the contact to.
+        # The ids a number or user-id change moves the contact from and to.
         _fit(
             [
                 ("system.wa_id", system.new_wa_id, limits.WA_ID),
                 ("system.user_id", system.user_id, limits.USER_ID),
                 ("system.previous_user_id", system.previous_user_id, limits.USER_ID),
+                ("system.parent_user_id", system.parent_user_id, limits.USER_ID),
+                (
+                    "system.previous_parent_user_id",
+                    system.previous_parent_user_id,
+                    limits.USER_ID,
+                ),
             ]
         )
     _raw(message.raw)
@@ -152,6 +158,7 @@ def check_status(status: Status) -> None:
         [
             ("id", status.wamid, limits.WAMID),
             ("recipient_id", status.recipient_id, limits.USER_ID),
+            # Kept as the recipient where Meta gives no number.
             ("recipient_user_id", status.recipient_user_id, limits.USER_ID),
         ]
     )
@@ -184,12 +191,20 @@ def check_contact(contact: ContactProfile) -> None:
         [
             ("wa_id", contact.wa_id, limits.WA_ID),
             ("user_id", contact.user_id, limits.USER_ID),
+            ("parent_user_id", contact.parent_user_id, limits.USER_ID),
             ("profile.name", contact.name, limits.PROFILE_NAME),
             ("profile.username", contact.username, limits.USERNAME),
             ("country_code", contact.country_code, limits.COUNTRY_CODE),
         ]
     )
-    _no_nul(contact.wa_id, contact.user_id, contact.name, contact.username, contact.country_code)
+    _no_nul(
+        contact.wa_id,
+        contact.user_id,
+        contact.parent_user_id,
+        contact.name,
+        contact.username,
+        contact.country_code,
+    )
 
 
 def check_other(other: OtherChange) -> None:

@@ -25,6 +25,7 @@ from tests.conftest import API_TOKEN
 # Where each maxLength sits in openapi.yaml, and the number it must be.
 MAX_LENGTHS: dict[str, int] = {
     "components.schemas.PhoneNumber": limits.WA_ID,
+    "components.schemas.UserId": limits.USER_ID,
     "components.schemas.CategoryId": limits.CATEGORY_ID,
     "components.schemas.ConsentRequest.properties.text": limits.CONSENT_TEXT,
     "components.schemas.SendText.properties.text": TEXT_BODY_MAX,
@@ -36,6 +37,7 @@ MAX_LENGTHS: dict[str, int] = {
 # Columns an API input ends up in: table.column → its limit.
 COLUMNS: dict[str, int] = {
     "contact.wa_id": limits.WA_ID,
+    "contact.user_id": limits.USER_ID,
     "consent.category": limits.CATEGORY_ID,
     "consent_event.category": limits.CATEGORY_ID,
     "consent_event.source": limits.CONSENT_SOURCE,
@@ -86,6 +88,11 @@ def spelled(length: int) -> str:
     return number + " " * (length - len(number))
 
 
+def user_id(length: int) -> str:
+    """A business-scoped user id padded with spaces to exactly length characters."""
+    return "US.13491208655302741918".ljust(length)
+
+
 def send_text(length: int) -> dict[str, Any]:
     return {"to": WA_ID, "category": "orders", "text": "x" * length}
 
@@ -101,6 +108,12 @@ CASES = [
         "/consents",
         consent_body(wa_id=spelled(limits.WA_ID)),
         consent_body(wa_id=spelled(limits.WA_ID + 1)),
+        "wa_id",
+    ),
+    (
+        "/consents",
+        consent_body(wa_id=user_id(limits.USER_ID)),
+        consent_body(wa_id=user_id(limits.USER_ID + 1)),
         "wa_id",
     ),
     (

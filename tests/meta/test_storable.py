@@ -39,12 +39,19 @@ def parsed_alone(raw: bytes):  # type: ignore[no-untyped-def]
     [
         ({"id": "w" * (limits.WAMID + 1)}, f"'id' is 257 characters, over the {limits.WAMID}"),
         ({"from": "1" * (limits.WA_ID + 1)}, "'from' is 33 characters"),
-        ({"from_user_id": "U" * (limits.USER_ID + 1)}, "'from_user_id' is 129 characters"),
+        ({"from_user_id": "U" * (limits.USER_ID + 1)}, f"'from_user_id' is {limits.USER_ID + 1} "),
         ({"type": "t" * (limits.MESSAGE_TYPE + 1)}, "'type' is 33 characters"),
         ({"context": {"id": "c" * (limits.WAMID + 1)}}, "'context.id' is 257 characters"),
         (
             {"type": "system", "system": {"type": "user_changed_number", "wa_id": "9" * 40}},
             "'system.wa_id' is 40 characters",
+        ),
+        (
+            {
+                "type": "system",
+                "system": {"type": "user_changed_user_id", "previous_parent_user_id": "P" * 200},
+            },
+            "'system.previous_parent_user_id' is 200 characters",
         ),
         ({"text": {"body": "hi\x00there"}}, "holds a NUL character at text.body"),
         ({"extra": {"k\x00": 1}}, "holds a NUL character in a key at extra"),
@@ -117,6 +124,7 @@ def test_a_contact_that_cannot_be_stored_is_kept_apart_and_its_message_still_par
     contacts = [
         {"profile": {"name": "N" * (limits.PROFILE_NAME + 44)}, "wa_id": "16505551234"},
         {"profile": {"name": "Ada"}, "wa_id": "16505550000"},
+        {"wa_id": "16505559999", "parent_user_id": "US.ENT." + "P" * 200},
     ]
     items = [message("wamid.1", **{"from": "16505551234"}), message("wamid.2")]
     items[1]["from"] = "16505550000"
@@ -124,15 +132,17 @@ def test_a_contact_that_cannot_be_stored_is_kept_apart_and_its_message_still_par
     assert [m.wamid for m in body.messages] == ["wamid.1", "wamid.2"]
     assert body.messages[0].contact is None  # answered, without the name it could not keep
     assert body.messages[1].contact is not None and body.messages[1].contact.name == "Ada"
-    (bad,) = body.malformed
-    assert bad.path == "entry[0].changes[0].value.contacts[0]"
-    assert "'profile.name' is 300 characters, over the 256 stored" in bad.problem
+    name, parent = body.malformed
+    assert name.path == "entry[0].changes[0].value.contacts[0]"
+    assert "'profile.name' is 300 characters, over the 256 stored" in name.problem
+    assert f"'parent_user_id' is 207 characters, over the {limits.USER_ID}" in parent.problem
 
 
 @pytest.mark.parametrize(
     ("status", "says"),
     [
-        ({"recipient_id": "1" * (limits.USER_ID + 1)}, "'recipient_id' is 129 characters"),
+        ({"recipient_id": "1" * (limits.USER_ID + 1)}, f"'recipient_id' is {limits.USER_ID + 1} "),
+        ({"recipient_user_id": "U" * 200}, "'recipient_user_id' is 200 characters"),
         ({"errors": [{"code": 2**70}]}, "'errors[].code' 1180591620717411303424 does not fit"),
         ({"errors": [{"code": 1, "title": "t" * 600}]}, "'errors[].title' is 600 characters"),
         ({"conversation": {"id": "x\x00"}}, "NUL character at conversation.id"),
