@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +21,31 @@ def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# A problem is a line or two for support; the body beside it holds everything.
+PROBLEM_MAX = 2000
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def keep_failed_payload(session: Session, *, body: bytes, problem: str) -> bool:
     """Keep a body (or item) that could not be parsed, once; True if it is new."""
     return insert_ignoring_conflict(
         session,
         FailedPayload,
-        {"digest": digest_of(body), "problem": problem, "body": body, "received_at": utcnow()},
+        {
+            "digest": digest_of(body),
+            "problem": storable_problem(problem),
+            "body": body,
+            "received_at": utcnow(),
+        },
     )
+
+
+def storable_problem(problem: str) -> str:
+    """The problem as a text column keeps it: a NUL or lone surrogate it quotes is escaped."""
+    problem = _UNSTORABLE_TEXT.sub(lambda m: m.group().encode("unicode_escape").decode(), problem)
+    if len(problem) > PROBLEM_MAX:
+        problem = f"{problem[:PROBLEM_MAX]}… ({len(problem)} characters)"
+    return problem
 
 
 def keep_other_event(

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from storage import limits
 from storage.types import UTCDateTime, utcnow
 
 JSONColumn = JSON().with_variant(JSONB(), "postgresql")
@@ -44,10 +45,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-# A business-scoped user id: a country code, a dot (".ENT." for a parent id), up to 128 characters.
-USER_ID_MAX = 160
-
-
 class Contact(SQLModel, table=True):
     """A person: their phone number (optional), business-scoped user ids and username, each as
     Meta last reported it. Consents belong to the person, whatever identifiers change (C27)."""
@@ -55,13 +52,13 @@ class Contact(SQLModel, table=True):
     __tablename__ = "contact"
 
     id: int | None = Field(default=None, primary_key=True)
-    wa_id: str | None = Field(default=None, max_length=32, unique=True, index=True)
-    user_id: str | None = Field(default=None, max_length=USER_ID_MAX, unique=True, index=True)
+    wa_id: str | None = Field(default=None, max_length=limits.WA_ID, unique=True, index=True)
+    user_id: str | None = Field(default=None, max_length=limits.USER_ID, unique=True, index=True)
     # Not unique: the same person across the business's linked portfolios; a hint, not a key.
-    parent_user_id: str | None = Field(default=None, max_length=USER_ID_MAX, index=True)
-    name: str | None = Field(default=None, max_length=256)
-    username: str | None = Field(default=None, max_length=128)
-    country_code: str | None = Field(default=None, max_length=8)
+    parent_user_id: str | None = Field(default=None, max_length=limits.USER_ID, index=True)
+    name: str | None = Field(default=None, max_length=limits.PROFILE_NAME)
+    username: str | None = Field(default=None, max_length=limits.USERNAME)
+    country_code: str | None = Field(default=None, max_length=limits.COUNTRY_CODE)
     language: str | None = Field(default=None, max_length=8)
     created_at: datetime = _time(default=True)
     first_inbound_at: datetime | None = _time(nullable=True)
@@ -82,13 +79,13 @@ class IdentityChange(SQLModel, table=True):
         sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     field: str = Field(max_length=16)  # wa_id | user_id | parent_user_id | username
-    previous: str | None = Field(default=None, max_length=USER_ID_MAX)
-    current: str | None = Field(default=None, max_length=USER_ID_MAX)
+    previous: str | None = Field(default=None, max_length=limits.USER_ID)
+    current: str | None = Field(default=None, max_length=limits.USER_ID)
     # user_changed_number | user_changed_user_id (Meta's notices) | reported | merged
     reason: str = Field(max_length=32)
     occurred_at: datetime = _time()  # Meta's timestamp of the message that reported it
     recorded_at: datetime = _time(default=True)
-    wamid: str | None = Field(default=None, max_length=256)  # that message
+    wamid: str | None = Field(default=None, max_length=limits.WAMID)  # that message
     note: str | None = Field(default=None, sa_type=Text)  # WhatsApp's own sentence, if any
 
 
@@ -123,24 +120,24 @@ class Message(SQLModel, table=True):
         sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     direction: str = Field(max_length=3)  # "in" | "out"
-    wamid: str | None = Field(default=None, max_length=256, unique=True)
-    phone_number_id: str | None = Field(default=None, max_length=64)
-    type: str = Field(max_length=32)
+    wamid: str | None = Field(default=None, max_length=limits.WAMID, unique=True)
+    phone_number_id: str | None = Field(default=None, max_length=limits.PHONE_NUMBER_ID)
+    type: str = Field(max_length=limits.MESSAGE_TYPE)
     text: str | None = Field(default=None, sa_type=Text)
-    status: str = Field(default="received", max_length=16)
+    status: str = Field(default="received", max_length=limits.STATUS)
     status_at: datetime | None = _time(nullable=True)
     error_code: int | None = Field(default=None, sa_type=BigInteger)
-    error_title: str | None = Field(default=None, max_length=512)
+    error_title: str | None = Field(default=None, max_length=limits.ERROR_TITLE)
     meta_timestamp: datetime = _time()  # Meta's timestamp inbound; queue time outbound
     created_at: datetime = _time(default=True)
-    category: str | None = Field(default=None, max_length=32)
+    category: str | None = Field(default=None, max_length=limits.CATEGORY_ID)
     purpose: str | None = Field(default=None, max_length=32)
     text_version: str | None = Field(default=None, max_length=64)
-    context_wamid: str | None = Field(default=None, max_length=256)
+    context_wamid: str | None = Field(default=None, max_length=limits.WAMID)
     # Inbound in a group chat: the group (C31). Private chats have none.
-    group_id: str | None = Field(default=None, max_length=256)
+    group_id: str | None = Field(default=None, max_length=limits.WAMID)
     # An edit or a deletion: the message it changes, kept beside it (C32, C33).
-    original_wamid: str | None = Field(default=None, max_length=256, index=True)
+    original_wamid: str | None = Field(default=None, max_length=limits.WAMID, index=True)
     raw: dict[str, Any] | None = _json()  # the inbound event or the outbound Graph API body
 
 
@@ -156,7 +153,7 @@ class OutboxItem(SQLModel, table=True):
         default=None,
         sa_column=Column(ForeignKey("message.id", ondelete="CASCADE"), nullable=True, unique=True),
     )
-    phone_number_id: str = Field(max_length=64)
+    phone_number_id: str = Field(max_length=limits.PHONE_NUMBER_ID)
     kind: str = Field(default="message", max_length=16)  # "message" | "read_receipt"
     payload: dict[str, Any] = _json(nullable=False)
     # Lower goes first: 0 answers someone who just wrote, 1 is a business send (see outbox).
@@ -176,16 +173,16 @@ class StatusEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("wamid", "status", name="uq_status_event_wamid_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    wamid: str = Field(max_length=256, index=True)
-    status: str = Field(max_length=16)
-    phone_number_id: str | None = Field(default=None, max_length=64)
-    recipient_id: str | None = Field(default=None, max_length=USER_ID_MAX)
-    recipient_user_id: str | None = Field(default=None, max_length=USER_ID_MAX)
+    wamid: str = Field(max_length=limits.WAMID, index=True)
+    status: str = Field(max_length=limits.STATUS)
+    phone_number_id: str | None = Field(default=None, max_length=limits.PHONE_NUMBER_ID)
+    recipient_id: str | None = Field(default=None, max_length=limits.USER_ID)
+    recipient_user_id: str | None = Field(default=None, max_length=limits.USER_ID)
     # Sent to a group: the participant this status is about.
-    recipient_participant_id: str | None = Field(default=None, max_length=USER_ID_MAX)
+    recipient_participant_id: str | None = Field(default=None, max_length=limits.USER_ID)
     meta_timestamp: datetime = _time()
     error_code: int | None = Field(default=None, sa_type=BigInteger)
-    error_title: str | None = Field(default=None, max_length=512)
+    error_title: str | None = Field(default=None, max_length=limits.ERROR_TITLE)
     raw: dict[str, Any] | None = _json()
     received_at: datetime = _time(index=True, default=True)  # pruned by age
 
@@ -199,9 +196,9 @@ class ConsentEvent(SQLModel, table=True):
     contact_id: int = Field(
         sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
     )
-    category: str = Field(max_length=32)
+    category: str = Field(max_length=limits.CATEGORY_ID)
     granted: bool
-    source: str = Field(max_length=16)
+    source: str = Field(max_length=limits.CONSENT_SOURCE)
     occurred_at: datetime = _time()
     recorded_at: datetime = _time(default=True)
     text_version: str = Field(max_length=64)
@@ -218,9 +215,9 @@ class Consent(SQLModel, table=True):
     contact_id: int = Field(
         sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
     )
-    category: str = Field(primary_key=True, max_length=32)
+    category: str = Field(primary_key=True, max_length=limits.CATEGORY_ID)
     granted: bool
-    source: str = Field(max_length=16)
+    source: str = Field(max_length=limits.CONSENT_SOURCE)
     updated_at: datetime = _time()
     granted_at: datetime | None = _time(nullable=True)
     # False while a consent captured off WhatsApp awaits its double opt-in confirmation.
@@ -236,9 +233,9 @@ class PreferenceEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    contact_key: str = Field(max_length=USER_ID_MAX)
-    category: str = Field(max_length=64)
-    value: str = Field(max_length=16)
+    contact_key: str = Field(max_length=limits.USER_ID)  # a wa_id, or a user_id
+    category: str = Field(max_length=limits.PREFERENCE_CATEGORY)
+    value: str = Field(max_length=limits.PREFERENCE_VALUE)
     detail: str | None = Field(default=None, sa_type=Text)
     occurred_at: datetime = _time()
     raw: dict[str, Any] | None = _json()
@@ -252,8 +249,8 @@ class OtherEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     digest: str = Field(max_length=64, unique=True)  # Meta's retries store nothing twice
-    field: str = Field(max_length=64)
-    entry_id: str | None = Field(default=None, max_length=64)
+    field: str = Field(max_length=limits.CHANGE_FIELD)
+    entry_id: str | None = Field(default=None, max_length=limits.ENTRY_ID)
     raw: dict[str, Any] | None = _json()
     received_at: datetime = _time(default=True)
 
@@ -286,7 +283,7 @@ class IdempotencyRecord(SQLModel, table=True):
 
     __tablename__ = "idempotency_record"
 
-    key: str = Field(primary_key=True, max_length=300)  # token fingerprint + ":" + client key
+    key: str = Field(primary_key=True, max_length=limits.IDEMPOTENCY_KEY)
     request_digest: str = Field(max_length=64)
     status_code: int
     response: dict[str, Any] | None = _json()
@@ -306,7 +303,8 @@ class ErasureRecord(SQLModel, table=True):
 
 
 class ControlFlag(SQLModel, table=True):
-    """Process-wide switches every worker sees, such as dispatching paused on an expired token."""
+    """Process-wide switches every worker sees, such as dispatching paused on an expired token;
+    also each running dispatcher's heartbeat (storage.control), by which they count each other."""
 
     __tablename__ = "control_flag"
 

@@ -60,6 +60,14 @@ class RateLimiter(Protocol):
     def pace(self, recipient: str, seconds: float) -> None:
         """Meta's 131056 (pair rate limit): nothing to this recipient for this long."""
 
+    def share_among(self, dispatchers: int) -> None:
+        """This many dispatchers are sending now (their heartbeats say so); a limit kept by each
+        process alone gives each its share of the rate."""
+
+
+# While Redis does not answer, how long the send rate goes without asking it again.
+REDIS_RETRY_SECONDS = 1.0
+
 
 def burst_for(rate: float) -> float:
     # A tenth of a second's worth: smooth enough to hold the rate within a few percent.
@@ -87,9 +95,16 @@ class RedisRateLimiter:
     def pace(self, recipient: str, seconds: float) -> None:
         self.connection.set(self._pace_key(recipient), b"1", px=max(1, int(seconds * 1000)))
 
+    def share_among(self, dispatchers: int) -> None:
+        pass  # one bucket for every process already
+
 
 class MemoryRateLimiter:
-    """Correct for one process; each process without Redis has its own rate."""
+    """Correct for one process; each process without Redis has its own rate.
+
+    Without REDIS_URL the deployment is one process (start-up warns of it), so the heartbeats'
+    count changes nothing here; :class:`SharedRateLimiter` divides its own fallback bucket.
+    """
 
     def __init__(self, rate: float, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
         self.rate = rate
@@ -128,25 +143,65 @@ class MemoryRateLimiter:
             self._paced_until = {r: t for r, t in self._paced_until.items() if t > now}
             self._paced_until[recipient] = now + seconds
 
+    def share_among(self, dispatchers: int) -> None:
+        pass
+
+    def set_rate(self, rate: float) -> None:
+        """From now on, this many sends a second; slots already reserved keep their times."""
+        with self._lock:
+            self._refill()
+            self.rate = rate
+            self._burst = burst_for(rate)
+            self._tokens = min(self._tokens, self._burst)
+
 
 class SharedRateLimiter:
     """The Redis bucket, and while Redis does not answer, this process's own bucket.
 
-    Sending must not stop with Redis: replies and STOP confirmations are owed now. Without the
-    shared bucket each process keeps the whole rate, so the fleet may briefly exceed it; Meta's
-    throughput errors then slow every sender through penalise().
+    Sending must not stop with Redis: replies and STOP confirmations are owed now. The own bucket
+    runs at the configured rate divided among the dispatchers running (share_among, from their
+    heartbeats in the database), so the fleet stays within the rate without Redis. A dispatcher
+    that starts during the outage is counted within a heartbeat; until then Meta's throughput
+    errors slow every sender through penalise(). After a failure Redis is asked again only
+    every REDIS_RETRY_SECONDS, so a Redis that hangs rather than refuses costs one timeout a
+    period, not one per send; once it answers, the backlog drains at the full shared rate.
     """
 
-    def __init__(self, shared: RedisRateLimiter, local: MemoryRateLimiter) -> None:
+    def __init__(
+        self,
+        shared: RedisRateLimiter,
+        local: MemoryRateLimiter,
+        clock=time.monotonic,  # type: ignore[no-untyped-def]
+    ) -> None:
         self.shared = shared
         self.local = local
         self.rate = shared.rate
+        self.dispatchers = 1
+        self._clock = clock
         self._degraded = False
+        self._retry_at = 0.0
+
+    def share_among(self, dispatchers: int) -> None:
+        dispatchers = max(1, dispatchers)
+        if dispatchers != self.dispatchers:
+            self.dispatchers = dispatchers
+            self.local.set_rate(self.rate / dispatchers)
+            if self._degraded:
+                log.info("pacing this process at 1/%d of the send rate", dispatchers)
+
+    def _shared_answers(self) -> bool:
+        """Whether to ask Redis now: always while it answers, else once its pause is over."""
+        return not self._degraded or self._clock() >= self._retry_at
 
     def _fallback(self, exc: redis.RedisError) -> None:
         if not self._degraded:
-            log.warning("send rate store unavailable, pacing this process alone: %s", exc)
+            log.warning(
+                "send rate store unavailable, pacing this process at 1/%d of the rate: %s",
+                self.dispatchers,
+                exc,
+            )
         self._degraded = True
+        self._retry_at = self._clock() + REDIS_RETRY_SECONDS
 
     def _recovered(self) -> None:
         if self._degraded:
@@ -154,6 +209,8 @@ class SharedRateLimiter:
         self._degraded = False
 
     def acquire(self, recipient: str | None = None) -> float | None:
+        if not self._shared_answers():
+            return self.local.acquire(recipient)
         try:
             wait = self.shared.acquire(recipient)
         except redis.RedisError as exc:
@@ -164,6 +221,8 @@ class SharedRateLimiter:
 
     def penalise(self, seconds: float) -> None:
         self.local.penalise(seconds)
+        if not self._shared_answers():
+            return
         try:
             self.shared.penalise(seconds)
         except redis.RedisError as exc:
@@ -171,6 +230,8 @@ class SharedRateLimiter:
 
     def pace(self, recipient: str, seconds: float) -> None:
         self.local.pace(recipient, seconds)
+        if not self._shared_answers():
+            return
         try:
             self.shared.pace(recipient, seconds)
         except redis.RedisError as exc:

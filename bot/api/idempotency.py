@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from bot.api.errors import ApiError
 from bot.wiring.services import services
+from storage import limits
 from storage.db import session_scope
 from storage.models import IdempotencyRecord
 from storage.types import utcnow
@@ -30,7 +31,8 @@ from storage.upsert import insert_ignoring_conflict
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 RETENTION = timedelta(hours=24)
-KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, as in the IETF draft's examples
+# Printable ASCII, as in the IETF draft's examples; stored after the token's fingerprint.
+KEY_SHAPE = re.compile(rf"[\x21-\x7e]{{1,{limits.IDEMPOTENCY_CLIENT_KEY}}}")
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -55,7 +57,8 @@ def idempotent(view: View) -> View:
             raise ApiError(
                 422,
                 "invalid_idempotency_key",
-                f"{HEADER}: 1 to 255 printable ASCII characters without spaces, e.g. a UUID",
+                f"{HEADER}: 1 to {limits.IDEMPOTENCY_CLIENT_KEY} printable ASCII characters "
+                "without spaces, e.g. a UUID",
             )
         claim = _Claim(key=f"{g.token_fingerprint}:{client_key}", digest=_request_digest())
         engine = services().engine

@@ -16,12 +16,16 @@ from bot.api.errors import ApiError
 from bot.graph.payloads import MessageLimitError, template_payload, text_payload
 from flows.catalog import Catalog
 from flows.policy import RECORDABLE_SOURCES, ConsentSource
+from storage import limits
 from storage.types import utcnow
 
 # Where consent can have been collected through this API: Meta's marketing opt-out is Meta's to
 # report, and an ad is never consent (C03).
 CONSENT_SOURCES = tuple(source.value for source in RECORDABLE_SOURCES)
-TEXT_MAX = 10_000  # the wording a person saw; a consent notice longer than this is a mistake
+TEXT_MAX = limits.CONSENT_TEXT
+# Meta's limits on a template's name and on a language code (en_US, zh_Hant_HK).
+TEMPLATE_NAME_MAX = 512
+TEMPLATE_LANGUAGE_MAX = 16
 EVIDENCE_MAX_BYTES = 16 * 1024
 CLOCK_SKEW = timedelta(minutes=5)  # a collected_at slightly ahead of our clock is accepted
 NUMBER_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{4,30}")
@@ -106,6 +110,8 @@ def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | No
         raise invalid(
             field_name, "a phone number in international format is required", "invalid_number"
         )
+    if len(value) > limits.WA_ID:  # no spelling of a number is longer than the column keeping it
+        raise invalid(field_name, f"must be at most {limits.WA_ID} characters", "invalid_number")
     spelled = value.strip(" \t")
     if spelled.startswith("00"):
         spelled = "+" + spelled[2:]
@@ -139,6 +145,8 @@ def contact_key_from(
     """How the API names a person: a business-scoped user id, exactly as Meta gave it, or a phone
     number in any common spelling (as its wa_id, see wa_id_from), the same on every route."""
     if isinstance(value, str) and USER_ID_SHAPE.fullmatch(value.strip(" \t")):
+        if len(value) > limits.USER_ID:  # as long as the column keeping it, spaces and all
+            raise invalid(field_name, f"must be at most {limits.USER_ID} characters")
         return value.strip(" \t")
     return wa_id_from(value, field_name, known=known)
 
@@ -308,8 +316,10 @@ def send_request(
     template = body["template"]
     if not isinstance(template, dict):
         raise invalid("template", "must be an object {name, language, components}")
-    name = _string(template, "name", max_length=512, label="template.name")
-    language = _string(template, "language", max_length=16, label="template.language")
+    name = _string(template, "name", max_length=TEMPLATE_NAME_MAX, label="template.name")
+    language = _string(
+        template, "language", max_length=TEMPLATE_LANGUAGE_MAX, label="template.language"
+    )
     components = template.get("components")
     if components is not None and (
         not isinstance(components, list) or not all(isinstance(c, dict) for c in components)

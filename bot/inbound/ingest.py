@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import redis
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.inbound.identity import apply_identity_notice, identity_notice
 from bot.meta.events import InboundMessage, PreferenceUpdate, Status
 from bot.meta.parser import PayloadError, parse_body
+from bot.meta.storable import support_copy
 from bot.outbound.refusals import apply_refusal
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
 from flows.catalog import Catalog
 from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status_event
-from storage.db import session_scope
+from storage.db import session_scope, storage_unavailable
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
 from storage.suppression import last_erased_at
 
@@ -62,12 +65,22 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
     store_messages(services, body.messages, handler, report)
     with session_scope(services.engine) as session:
         for status in body.statuses:
-            if store_status(session, status, services.catalog):
+            act = partial(store_status, session, status, services.catalog)
+            stored = _apart(session, act, raw=status.raw, what=f"status of {status.wamid}")
+            if stored is KEPT:
+                report.malformed += 1
+            elif stored:
                 report.statuses += 1
             else:
                 report.duplicates += 1
         for other in body.others:
-            if keep_other_event(session, field=other.field, entry_id=other.entry_id, raw=other.raw):
+            act = partial(
+                keep_other_event, session, field=other.field, entry_id=other.entry_id, raw=other.raw
+            )
+            kept = _apart(session, act, raw=other.raw, what=other.path)
+            if kept is KEPT:
+                report.malformed += 1
+            elif kept:
                 report.others += 1
             else:
                 report.duplicates += 1
@@ -75,7 +88,10 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
             keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
             report.malformed += 1
     for preference in body.preferences:
-        if store_preference(services, preference, handler):
+        stored = _preference_apart(services, preference, handler)
+        if stored is KEPT:
+            report.malformed += 1
+        elif stored:
             report.preferences += 1
         else:
             report.duplicates += 1
@@ -98,18 +114,24 @@ def store_messages(
     if not fresh:
         return
     ordered = sorted(fresh, key=lambda m: (m.contact_key or "", m.timestamp))
+    key = services.settings.suppression_key
+    new: list[InboundMessage] = []
+    kept = 0
     with session_scope(services.engine) as session:
-        new = [
-            m
-            for m in ordered
-            if store_message(session, m, handler, suppression_key=services.settings.suppression_key)
-        ]
+        for m in ordered:
+            act = partial(store_message, session, m, handler, suppression_key=key)
+            stored = _apart(session, act, raw=m.raw, what=f"message {m.wamid}")
+            if stored is KEPT:
+                kept += 1
+            elif stored:
+                new.append(m)
     for message in fresh:
         _remember(services, _done_key(message))
     for message in new:
         log.info("stored message %s from %s", message.wamid, mask_number(message.contact_key))
     report.messages += len(new)
-    report.duplicates += len(fresh) - len(new)
+    report.malformed += kept
+    report.duplicates += len(fresh) - len(new) - kept
 
 
 def store_message(
@@ -261,7 +283,59 @@ def store_preference(
 
 
 def _item_bytes(raw: object) -> bytes:
-    return json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return support_copy(raw)
+
+
+KEPT = object()  # what _apart gives for an item it kept for support instead
+
+
+def _apart(session: Session, act: Callable[[], object], *, raw: object, what: str) -> object:
+    """Store one item of a batch in a SAVEPOINT of its own; what ``act`` returns, or KEPT."""
+
+    def attempt() -> object:
+        with session.begin_nested():
+            return act()
+
+    def keep(problem: str) -> None:
+        keep_failed_payload(session, body=_item_bytes(raw), problem=problem)
+
+    return _isolated(attempt, keep, what)
+
+
+def _preference_apart(
+    services: Services, preference: PreferenceUpdate, handler: Responder | None
+) -> object:
+    """store_preference (a transaction of its own) isolated as _apart isolates an item."""
+
+    def keep(problem: str) -> None:
+        with session_scope(services.engine) as session:
+            keep_failed_payload(session, body=_item_bytes(preference.raw), problem=problem)
+
+    act = partial(store_preference, services, preference, handler)
+    return _isolated(act, keep, "user_preferences item")
+
+
+def _isolated(act: Callable[[], object], keep: Callable[[str], None], what: str) -> object:
+    """What ``act`` returns; KEPT when the database refused the item, which is then kept.
+
+    The parser lets through only what the columns can hold, so a refusal here is a gap in those
+    checks: the item goes to support, logged with its traceback, and the rest of the batch goes
+    on. A unique key broken by a concurrent writer is tried once more, as the retry then sees
+    that writer's row. Storage failing is no item's fault: it is raised (503, redelivery).
+    """
+    retried = False
+    while True:
+        try:
+            return act()
+        except Exception as exc:
+            if storage_unavailable(exc):
+                raise
+            if isinstance(exc, IntegrityError) and not retried:
+                retried = True
+                continue
+            log.error("%s could not be stored; kept for support", what, exc_info=True)
+            keep(f"{what}: could not be stored ({exc.__class__.__name__})")
+            return KEPT
 
 
 def _seen(services: Services, key: str) -> bool:

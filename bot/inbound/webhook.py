@@ -6,14 +6,13 @@ import hmac
 import logging
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.api.errors import error_response
 from bot.inbound.ingest import ingest_body
 from bot.inbound.responder import Responder
 from bot.inbound.signature import SignatureCheck, check_signature
 from bot.wiring.services import services
+from storage.db import storage_unavailable
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -50,7 +49,10 @@ def receive() -> tuple[Response, int]:
         )
     try:
         report = ingest_body(app_services, body, handler=Responder(app_services))
-    except (DBAPIError, PoolTimeout) as exc:
+    except Exception as exc:
+        # Bad data never gets here (each item is kept apart); a 503 says storage is down.
+        if not storage_unavailable(exc):
+            raise
         log.error("storage unavailable, asking Meta to redeliver: %s", exc.__class__.__name__)
         response, status = error_response(
             503, "storage_unavailable", "storage unavailable; redeliver later"

@@ -3,7 +3,8 @@
 `parse_body` is the only entry point for raw bytes; the modules of this package are the only ones
 that read raw payload dicts. `events` holds the events (a message's envelope, statuses, preference
 updates), `parts` what a message carries (text, reply, reaction, media, ...), `envelope` the parts
-around it (sender, context, referral, errors), `readers` the tolerant field readers.
+around it (sender, context, referral, errors), `readers` the tolerant field readers, `storable`
+the checks that each event fits the columns that keep it.
 `bot.dev.simulate` builds bodies the way Meta sends them.
 """
 

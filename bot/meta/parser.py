@@ -24,7 +24,17 @@ from bot.meta.events import (
     Status,
     WebhookBody,
 )
-from bot.meta.readers import ItemError
+from bot.meta.readers import ItemError, shown
+from bot.meta.storable import (
+    JSON_HOOKS,
+    Unreadable,
+    check_contact,
+    check_message,
+    check_other,
+    check_phone_number_id,
+    check_preference,
+    check_status,
+)
 
 OBJECT = "whatsapp_business_account"
 HANDLED_FIELDS = frozenset({"messages", "user_preferences"})
@@ -51,9 +61,13 @@ def parse_body(raw: bytes) -> WebhookBody:
     if not isinstance(document, dict):
         raise PayloadError(f"body is a JSON {type(document).__name__}, expected an object")
     obj = document.get("object")
-    if obj != OBJECT:
-        raise PayloadError(f"'object' is {obj!r}, expected {OBJECT!r}")
     entries = document.get("entry")
+    # A number JSON cannot spell spoils only the item it sits in; in the envelope, everything.
+    for part in (obj, *(entries if isinstance(entries, list) else [entries])):
+        if isinstance(part, Unreadable):
+            raise PayloadError(f"body is not JSON: {part!r} is not a JSON number")
+    if obj != OBJECT:
+        raise PayloadError(f"'object' is {shown(obj)}, expected {OBJECT!r}")
     if not isinstance(entries, list):
         raise PayloadError("'entry' is missing or not a list")
 
@@ -77,7 +91,7 @@ def _load(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"body is not UTF-8: {exc}") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, **JSON_HOOKS)
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
     # JSON lets `\ud83d` stand alone; such a string could not be stored or re-encoded as UTF-8.
@@ -87,10 +101,6 @@ def _load(raw: bytes) -> Any:
         except RecursionError:
             raise PayloadError("body is nested too deeply") from None
     return document
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _replace_lone_surrogates(value: Any) -> Any:
@@ -142,6 +152,15 @@ class _Walk:
             )
         )
 
+    def other(self, other: OtherChange) -> None:
+        """Keep an unhandled part as it is, or for support when it cannot be stored so."""
+        try:
+            check_other(other)
+        except ItemError as exc:
+            self.bad(other.path, str(exc), other.raw, entry_id=other.entry_id, field=other.field)
+            return
+        self.others.append(other)
+
     def entry(self, entry: Any, path: str) -> None:
         if not isinstance(entry, dict):
             self.bad(path, "is not an object", entry, entry_id=None, field=None)
@@ -166,7 +185,7 @@ class _Walk:
         value = change.get("value")
         if field not in HANDLED_FIELDS:
             errors = MetaError.from_list(value.get("errors")) if isinstance(value, dict) else ()
-            self.others.append(
+            self.other(
                 OtherChange(
                     entry_id=entry_id,
                     field=field,
@@ -185,15 +204,13 @@ class _Walk:
         if not isinstance(metadata, dict):
             metadata = {}
         phone_number_id = _id(metadata.get("phone_number_id"))
-        if phone_number_id is None:
+        try:
+            if phone_number_id is None:
+                raise ItemError("missing 'phone_number_id'")
+            check_phone_number_id(phone_number_id)
+        except ItemError as exc:
             # Without it no reply could go out from the right number: the change is unreadable.
-            self.bad(
-                f"{path}.metadata",
-                "missing 'phone_number_id'",
-                change,
-                entry_id=entry_id,
-                field=field,
-            )
+            self.bad(f"{path}.metadata", str(exc), change, entry_id=entry_id, field=field)
             return
         display = _id(metadata.get("display_phone_number"))
         contacts = self.change_contacts(value.get("contacts"), f"{path}.contacts", entry_id, field)
@@ -203,7 +220,7 @@ class _Walk:
             if key in _CONTEXT_KEYS:
                 continue
             if key not in arrays:
-                self.others.append(
+                self.other(
                     OtherChange(
                         entry_id=entry_id,
                         field=field,
@@ -249,19 +266,19 @@ class _Walk:
         contacts: Mapping[str, ContactProfile],
     ) -> None:
         if key == "messages":
-            self.messages.append(
-                InboundMessage.from_payload(
-                    item,
-                    phone_number_id=phone_number_id,
-                    display_phone_number=display,
-                    contacts=contacts,
-                )
+            message = InboundMessage.from_payload(
+                item,
+                phone_number_id=phone_number_id,
+                display_phone_number=display,
+                contacts=contacts,
             )
+            check_message(message)
+            self.messages.append(message)
         elif key == "statuses":
             status = item.get("status")
             if isinstance(status, str) and status and status not in _STATUSES:
                 # A status Meta added after this code: kept and acknowledged, never applied.
-                self.others.append(
+                self.other(
                     OtherChange(
                         entry_id=entry_id,
                         field="messages",
@@ -272,13 +289,15 @@ class _Walk:
                     )
                 )
                 return
-            self.statuses.append(Status.from_payload(item, phone_number_id=phone_number_id))
+            status_event = Status.from_payload(item, phone_number_id=phone_number_id)
+            check_status(status_event)
+            self.statuses.append(status_event)
         else:
-            self.preferences.append(
-                PreferenceUpdate.from_payload(
-                    item, phone_number_id=phone_number_id, contacts=contacts
-                )
+            preference = PreferenceUpdate.from_payload(
+                item, phone_number_id=phone_number_id, contacts=contacts
             )
+            check_preference(preference)
+            self.preferences.append(preference)
 
     def change_contacts(
         self, items: Any, path: str, entry_id: str | None, field: str
@@ -296,6 +315,7 @@ class _Walk:
                 continue
             try:
                 contact = ContactProfile.from_payload(item)
+                check_contact(contact)
             except ItemError as exc:
                 self.bad(f"{path}[{k}]", str(exc), item, entry_id=entry_id, field=field)
                 continue

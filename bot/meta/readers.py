@@ -8,8 +8,14 @@ naming what is missing or wrong, relative to the item; the parser prefixes the i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+# Meta cannot have stamped anything before WhatsApp existed, and its clock is not a day ahead of
+# ours: a time outside that window is not Meta's, and code that adds a day to it must not fail.
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)
+_SHOWN = 40  # characters of a wrong value quoted in a problem: enough to recognise it
 
 
 class ItemError(ValueError):
@@ -48,27 +54,40 @@ def require_str(payload: Mapping[str, Any], key: str) -> str:
     if value is None:
         raise ItemError(f"missing '{key}'")
     if not isinstance(value, str) or not value:
-        raise ItemError(f"'{key}' is not a non-empty string: {value!r}")
+        raise ItemError(f"'{key}' is not a non-empty string: {shown(value)}")
     return value
 
 
+def shown(value: object) -> str:
+    """A wrong value as a problem quotes it: its repr, cut short (it may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}… ({len(text)} characters)"
+
+
 def parse_timestamp(value: object, key: str = "timestamp") -> datetime:
-    """Meta's epoch seconds, a string in messages and statuses, an int in user_preferences."""
+    """Meta's epoch seconds, a string in messages and statuses, an int in user_preferences,
+    between :data:`EARLIEST` and a day ahead of now."""
     if value is None:
         raise ItemError(f"missing '{key}'")
     if isinstance(value, bool):  # bool is an int subclass; True is not a time
-        raise ItemError(f"'{key}' is not epoch seconds: {value!r}")
+        raise ItemError(f"'{key}' is not epoch seconds: {shown(value)}")
+    out_of_range = ItemError(f"'{key}' is out of range: {shown(value)}")
     if isinstance(value, int):
         seconds = value
     # isascii: str.isdigit() accepts Arabic-Indic digits, which int() would happily read.
     elif isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value) > 12:  # past year 9999; and int() refuses thousands of digits
+            raise out_of_range
         seconds = int(value)
     else:
-        raise ItemError(f"'{key}' is not epoch seconds: {value!r}")
+        raise ItemError(f"'{key}' is not epoch seconds: {shown(value)}")
     try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        when = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise ItemError(f"'{key}' is out of range: {value!r}") from None
+        raise out_of_range from None
+    if not EARLIEST <= when <= datetime.now(UTC) + AHEAD:
+        raise out_of_range
+    return when
 
 
 def require_aware(value: datetime, name: str) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.graph.client import Transport
 from bot.outbound.attempt import Batch, ConsentCheck, Sender
 from bot.outbound.halt import HaltState
+from bot.outbound.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from bot.outbound.lanes import Lanes
 from bot.outbound.pause import one_at_a_time_on_sqlite, paused_reason, token_fingerprint
 from bot.outbound.settle import DispatchStats, Settler
@@ -95,6 +96,7 @@ class Dispatcher:
         retry_seconds: float = 2.0,
         standby_seconds: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
@@ -121,6 +123,11 @@ class Dispatcher:
         self.halt = HaltState()
         self.progress = Progress()
         self._wake: threading.Event | None = None
+        # How the dispatchers running count each other: the rate is divided among them while
+        # Redis is away.
+        self.heartbeat = Heartbeat(
+            engine=engine, worker=self.worker, limiter=limiter, interval=heartbeat_seconds
+        )
         self._consent = ConsentCheck(
             engine=engine, suppression_key=suppression_key, marketing=catalog.marketing_ids
         )
@@ -196,6 +203,7 @@ class Dispatcher:
         log.info("dispatcher %s started", self.worker)
         while True:
             self.progress.look()
+            self.heartbeat.due()
             claimed: int | None = 0
             # Claim more while the threads still have half a batch to send, not after.
             room = self.batch_size - self._lanes.in_flight
@@ -252,6 +260,7 @@ class Dispatcher:
     def shutdown(self) -> None:
         """Finish the sends in progress, then give back every row still held."""
         self._lanes.shutdown()
+        self.heartbeat.stop()
         try:
             with session_scope(self.engine) as session:
                 released = release(session, worker=self.worker)
