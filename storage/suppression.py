@@ -63,3 +63,12 @@ def last_erased_at(
         )
     ).one()
     return max((t for t in (recorded, suppressed) if t is not None), default=None)
+
+
+def suppressed_among(session: Session, *, key: bytes, wa_ids: Iterable[str]) -> set[str]:
+    """Which of these numbers are suppressed, in one query."""
+    digests = {suppression_digest(key, wa_id): wa_id for wa_id in wa_ids}
+    if not digests:
+        return set()
+    found = session.exec(select(Suppression.digest).where(col(Suppression.digest).in_(digests)))
+    return {digests[digest] for digest in found}
