@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     from bot.wiring.optin_file import load_catalog
     from bot.wiring.services import Services
     from bot.wiring.settings import Settings
+    from storage import consent_webhooks
     from storage.db import make_engine
     from storage.kv import MemoryStore, RedisStore
     from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter, SharedRateLimiter
@@ -61,16 +62,25 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
         limiter = MemoryRateLimiter(settings.send_rate_per_second)
 
     app = Flask(__name__, instance_relative_config=True)
+    if settings.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind the business's own domain: the client's address (abuse limits) and scheme.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_WEBHOOK_BYTES,
         JSON_SORT_KEYS=False,
         TESTING=test_config is not None,
     )
+    engine = make_engine(settings.database_url)
+    if settings.consent_webhook_url:
+        consent_webhooks.enable(engine)
     app_services = Services(
         settings=settings,
         catalog=catalog,
-        engine=make_engine(settings.database_url),
+        engine=engine,
         store=store,
         transport=make_transport(settings),
         limiter=limiter,

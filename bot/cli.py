@@ -149,12 +149,16 @@ def outbox_work(
         click.echo("not woken by new rows yet (database unreachable?); polling", err=True)
     worker = threading.Thread(target=dispatcher.run, args=(stop, wake), name="outbox-dispatcher")
     worker.start()
+    # Consent webhooks to the business go out from the same workers, when configured.
+    webhooks = services().start_webhook_thread(stop)
     click.echo(f"dispatcher {dispatcher.worker} running; Ctrl-C to stop")
     while worker.is_alive() and signal.sigtimedwait(signals, 0.5) is None:
         pass
     stop.set()
     wake.set()  # out of its idle wait at once
     worker.join()
+    if webhooks is not None:
+        webhooks.join()
     click.echo(f"dispatcher stopped: {dispatcher.stats}")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from bot.graph.client import DEFAULT_BASE_URL as DEFAULT_API_URL
 from storage.kv import DEFAULT_PREFIX
@@ -46,6 +47,11 @@ class Settings:
     # Support console staff: (username, werkzeug password hash); empty disables the console.
     console_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     console_secure_cookies: bool = True
+    # The business's receiver of consent changes (C29); None: no webhook is queued or sent.
+    consent_webhook_url: str | None = None
+    consent_webhook_secret: str | None = field(default=None, repr=False)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed.
+    trusted_proxy_hops: int = 0
     generated: tuple[str, ...] = ()  # names of secrets generated for development
 
     @property
@@ -109,6 +115,13 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
 
+        webhook_url, webhook_secret = _consent_webhook(
+            get("CONSENT_WEBHOOK_URL"), get("CONSENT_WEBHOOK_SECRET")
+        )
+        hops = _number(get("TRUSTED_PROXY_HOPS") or "0", "TRUSTED_PROXY_HOPS")
+        if hops != int(hops) or not 0 <= hops <= 5:
+            raise SettingsError("TRUSTED_PROXY_HOPS must be a whole number from 0 to 5")
+
         return cls(
             app_env=app_env,
             verify_token=verify_token,
@@ -133,6 +146,9 @@ class Settings:
             console_secure_cookies=_flag(
                 get("CONSOLE_SECURE_COOKIES"), default=app_env == "production"
             ),
+            consent_webhook_url=webhook_url,
+            consent_webhook_secret=webhook_secret,
+            trusted_proxy_hops=int(hops),
             generated=tuple(generated),
         )
 
@@ -145,6 +161,27 @@ class Settings:
                 "SECRET_KEY": "a generated key (not shown)",
             }[name]
             print(f"development: {name} not set; using {value}", file=stream or sys.stderr)
+
+
+WEBHOOK_SECRET_MIN = 16
+
+
+def _consent_webhook(url: str | None, secret: str | None) -> tuple[str | None, str | None]:
+    """The receiver's URL and the secret that signs every body; both, or neither."""
+    if url is None:
+        return None, None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            "CONSENT_WEBHOOK_URL must be an http(s) URL, e.g. https://crm.example/hooks/consent"
+        )
+    if secret is None or len(secret) < WEBHOOK_SECRET_MIN:
+        raise SettingsError(
+            f"CONSENT_WEBHOOK_URL is set: CONSENT_WEBHOOK_SECRET must be at least "
+            f"{WEBHOOK_SECRET_MIN} characters, so that the receiver can tell our bodies from "
+            "forged ones (X-Signature-256)"
+        )
+    return url, secret
 
 
 def _console_users(raw: str | None) -> tuple[tuple[str, str], ...]:
