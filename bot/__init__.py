@@ -87,7 +87,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     )
     app_services.init_app(app)
 
-    from bot import api, cli, console
+    from bot import api, cli, console, web
     from bot.inbound import webhook
     from bot.ops import health, metrics
 
@@ -96,6 +96,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     health.init_app(app)
     metrics.init_app(app)
     console.init_app(app)
+    web.init_app(app)
     cli.init_app(app)
     if settings.run_dispatcher and test_config is None and not _running_cli_command():
         app_services.start_dispatcher_thread()

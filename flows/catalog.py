@@ -49,6 +49,8 @@ class WebOptIn:
     """The hosted opt-in page (GET/POST /optin); it needs the double opt-in template."""
 
     enabled: bool = False
+    # Sites allowed to show the page in a frame (CSP frame-ancestors), e.g. "https://shop.example".
+    embed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

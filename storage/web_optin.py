@@ -100,7 +100,11 @@ def as_requested(request: WebOptinRequest | None) -> RequestedOptIn | None:
     return RequestedOptIn(
         categories=tuple(request.categories),
         text=request.text,
-        evidence={k: str(v) for k, v in request.evidence.items()},
+        evidence={
+            **{k: str(v) for k, v in request.evidence.items()},
+            "submitted_at": request.submitted_at.isoformat(),
+            "web_request": str(request.id),
+        },
     )
 
 

@@ -12,6 +12,7 @@ import phonenumbers
 from flows.catalog import Catalog, Category, Company, DoubleOptIn, WebOptIn
 
 CATEGORY_ID = re.compile(r"[a-z0-9_]{1,32}")
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?")
 
 
@@ -250,4 +251,14 @@ class _Validator:
                 0,
                 "enabled",
             )
-        return WebOptIn(enabled=enabled)
+        origins = data.get("embed_origins", [])
+        if not isinstance(origins, list) or not all(
+            isinstance(o, str) and ORIGIN.fullmatch(o) for o in origins
+        ):
+            self.fail(
+                'web_optin.embed_origins must be a list of origins, e.g. ["https://shop.example"]',
+                "web_optin",
+                0,
+                "embed_origins",
+            )
+        return WebOptIn(enabled=enabled, embed_origins=tuple(origins))
