@@ -22,10 +22,11 @@ from bot.wiring.services import Services
 from flows.catalog import Catalog
 from flows.policy import ConsentChange, ConsentSource, Purpose, decisions
 from flows.signals import DOI_NO, DOI_YES
+from storage.bulk import any_of
 from storage.consents import record_many, recorded_decisions
 from storage.contact_batch import lock_contacts
 from storage.double_optin import mark_pending, settle_as_confirmed
-from storage.models import Consent, ConsentEvent, Contact
+from storage.models import Consent, ConsentEvent
 from storage.outbox import enqueue_message
 from storage.suppression import suppressed_among
 
@@ -43,7 +44,7 @@ class Outcome:
     """What became of one decision."""
 
     request: ConsentRequest
-    contact: Contact | None = None
+    contact_id: int | None = None  # found or created for request.wa_id
     refused: str | None = None  # SUPPRESSED: nothing was recorded
     duplicate: bool = False  # every row of it was in the ledger already (an import run again)
     events: list[ConsentEvent] = field(default_factory=list)  # when asked for
@@ -80,8 +81,8 @@ def record_collected(
             outcome.refused = SUPPRESSED
     contacts = lock_contacts(session, {o.request.wa_id for o in live})
     for outcome in live:
-        outcome.contact = contacts[outcome.request.wa_id]
-    contact_ids = {c.id for c in contacts.values() if c.id is not None}
+        outcome.contact_id = contacts[outcome.request.wa_id]
+    contact_ids = set(contacts.values())
     sendable = _sendable(session, contact_ids) if catalog.double_opt_in.enabled else set()
     seen: set[tuple[int, str, bool, Any, str]] = set()
     if skip_recorded:
@@ -133,16 +134,15 @@ def record_collected(
         if settled:
             settle_as_confirmed(session, contact_id=contact_id, categories=settled)
         if outcome.pending:
-            assert outcome.contact is not None
             outcome.confirmation = queue_confirmation(
-                session, app_services, outcome.contact, outcome.pending
+                session, app_services, contact_id, request.wa_id, outcome.pending
             )
     return outcomes
 
 
 def _id(outcome: Outcome) -> int:
-    assert outcome.contact is not None and outcome.contact.id is not None
-    return outcome.contact.id
+    assert outcome.contact_id is not None
+    return outcome.contact_id
 
 
 def _changes(request: ConsentRequest) -> list[ConsentChange]:
@@ -168,7 +168,7 @@ def _sendable(session: Session, contact_ids: set[int]) -> set[tuple[int, str]]:
         return set()
     rows = session.exec(
         select(Consent.contact_id, Consent.category).where(
-            col(Consent.contact_id).in_(contact_ids),
+            any_of(session, Consent.contact_id, contact_ids),
             col(Consent.granted).is_(True),
             col(Consent.confirmed).is_(True),
         )
@@ -219,7 +219,7 @@ def confirmation_components() -> list[dict[str, Any]]:
 
 
 def queue_confirmation(
-    session: Session, app_services: Services, contact: Contact, pending: list[str]
+    session: Session, app_services: Services, contact_id: int, wa_id: str, pending: list[str]
 ) -> dict[str, Any]:
     """Queue the double opt-in template for categories now awaiting confirmation; what the API
     answers about it."""
@@ -228,30 +228,32 @@ def queue_confirmation(
     if settings.phone_number_id is None:
         # The consent stays recorded and pending (not sendable); the business can post it again
         # once a sender is configured, which queues the template then.
-        log.warning("double opt-in for %s not queued: no sender", mask_number(contact.wa_id))
+        log.warning("double opt-in for %s not queued: no sender", mask_number(wa_id))
         return answer | {
             "status": "not_queued",
             "message_id": None,
             "reason": "WHATSAPP_PHONE_NUMBER_ID is not set, so the confirmation template "
             "cannot be sent; the categories stay unconfirmed",
         }
-    message = enqueue_confirmation(session, app_services, contact)
+    message = enqueue_confirmation(session, app_services, contact_id, wa_id)
     return answer | {"status": "queued", "message_id": message.id, "reason": None}
 
 
-def enqueue_confirmation(session: Session, app_services: Services, contact: Contact) -> Any:
+def enqueue_confirmation(
+    session: Session, app_services: Services, contact_id: int, wa_id: str
+) -> Any:
     """The double opt-in template to this contact, in the outbox; the message row."""
     catalog = app_services.catalog
     template = catalog.double_opt_in.template
     language = catalog.double_opt_in.language or catalog.company.default_language
     sender = app_services.settings.phone_number_id
     assert template is not None  # the OPTIN_CONFIG check requires it when in use
-    assert sender is not None and contact.id is not None and contact.wa_id is not None
+    assert sender is not None
     return enqueue_message(
         session,
-        contact_id=contact.id,
+        contact_id=contact_id,
         phone_number_id=sender,
-        payload=template_payload(contact.wa_id, template, language, confirmation_components()),
+        payload=template_payload(wa_id, template, language, confirmation_components()),
         type="template",
         text=f"[double opt-in template {template} ({language})]",
         # No category: the confirmation itself is what the pending consent waits for.

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, update
+from sqlalchemy import and_, delete, exists, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from storage.bulk import any_of, insert_rows
 from storage.db import is_postgres
 from storage.models import ConsentWebhook, Contact, new_id
 from storage.types import utcnow
@@ -56,6 +57,9 @@ class Change:
     entry_point: str | None = None
 
 
+_COLUMNS = ("event_id", "contact_id", "type", "body", "created_at", "due_at", "attempts")
+
+
 def queue(session: Session, changes: Iterable[Change]) -> int:
     """Write the webhook rows for these changes in the caller's transaction; how many.
 
@@ -63,38 +67,41 @@ def queue(session: Session, changes: Iterable[Change]) -> int:
     """
     if not enabled(session):
         return 0
+    changes = list(changes)
+    if not changes:
+        return 0
     now = utcnow()
+    known = _identities(session, {change.contact_id for change in changes})
     rows = []
     for change in changes:
-        contact = session.get(Contact, change.contact_id)
+        wa_id, user_id = known.get(change.contact_id, (None, None))
         event_id = new_id()
         body: dict[str, Any] = {
             "id": event_id,
             "type": change.type,
             "occurred_at": change.occurred_at.isoformat(),
-            "contact": {
-                "wa_id": contact.wa_id if contact else None,
-                "user_id": contact.user_id if contact else None,
-            },
+            "contact": {"wa_id": wa_id, "user_id": user_id},
             "category": change.category,
             "source": change.source,
         }
         if change.entry_point:
             body["entry_point"] = change.entry_point
-        rows.append(
-            {
-                "event_id": event_id,
-                "contact_id": change.contact_id,
-                "type": change.type,
-                "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                "created_at": now,
-                "due_at": now,
-                "attempts": 0,
-            }
-        )
-    if rows:
-        session.execute(insert(ConsentWebhook), rows)
+        encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        rows.append((event_id, change.contact_id, change.type, encoded, now, now, 0))
+    insert_rows(session, ConsentWebhook, _COLUMNS, rows)
     return len(rows)
+
+
+def _identities(
+    session: Session, contact_ids: set[int]
+) -> dict[int, tuple[str | None, str | None]]:
+    """(wa_id, user_id) of these contacts, in one query."""
+    rows = session.exec(
+        select(Contact.id, Contact.wa_id, Contact.user_id).where(
+            any_of(session, Contact.id, contact_ids)
+        )
+    )
+    return {contact_id: (wa_id, user_id) for contact_id, wa_id, user_id in rows}
 
 
 def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[ConsentWebhook]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from flows.policy import ConsentChange, ConsentSource, Recipient
 from storage import consent_webhooks
+from storage.bulk import any_of, insert_rows
 from storage.models import Consent, ConsentEvent, Contact
 from storage.types import utcnow
 
@@ -146,10 +147,37 @@ def record_many(
             )
     events = _append_events(session, decisions, returning=returning)
     if created:
-        session.execute(insert(Consent), [asdict(row) for row in created.values()])
+        insert_rows(
+            session,
+            Consent,
+            _NEW_CURRENT,
+            ([getattr(row, name) for name in _NEW_CURRENT] for row in created.values()),
+        )
     consent_webhooks.queue(session, moved)
     session.flush()
     return Recorded(events, current)
+
+
+_NEW_CURRENT = (
+    "contact_id",
+    "category",
+    "granted",
+    "source",
+    "updated_at",
+    "granted_at",
+    "confirmed",
+)
+_EVENT = (
+    "contact_id",
+    "category",
+    "granted",
+    "source",
+    "occurred_at",
+    "recorded_at",
+    "text",
+    "text_version",
+    "evidence",
+)
 
 
 def _current_states(session: Session, contact_ids: set[int]) -> dict[tuple[int, str], Consent]:
@@ -157,7 +185,7 @@ def _current_states(session: Session, contact_ids: set[int]) -> dict[tuple[int, 
         (contact_id,) = contact_ids
         rows = session.exec(select(Consent).where(Consent.contact_id == contact_id))
     else:
-        rows = session.exec(select(Consent).where(col(Consent.contact_id).in_(contact_ids)))
+        rows = session.exec(select(Consent).where(any_of(session, Consent.contact_id, contact_ids)))
     return {(row.contact_id, row.category): row for row in rows}
 
 
@@ -165,25 +193,25 @@ def _append_events(
     session: Session, decisions: Sequence[tuple[int, ConsentChange]], *, returning: bool
 ) -> list[ConsentEvent]:
     recorded_at = utcnow()
-    rows = [
-        {
-            "contact_id": contact_id,
-            "category": change.category,
-            "granted": change.granted,
-            "source": str(change.source),
-            "occurred_at": change.occurred_at,
-            "recorded_at": recorded_at,
-            "text": change.text,
-            "text_version": change.text_version,
-            "evidence": dict(change.evidence),
-        }
+    rows = (
+        (
+            contact_id,
+            change.category,
+            change.granted,
+            str(change.source),
+            change.occurred_at,
+            recorded_at,
+            change.text,
+            change.text_version,
+            dict(change.evidence),
+        )
         for contact_id, change in decisions
-    ]
-    if not returning:
-        session.execute(insert(ConsentEvent), rows)
+    )
+    if not returning:  # a batch: nobody reads the rows back
+        insert_rows(session, ConsentEvent, _EVENT, rows)
         return []
     statement = insert(ConsentEvent).returning(ConsentEvent, sort_by_parameter_order=True)
-    return list(session.scalars(statement, rows))
+    return list(session.scalars(statement, [dict(zip(_EVENT, row, strict=True)) for row in rows]))
 
 
 def ledger_of(session: Session, *, contact_id: int) -> list[ConsentEvent]:
@@ -272,6 +300,8 @@ def recorded_decisions(
             ConsentEvent.granted,
             ConsentEvent.occurred_at,
             ConsentEvent.text_version,
-        ).where(col(ConsentEvent.contact_id).in_(contact_ids), ConsentEvent.source == source)
+        ).where(
+            any_of(session, ConsentEvent.contact_id, contact_ids), ConsentEvent.source == source
+        )
     )
     return {(c, category, granted, at, version) for c, category, granted, at, version in rows}

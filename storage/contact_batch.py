@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import String, bindparam, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
+from storage.bulk import any_of
 from storage.db import is_postgres
 from storage.models import Contact
 from storage.types import utcnow
 
 
-def lock_contacts(session: Session, wa_ids: Collection[str]) -> dict[str, Contact]:
-    """The contact of each number, created if new, row-locked on PostgreSQL until commit.
+def lock_contacts(session: Session, wa_ids: Collection[str]) -> dict[str, int]:
+    """The contact id of each number, created if new, row-locked on PostgreSQL until commit.
 
     Locked in id order, the order every other batch takes them in, so two batches never wait
     on each other in a circle; a single contact's lock (the webhook) never takes a second one.
@@ -25,13 +28,28 @@ def lock_contacts(session: Session, wa_ids: Collection[str]) -> dict[str, Contac
     if not wa_ids:
         return {}
     postgres = is_postgres(session.get_bind())
-    insert = postgresql.insert if postgres else sqlite.insert
-    now = utcnow()
-    session.execute(
-        insert(Contact).on_conflict_do_nothing(),
-        [{"wa_id": wa_id, "created_at": now} for wa_id in wa_ids],
+    numbers = sorted(wa_ids)
+    if postgres:
+        # One statement, one array parameter, however many numbers.
+        session.execute(
+            text(
+                "INSERT INTO contact (wa_id, created_at) SELECT n, :now FROM unnest(:numbers) AS n"
+                " ON CONFLICT DO NOTHING"
+            ).bindparams(bindparam("numbers", type_=ARRAY(String()))),
+            {"numbers": numbers, "now": utcnow()},
+        )
+    else:
+        now = utcnow()
+        session.execute(
+            sqlite.insert(Contact).on_conflict_do_nothing(),
+            [{"wa_id": wa_id, "created_at": now} for wa_id in numbers],
+        )
+    # Ids only: loading thousands of ORM objects would cost more than the rest of the batch.
+    statement = (
+        select(Contact.id, Contact.wa_id)
+        .where(any_of(session, Contact.wa_id, numbers))
+        .order_by(col(Contact.id))
     )
-    statement = select(Contact).where(col(Contact.wa_id).in_(wa_ids)).order_by(col(Contact.id))
     if postgres:
         statement = statement.with_for_update()
-    return {contact.wa_id: contact for contact in session.exec(statement) if contact.wa_id}
+    return {wa_id: contact_id for contact_id, wa_id in session.exec(statement) if wa_id}

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from storage.bulk import any_of
 from storage.models import ErasureRecord, Suppression
 from storage.types import utcnow
 from storage.upsert import insert_ignoring_conflict
@@ -70,5 +71,7 @@ def suppressed_among(session: Session, *, key: bytes, wa_ids: Iterable[str]) -> 
     digests = {suppression_digest(key, wa_id): wa_id for wa_id in wa_ids}
     if not digests:
         return set()
-    found = session.exec(select(Suppression.digest).where(col(Suppression.digest).in_(digests)))
+    found = session.exec(
+        select(Suppression.digest).where(any_of(session, Suppression.digest, list(digests)))
+    )
     return {digests[digest] for digest in found}

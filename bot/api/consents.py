@@ -53,11 +53,10 @@ def record_consents() -> tuple[Response, int]:
 
 
 def _answer(session: Session, catalog: Catalog, outcome: Outcome) -> dict[str, Any]:
-    contact = outcome.contact
-    assert contact is not None and contact.id is not None
-    consents = current_consents(session, contact_id=contact.id)
+    assert outcome.contact_id is not None
+    consents = current_consents(session, contact_id=outcome.contact_id)
     return {
-        "wa_id": contact.wa_id,
+        "wa_id": outcome.request.wa_id,
         "events": [consent_event_shape(e) for e in outcome.events],
         "consents": {
             category_id: {

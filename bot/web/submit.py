@@ -55,7 +55,8 @@ def record_choice(session: Session, app_services: Services, choice: Submission) 
         },
     )
     if submitted.send_template:
-        enqueue_confirmation(session, app_services, contact)
+        assert contact.wa_id is not None
+        enqueue_confirmation(session, app_services, contact.id, contact.wa_id)
     log.info(
         "web opt-in for %s (%s) from %s: %s",
         mask_number(choice.wa_id),

@@ -48,9 +48,10 @@ def hooked_app(app_config: dict[str, str], receiver: Receiver) -> Iterator[Flask
     services(made).engine.dispose()
 
 
-def sender(app: Flask):  # type: ignore[no-untyped-def]
+def sender(app: Flask, **overrides: object):  # type: ignore[no-untyped-def]
     """Retries come due within a tenth of a second, so a test sees several."""
-    return services(app).webhook_sender(first_retry=0.05, jitter=lambda: 1.0)
+    options = {"first_retry": 0.05, "jitter": lambda: 1.0, **overrides}
+    return services(app).webhook_sender(**options)
 
 
 def deliver(app: Flask, receiver: Receiver, count: int, timeout: float = 15.0) -> list[Delivery]:
@@ -121,7 +122,7 @@ def test_c29_a_later_change_waits_for_the_earlier_one_of_the_same_contact(
     grant(api, categories=["orders"], source="paper")
     grant(api, categories=["orders"], source="paper", granted=False)
     grant(api, OTHER, categories=["orders"], source="sms")
-    webhooks = sender(hooked_app)
+    webhooks = sender(hooked_app, concurrency=1)  # one at a time: the first one fails
     webhooks.run_once()  # the first contact's grant fails; the other contact's goes
     assert [(d.status, d.json["contact"]["wa_id"]) for d in receiver.received] == [
         (500, WA_ID),
