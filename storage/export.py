@@ -28,6 +28,7 @@ from storage.models import (
     OtherEvent,
     PreferenceEvent,
     StatusEvent,
+    WebOptinRequest,
 )
 
 SCAN_BATCH = 500
@@ -90,6 +91,7 @@ class HeldData:
     dialogue: DialogueRow | None
     other_events: list[OtherEvent]
     failed_payloads: list[FailedPayload]
+    web_optin_requests: list[WebOptinRequest]
 
 
 def held_on(session: Session, *, contact: Contact) -> HeldData:
@@ -140,6 +142,13 @@ def held_on(session: Session, *, contact: Contact) -> HeldData:
             )
         ),
         failed_payloads=list(_by_ids(session, failed_payload_ids(session, keys))),
+        web_optin_requests=list(
+            session.exec(
+                select(WebOptinRequest)
+                .where(WebOptinRequest.contact_id == contact.id)
+                .order_by(col(WebOptinRequest.id))
+            )
+        ),
     )
 
 

@@ -237,3 +237,18 @@ def test_without_a_sender_nothing_is_recorded_and_the_page_says_so(make_app, eng
     assert response.status_code == 503
     assert "cannot be sent right now" in response.get_data(as_text=True)
     assert requests_of(engine) == []
+
+
+def test_c17_the_export_holds_the_choices_made_on_the_page(client, engine):
+    assert post(client, source="poster-7").status_code == 303
+    export = Api(client).get(f"/contacts/{WA_ID}/export").json
+    [request] = export["web_optin_requests"]
+    assert request["categories"] == ["orders", "offers"]
+    assert request["state"] == "pending"
+    assert request["evidence"]["entry_point"] == "poster-7"
+
+
+def test_c18_erasure_removes_the_choices_made_on_the_page(client, engine):
+    assert post(client).status_code == 303
+    assert Api(client).delete(f"/contacts/{WA_ID}").status_code == 204
+    assert requests_of(engine) == []
