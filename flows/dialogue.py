@@ -24,6 +24,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from flows.catalog import Catalog
+from flows.confirmations import confirm_double_opt_in, decline_double_opt_in
 from flows.model import DialogueState, Inbound, Stage, StepResult
 from flows.policy import META_REFUSAL_OPT_OUT_TEXT
 from flows.signals import Signal, classify, contact_language
@@ -35,10 +36,8 @@ from flows.transitions import (
     ask_category_again,
     cannot_read,
     choose,
-    confirm_double_opt_in,
     decline_all,
     decline_category,
-    decline_double_opt_in,
     fallback,
     meta_opt_out,
     open_from_link,
