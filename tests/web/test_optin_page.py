@@ -252,3 +252,21 @@ def test_c18_erasure_removes_the_choices_made_on_the_page(client, engine):
     assert post(client).status_code == 303
     assert Api(client).delete(f"/contacts/{WA_ID}").status_code == 204
     assert requests_of(engine) == []
+
+
+def test_behind_a_trusted_proxy_the_limits_see_the_customers_address(make_app, engine):
+    client = make_app(TRUSTED_PROXY_HOPS="1").test_client()
+    for _ in range(POSTS_PER_ADDRESS):
+        client.post(
+            "/optin",
+            data={**form_fields(client), "lang": "en", "phone": "12", "categories": ["orders"]},
+            headers={"X-Forwarded-For": "198.51.100.7"},
+        )
+    data = {**form_fields(client), "lang": "en", "phone": SPACED, "categories": ["orders"]}
+    refused = client.post("/optin", data=data, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert refused.status_code == 429
+    data = {**form_fields(client), "lang": "en", "phone": SPACED, "categories": ["orders"]}
+    other = client.post("/optin", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert other.status_code == 303
+    [request] = requests_of(engine)
+    assert "203.0.113.9" not in str(request.evidence)
