@@ -10,7 +10,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run chat test test-services lint format bench clean
+.PHONY: install run chat test test-services lint format bench mutate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,13 @@ format: install
 bench: install
 	$(BIN)/python -m tests.bench
 
+## Mutation testing of flows/ (the dialogue and the consent policy); not part of CI.
+mutate: install
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache mutants
 
 ## Be a customer: chat with the bot in the terminal (no Meta account needed).
 chat: install

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from bot.api.errors import ApiError
 from bot.api.validation import ConsentRequest, consent_request
-from bot.intake import SUPPRESSED_MESSAGE, record_collected
+from bot.intake import record_collected
 from bot.wiring.services import Services
 from flows.policy import RECORDABLE_SOURCES, ConsentSource
 from storage.contacts import find_contact
@@ -231,7 +231,7 @@ def _record(
         )
     for row, outcome in zip(batch, outcomes, strict=True):
         if outcome.refused:
-            rejects.add(row.line, row.raw, SUPPRESSED_MESSAGE)
+            rejects.add(row.line, row.raw, outcome.reason or outcome.refused)
         elif outcome.duplicate:
             report.already += 1
         else:

@@ -15,16 +15,17 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.api.validation import ConsentRequest
-from bot.graph.payloads import template_payload
-from bot.wiring.logmask import mask_number
+from bot.api.validation import ConsentRequest, is_parent_user_id
+from bot.graph.payloads import is_user_id, template_payload
+from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import Services
 from flows.catalog import Catalog
 from flows.policy import ConsentChange, ConsentSource, Purpose, decisions
 from flows.signals import DOI_NO, DOI_YES
 from storage.bulk import any_of
 from storage.consents import record_many, recorded_decisions
-from storage.contact_batch import lock_contacts
+from storage.contact_batch import lock_contacts, strong_identifiers_of
+from storage.contacts import lock_contact, lock_known_contact
 from storage.double_optin import mark_pending, settle_as_confirmed
 from storage.models import Consent, ConsentEvent
 from storage.outbox import enqueue_message
@@ -37,6 +38,27 @@ SUPPRESSED_MESSAGE = (
     "this number was erased and is suppressed: consent collected elsewhere cannot be recorded "
     "for it; only the person's own new opt-in on WhatsApp lifts that"
 )
+PARENT_USER_ID = "parent_user_id"
+PARENT_USER_ID_MESSAGE = (
+    "a parent user id names a person only once they wrote: use their number or their "
+    "business-scoped user id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """The contact a decision names: its id and how Meta reaches it."""
+
+    id: int
+    wa_id: str | None
+    user_id: str | None
+
+    @property
+    def address(self) -> str:
+        """The number when known, else the user id: payloads put that in `recipient` (C27)."""
+        address = self.wa_id or self.user_id
+        assert address is not None, "a contact always has a number or a user id"
+        return address
 
 
 @dataclass(slots=True, kw_only=True)
@@ -44,8 +66,9 @@ class Outcome:
     """What became of one decision."""
 
     request: ConsentRequest
-    contact_id: int | None = None  # found or created for request.wa_id
-    refused: str | None = None  # SUPPRESSED: nothing was recorded
+    contact: Named | None = None
+    refused: str | None = None  # SUPPRESSED or PARENT_USER_ID: nothing was recorded
+    reason: str | None = None  # why, in words
     duplicate: bool = False  # every row of it was in the ledger already (an import run again)
     events: list[ConsentEvent] = field(default_factory=list)  # when asked for
     pending: list[str] = field(default_factory=list)  # awaiting the double opt-in tap
@@ -70,19 +93,33 @@ def record_collected(
     """
     catalog = app_services.catalog
     outcomes = [Outcome(request=request) for request in requests]
+    keys = {request.wa_id for request in requests}
+    # Suppressed by any identifier of the person the key names (C18, C27), checked before any
+    # contact is created.
+    known = strong_identifiers_of(session, keys)
     suppressed = suppressed_among(
         session,
         key=app_services.settings.suppression_key,
-        wa_ids={request.wa_id for request in requests},
+        people={k: (k, *known.get(k, ())) for k in keys},
     )
-    live = [o for o in outcomes if o.request.wa_id not in suppressed]
     for outcome in outcomes:
         if outcome.request.wa_id in suppressed:
-            outcome.refused = SUPPRESSED
-    contacts = lock_contacts(session, {o.request.wa_id for o in live})
-    for outcome in live:
-        outcome.contact_id = contacts[outcome.request.wa_id]
-    contact_ids = set(contacts.values())
+            outcome.refused, outcome.reason = SUPPRESSED, SUPPRESSED_MESSAGE
+    numbers = {
+        o.request.wa_id for o in outcomes if not o.refused and not is_user_id(o.request.wa_id)
+    }
+    by_number = lock_contacts(session, numbers)
+    for outcome in outcomes:
+        key = outcome.request.wa_id
+        if outcome.refused:
+            continue
+        if key in by_number:
+            contact_id, user_id = by_number[key]
+            outcome.contact = Named(contact_id, key, user_id)
+        else:
+            _name_by_user_id(session, outcome)
+    live = [o for o in outcomes if not o.refused]
+    contact_ids = {_id(o) for o in live}
     sendable = _sendable(session, contact_ids) if catalog.double_opt_in.enabled else set()
     seen: set[tuple[int, str, bool, Any, str]] = set()
     if skip_recorded:
@@ -95,9 +132,9 @@ def record_collected(
         contact_id = _id(outcome)
         changes = _changes(outcome.request)
         if skip_recorded:
-            keys = [_key(contact_id, c) for c in changes]
-            changes = [c for c, key in zip(changes, keys, strict=True) if key not in seen]
-            seen.update(keys)
+            row_keys = [_key(contact_id, c) for c in changes]
+            changes = [c for c, key in zip(changes, row_keys, strict=True) if key not in seen]
+            seen.update(row_keys)
             if not changes:
                 outcome.duplicate = True
                 continue
@@ -134,15 +171,30 @@ def record_collected(
         if settled:
             settle_as_confirmed(session, contact_id=contact_id, categories=settled)
         if outcome.pending:
+            assert outcome.contact is not None
             outcome.confirmation = queue_confirmation(
-                session, app_services, contact_id, request.wa_id, outcome.pending
+                session, app_services, contact_id, outcome.contact.address, outcome.pending
             )
     return outcomes
 
 
 def _id(outcome: Outcome) -> int:
-    assert outcome.contact_id is not None
-    return outcome.contact_id
+    assert outcome.contact is not None
+    return outcome.contact.id
+
+
+def _name_by_user_id(session: Session, outcome: Outcome) -> None:
+    """The person a business-scoped user id names, created if new; never by a parent user id,
+    which names someone only once they wrote (C27)."""
+    key = outcome.request.wa_id
+    contact = lock_known_contact(session, wa_id=key)
+    if contact is None and is_parent_user_id(key):
+        outcome.refused, outcome.reason = PARENT_USER_ID, PARENT_USER_ID_MESSAGE
+        return
+    if contact is None:
+        contact = lock_contact(session, wa_id=None, user_id=key)
+    assert contact.id is not None
+    outcome.contact = Named(contact.id, contact.wa_id, contact.user_id)
 
 
 def _changes(request: ConsentRequest) -> list[ConsentChange]:
@@ -219,7 +271,7 @@ def confirmation_components() -> list[dict[str, Any]]:
 
 
 def queue_confirmation(
-    session: Session, app_services: Services, contact_id: int, wa_id: str, pending: list[str]
+    session: Session, app_services: Services, contact_id: int, address: str, pending: list[str]
 ) -> dict[str, Any]:
     """Queue the double opt-in template for categories now awaiting confirmation; what the API
     answers about it."""
@@ -228,21 +280,22 @@ def queue_confirmation(
     if settings.phone_number_id is None:
         # The consent stays recorded and pending (not sendable); the business can post it again
         # once a sender is configured, which queues the template then.
-        log.warning("double opt-in for %s not queued: no sender", mask_number(wa_id))
+        log.warning("double opt-in for %s not queued: no sender", mask_recipient(address))
         return answer | {
             "status": "not_queued",
             "message_id": None,
             "reason": "WHATSAPP_PHONE_NUMBER_ID is not set, so the confirmation template "
             "cannot be sent; the categories stay unconfirmed",
         }
-    message = enqueue_confirmation(session, app_services, contact_id, wa_id)
+    message = enqueue_confirmation(session, app_services, contact_id, address)
     return answer | {"status": "queued", "message_id": message.id, "reason": None}
 
 
 def enqueue_confirmation(
-    session: Session, app_services: Services, contact_id: int, wa_id: str
+    session: Session, app_services: Services, contact_id: int, address: str
 ) -> Any:
-    """The double opt-in template to this contact, in the outbox; the message row."""
+    """The double opt-in template to this contact (its number, else its user id), in the
+    outbox; the message row."""
     catalog = app_services.catalog
     template = catalog.double_opt_in.template
     language = catalog.double_opt_in.language or catalog.company.default_language
@@ -253,7 +306,7 @@ def enqueue_confirmation(
         session,
         contact_id=contact_id,
         phone_number_id=sender,
-        payload=template_payload(wa_id, template, language, confirmation_components()),
+        payload=template_payload(address, template, language, confirmation_components()),
         type="template",
         text=f"[double opt-in template {template} ({language})]",
         # No category: the confirmation itself is what the pending consent waits for.

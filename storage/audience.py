@@ -1,7 +1,8 @@
 """The audience of a category as CSV, streamed in constant memory however many contacts match.
 
-Who is in it: contacts with a wa_id whose consent to the category is granted now, and confirmed
-where a double opt-in is pending, in contact order.
+Who is in it: contacts whose consent to the category is granted now, and confirmed where a
+double opt-in is pending, in contact order; each by number (`wa_id`) and business-scoped user id
+(`user_id`), either empty where unknown: a person without a number is reached by user id (C27).
 
 Suppressed (erased) numbers are left out by construction rather than by hashing every row here:
 erasure deletes the contact with its consents, and no path grants consent to a suppressed
@@ -28,7 +29,7 @@ from sqlmodel import col
 from storage.db import is_postgres
 from storage.models import Consent, Contact
 
-HEADER = b"wa_id,granted_at\n"
+HEADER = b"wa_id,user_id,granted_at\n"
 CHUNK_BYTES = 64 * 1024  # what one write to the client carries, on the generic path
 FETCH_ROWS = 5_000  # rows per round trip on the generic path
 IDS_PER_CHUNK = 2_000  # contact ids per chunk the database sends, on PostgreSQL
@@ -41,7 +42,7 @@ _PG_CHUNKS = text(
     SELECT string_agg(line, '') AS chunk
     FROM (
         SELECT consent.contact_id AS id,
-               contact.wa_id || ',' ||
+               coalesce(contact.wa_id, '') || ',' || coalesce(contact.user_id, '') || ',' ||
                to_char(coalesce(consent.granted_at, consent.updated_at) AT TIME ZONE 'UTC',
                        'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') || E'\\n' AS line
         FROM consent
@@ -49,7 +50,6 @@ _PG_CHUNKS = text(
         WHERE consent.category = :category
           AND consent.granted
           AND consent.confirmed
-          AND contact.wa_id IS NOT NULL
         ORDER BY consent.contact_id
     ) AS lines
     GROUP BY id / :ids_per_chunk
@@ -81,13 +81,12 @@ def _postgres_csv(engine: Engine, *, category: str) -> Iterator[bytes]:
 def _generic_csv(engine: Engine, *, category: str) -> Iterator[bytes]:
     granted_at = func.coalesce(Consent.granted_at, Consent.updated_at)
     statement = (
-        select(Contact.wa_id, granted_at)
+        select(Contact.wa_id, Contact.user_id, granted_at)
         .join(Contact, col(Contact.id) == col(Consent.contact_id))
         .where(
             Consent.category == category,
             col(Consent.granted).is_(True),
             col(Consent.confirmed).is_(True),
-            col(Contact.wa_id).is_not(None),
         )
         .order_by(col(Consent.contact_id))
     )
@@ -98,8 +97,8 @@ def _generic_csv(engine: Engine, *, category: str) -> Iterator[bytes]:
         yield HEADER
         lines: list[str] = []
         size = 0
-        for wa_id, at in result:
-            line = f"{wa_id},{at.astimezone(UTC).strftime(TIME_FORMAT)}\n"
+        for wa_id, user_id, at in result:
+            line = f"{wa_id or ''},{user_id or ''},{at.astimezone(UTC).strftime(TIME_FORMAT)}\n"
             lines.append(line)
             size += len(line)
             if size >= CHUNK_BYTES:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import String, bindparam, text
+from sqlalchemy import String, bindparam, or_, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
@@ -19,8 +19,9 @@ from storage.models import Contact
 from storage.types import utcnow
 
 
-def lock_contacts(session: Session, wa_ids: Collection[str]) -> dict[str, int]:
-    """The contact id of each number, created if new, row-locked on PostgreSQL until commit.
+def lock_contacts(session: Session, wa_ids: Collection[str]) -> dict[str, tuple[int, str | None]]:
+    """(contact id, user id) of each number, created if new, row-locked on PostgreSQL until
+    commit.
 
     Locked in id order, the order every other batch takes them in, so two batches never wait
     on each other in a circle; a single contact's lock (the webhook) never takes a second one.
@@ -46,10 +47,33 @@ def lock_contacts(session: Session, wa_ids: Collection[str]) -> dict[str, int]:
         )
     # Ids only: loading thousands of ORM objects would cost more than the rest of the batch.
     statement = (
-        select(Contact.id, Contact.wa_id)
+        select(Contact.id, Contact.wa_id, Contact.user_id)
         .where(any_of(session, Contact.wa_id, numbers))
         .order_by(col(Contact.id))
     )
     if postgres:
         statement = statement.with_for_update()
-    return {wa_id: contact_id for contact_id, wa_id in session.exec(statement) if wa_id}
+    return {
+        wa_id: (contact_id, user_id)
+        for contact_id, wa_id, user_id in session.exec(statement)
+        if wa_id and contact_id is not None
+    }
+
+
+def strong_identifiers_of(session: Session, keys: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """For each number or user id that names a contact now, every identifier suppression goes
+    by (storage.identity.strong_identifiers), in one query; nothing is created."""
+    if not keys:
+        return {}
+    rows = session.exec(
+        select(Contact.wa_id, Contact.user_id, Contact.parent_user_id).where(
+            or_(any_of(session, Contact.wa_id, keys), any_of(session, Contact.user_id, keys))
+        )
+    )
+    found: dict[str, tuple[str, ...]] = {}
+    for wa_id, user_id, parent_user_id in rows:
+        strong = tuple(v for v in (wa_id, user_id, parent_user_id) if v)
+        for key in (wa_id, user_id):
+            if key in keys:
+                found[key] = strong
+    return found

@@ -1,15 +1,25 @@
-"""Contacts: found or created by wa_id or user_id, locked for the length of a transaction."""
+"""Contacts: found or created by any identifier of the person, locked for a transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.db import is_postgres
+from storage.identity import (
+    Identity,
+    Report,
+    adopt,
+    earlier_holder,
+    lock_holders,
+    strong_identifiers,
+    weak_match,
+)
 from storage.models import Contact
+from storage.suppression import carry_suppression
 from storage.types import utcnow
 from storage.upsert import insert_ignoring_conflict
 
@@ -19,12 +29,14 @@ class ContactKeyMissing(ValueError):
 
 
 def find_contact(session: Session, *, key: str) -> Contact | None:
-    """By wa_id, or by user_id for contacts known only by it."""
+    """The contact a number or a user id names now (a parent user id as a last resort)."""
     return session.exec(
         select(Contact)
-        .where(or_(Contact.wa_id == key, Contact.user_id == key))
+        .where(or_(Contact.wa_id == key, Contact.user_id == key, Contact.parent_user_id == key))
         .order_by(
-            Contact.wa_id.is_(None)  # a wa_id match wins over a user_id match
+            Contact.wa_id.is_(None),  # a wa_id match wins over a user_id match
+            col(Contact.parent_user_id) == key,  # and either over a parent id, shared maybe
+            col(Contact.id),
         )
     ).first()
 
@@ -34,42 +46,64 @@ def lock_contact(
     *,
     wa_id: str | None,
     user_id: str | None,
+    parent_user_id: str | None = None,
     name: str | None = None,
     username: str | None = None,
     country_code: str | None = None,
+    at: datetime | None = None,
+    wamid: str | None = None,
+    suppression_key: bytes | None = None,
 ) -> Contact:
-    """The contact for these ids, created if new, row-locked on PostgreSQL until commit.
+    """The person these identifiers name, created if new, row-locked on PostgreSQL until commit.
 
-    Holding the lock serialises every change to one contact (dialogue, ledger) across workers.
+    Found by number or user id; else by the contact that held one of them when the message of
+    `at` was written (delivered late, after a change); else by parent user id or username. The
+    contact then takes every identifier as reported, and a contact holding another of them is
+    joined into it: one person, one contact (storage.identity). Given the suppression key, a
+    suppression of any identifier the person had follows them to the ones they have now. Holding
+    the lock serialises every change to one contact (dialogue, ledger) across workers.
     """
     if not wa_id and not user_id:
         raise ContactKeyMissing("event carries neither wa_id nor user_id")
-    contact = _select_for_update(session, wa_id=wa_id, user_id=user_id)
+    identity = Identity(
+        wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id, username=username
+    )
+    report = Report(at=at or utcnow(), wamid=wamid)
+    contact = _locate(session, identity, report)
     if contact is None:
         insert_ignoring_conflict(
             session,
             Contact,
-            {
-                "wa_id": wa_id,
-                "user_id": user_id,
-                "name": name,
-                "username": username,
-                "country_code": country_code,
-                "created_at": utcnow(),
-            },
+            identity.reported()
+            | {"name": name, "country_code": country_code, "created_at": utcnow()},
         )
-        contact = _select_for_update(session, wa_id=wa_id, user_id=user_id)
+        contact = _locate(session, identity, report)
         assert contact is not None, "contact vanished after insert"
-    _fill_in(
-        session,
-        contact,
-        wa_id=wa_id,
-        user_id=user_id,
-        name=name,
-        username=username,
-        country_code=country_code,
-    )
+    had = adopt(session, contact, identity, report)
+    if suppression_key is not None and set(had) != set(strong_identifiers(contact)):
+        carry_suppression(
+            session, key=suppression_key, before=had, after=strong_identifiers(contact)
+        )
+    for field, value in (("name", name), ("country_code", country_code)):
+        if value and getattr(contact, field) != value:
+            setattr(contact, field, value)
+    session.add(contact)
     return contact
+
+
+def _locate(session: Session, identity: Identity, report: Report) -> Contact | None:
+    holders = lock_holders(session, identity)
+    if holders:
+        return holders[0]  # the oldest; adopt() joins the others into it
+    found = earlier_holder(session, identity, at=report.at) or weak_match(session, identity)
+    return lock_contact_by_id(session, found) if found is not None else None
+
+
+def contact_address(contact: Contact) -> str:
+    """Where messages to the person go: their number if known, else their user id (C27)."""
+    address = contact.wa_id or contact.user_id
+    assert address is not None, "a contact always has a number or a user id"
+    return address
 
 
 def lock_contact_by_id(session: Session, contact_id: int) -> Contact | None:
@@ -78,8 +112,9 @@ def lock_contact_by_id(session: Session, contact_id: int) -> Contact | None:
 
 
 def lock_known_contact(session: Session, *, wa_id: str) -> Contact | None:
-    """The contact with this wa_id if there is one (never created), row-locked until commit."""
-    return _first_locked(session, select(Contact).where(Contact.wa_id == wa_id))
+    """The contact a number or user id names (never created), row-locked until commit."""
+    found = find_contact(session, key=wa_id)
+    return lock_contact_by_id(session, found.id) if found is not None and found.id else None
 
 
 def hold_marketing(session: Session, *, contact_id: int, until: datetime) -> None:
@@ -96,38 +131,10 @@ def marketing_held(contact: Contact, now: datetime) -> bool:
     return contact.marketing_held_until is not None and contact.marketing_held_until > now
 
 
-def _select_for_update(
-    session: Session, *, wa_id: str | None, user_id: str | None
-) -> Contact | None:
-    conditions = []
-    if wa_id:
-        conditions.append(Contact.wa_id == wa_id)
-    if user_id:
-        conditions.append(Contact.user_id == user_id)
-    return _first_locked(
-        session, select(Contact).where(or_(*conditions)).order_by(Contact.wa_id.is_(None))
-    )
-
-
 def _first_locked(session: Session, statement: SelectOfScalar[Contact]) -> Contact | None:
     if is_postgres(session.get_bind()):
         statement = statement.with_for_update()
     return session.exec(statement).first()
-
-
-def _fill_in(session: Session, contact: Contact, **fields: str | None) -> None:
-    """Learn ids and profile details as they appear; a user-id-only contact gains its wa_id."""
-    for field, value in fields.items():
-        if not value or getattr(contact, field) == value:
-            continue
-        if field in ("wa_id", "user_id"):
-            if getattr(contact, field) is not None:
-                continue  # ids are stable keys: never overwritten
-            taken = session.exec(select(Contact.id).where(getattr(Contact, field) == value)).first()
-            if taken is not None:
-                continue
-        setattr(contact, field, value)
-    session.add(contact)
 
 
 def note_inbound(contact: Contact, at: datetime) -> None:

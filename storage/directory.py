@@ -1,5 +1,8 @@
 """The support console's contact listing: newest activity first, searchable, paginated.
 
+A search by part of a number scans the contact table (LIKE '%digits%' has no index to use);
+the console's page size bounds what is fetched, not what is scanned.
+
 One page is one query: the page of contacts is chosen in a subquery (with the total matching
 count as a window), then joined to their current consents by primary key, so the consent
 summary never costs a query per row.
@@ -19,6 +22,9 @@ from storage.models import Consent, Contact
 
 PER_PAGE = 50
 SEARCH_MAX = 128  # longer than any wa_id, user_id or name worth typing
+# From this many digits a number is found by any part of it ("the last four digits"); fewer
+# would match most of the list, so they match from the start of the number only.
+ANY_PART_DIGITS = 4
 _PHONE_SPELLING = re.compile(r"\+?[0-9][0-9 ()\-.]*")
 
 
@@ -69,18 +75,23 @@ class DirectoryPage:
 
 
 def search_condition(search: str) -> ColumnElement[bool]:
-    """wa_id or user_id starting with the text, or a name containing it (any case).
+    """Any part of the number (at least four digits, else its start), or of the user id, the
+    name or the username (any case).
 
     A number typed as people write them ("+1 555-000") is matched by its digits, as wa_ids
     are stored.
     """
     conditions = [
-        col(Contact.user_id).startswith(search, autoescape=True),
+        col(Contact.user_id).icontains(search, autoescape=True),
         col(Contact.name).icontains(search, autoescape=True),
+        col(Contact.username).icontains(search, autoescape=True),
     ]
     digits = "".join(ch for ch in search if ch.isdigit())
     if digits and _PHONE_SPELLING.fullmatch(search):
-        conditions.append(col(Contact.wa_id).startswith(digits, autoescape=True))
+        if len(digits) >= ANY_PART_DIGITS:
+            conditions.append(col(Contact.wa_id).contains(digits, autoescape=True))
+        else:
+            conditions.append(col(Contact.wa_id).startswith(digits, autoescape=True))
     else:
         conditions.append(col(Contact.wa_id).startswith(search, autoescape=True))
     return or_(*conditions)

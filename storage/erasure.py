@@ -1,10 +1,11 @@
 """Erasure (GDPR Art. 17, C18): the contact's personal data goes; a keyed hash stays behind.
 
 Removed, in one transaction with the contact row-locked: the contact, its conversation log and
-outbox rows, its consent ledger and current state, its dialogue, Meta's delivery statuses and
-preference updates about it, and stored raw events or API answers that name it. What remains is
-a Suppression row (nothing is sent to the number, old consents cannot be re-imported) and an
-ErasureRecord saying when and by which API token, both holding only the keyed hash.
+outbox rows, its consent ledger and current state, its dialogue, the history of its identifiers,
+Meta's delivery statuses and preference updates about it, and stored raw events or API answers
+that name it by any number or user id it had. What remains is a Suppression row per identifier
+(nothing is sent to it, old consents cannot be re-imported) and an ErasureRecord saying when and
+by which API token, all holding only keyed hashes (C18).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from storage.export import (
     failed_payload_ids,
     idempotency_records_where,
     json_names_any,
-    keys_of,
     status_events_where,
 )
+from storage.identity import known_identifiers
 from storage.models import (
     Consent,
     ConsentEvent,
@@ -33,6 +34,7 @@ from storage.models import (
     ErasureRecord,
     FailedPayload,
     IdempotencyRecord,
+    IdentityChange,
     Message,
     OtherEvent,
     OutboxItem,
@@ -66,7 +68,7 @@ def erase_contact(
     contact = lock_contact_by_id(session, contact_id)
     if contact is None:
         return None
-    keys = keys_of(contact)
+    keys = known_identifiers(session, contact)  # earlier numbers and user ids too
     erased_at = utcnow()
     consent_webhooks.queue(
         session,
@@ -100,12 +102,13 @@ def erase_contact(
         (col(OutboxItem.kind) == "read_receipt")
         & OutboxItem.payload["message_id"].as_string().in_(own_wamids),
     )
-    remove("status_events", StatusEvent, status_events_where(contact))
+    remove("status_events", StatusEvent, status_events_where(contact, keys))
     remove("messages", Message, col(Message.contact_id) == contact.id)
     remove("consent_events", ConsentEvent, col(ConsentEvent.contact_id) == contact.id)
     remove("consents", Consent, col(Consent.contact_id) == contact.id)
     remove("dialogue", DialogueRow, col(DialogueRow.contact_id) == contact.id)
     remove("web_optin_requests", WebOptinRequest, col(WebOptinRequest.contact_id) == contact.id)
+    remove("identity_changes", IdentityChange, col(IdentityChange.contact_id) == contact.id)
     remove("preference_events", PreferenceEvent, col(PreferenceEvent.contact_key).in_(keys))
     remove("other_events", OtherEvent, json_names_any(OtherEvent.raw, keys))
     remove(

@@ -1,6 +1,7 @@
 """Everything held on one contact (GDPR Art. 15/20), found the same way the erasure finds it.
 
-Besides the contact's own rows, Meta's raw events can name the number: delivery statuses of its
+Besides the contact's own rows, Meta's raw events can name the number (or an earlier number or
+user id of the person, which the history of identity changes keeps): delivery statuses of its
 messages, user_preferences updates, changes the bot does not act on, bodies it could not parse,
 and stored API answers. They are matched on the quoted id ("16505551234"), so a longer number
 that merely contains this one is never taken for it.
@@ -17,6 +18,7 @@ from sqlalchemy import Text, cast, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from storage.identity import history_of, known_identifiers, strong_identifiers
 from storage.models import (
     Consent,
     ConsentEvent,
@@ -24,6 +26,7 @@ from storage.models import (
     DialogueRow,
     FailedPayload,
     IdempotencyRecord,
+    IdentityChange,
     Message,
     OtherEvent,
     PreferenceEvent,
@@ -35,8 +38,8 @@ SCAN_BATCH = 500
 
 
 def keys_of(contact: Contact) -> tuple[str, ...]:
-    """The identifiers Meta and the API know this person by."""
-    return tuple(k for k in (contact.wa_id, contact.user_id) if k)
+    """The identifiers Meta and the API know this person by now."""
+    return strong_identifiers(contact)
 
 
 def quoted(key: str) -> str:
@@ -49,13 +52,13 @@ def json_names_any(column: Any, keys: tuple[str, ...]) -> ColumnElement[bool]:
     return or_(*(text.contains(quoted(k), autoescape=True) for k in keys))
 
 
-def status_events_where(contact: Contact) -> ColumnElement[bool]:
+def status_events_where(contact: Contact, keys: tuple[str, ...] = ()) -> ColumnElement[bool]:
     wamids = select(Message.wamid).where(
         Message.contact_id == contact.id, col(Message.wamid).is_not(None)
     )
     return or_(
         col(StatusEvent.wamid).in_(wamids),
-        col(StatusEvent.recipient_id).in_(keys_of(contact)),
+        col(StatusEvent.recipient_id).in_(keys or keys_of(contact)),
     )
 
 
@@ -91,11 +94,13 @@ class HeldData:
     dialogue: DialogueRow | None
     other_events: list[OtherEvent]
     failed_payloads: list[FailedPayload]
+    identity_changes: list[IdentityChange]
     web_optin_requests: list[WebOptinRequest]
 
 
 def held_on(session: Session, *, contact: Contact) -> HeldData:
-    keys = keys_of(contact)
+    # Earlier numbers and user ids too: what named the person then is theirs (Art. 15).
+    keys = known_identifiers(session, contact)
     return HeldData(
         contact=contact,
         consents=list(
@@ -122,7 +127,7 @@ def held_on(session: Session, *, contact: Contact) -> HeldData:
         status_events=list(
             session.exec(
                 select(StatusEvent)
-                .where(status_events_where(contact))
+                .where(status_events_where(contact, keys))
                 .order_by(col(StatusEvent.meta_timestamp), col(StatusEvent.id))
             )
         ),
@@ -142,6 +147,7 @@ def held_on(session: Session, *, contact: Contact) -> HeldData:
             )
         ),
         failed_payloads=list(_by_ids(session, failed_payload_ids(session, keys))),
+        identity_changes=history_of(session, contact_id=contact.id),
         web_optin_requests=list(
             session.exec(
                 select(WebOptinRequest)

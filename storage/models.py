@@ -47,14 +47,21 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# A business-scoped user id: a country code, a dot (".ENT." for a parent id), up to 128 characters.
+USER_ID_MAX = 160
+
+
 class Contact(SQLModel, table=True):
-    """A customer, keyed by wa_id, or by Meta's business-scoped user_id where no wa_id is known."""
+    """A person: their phone number (optional), business-scoped user ids and username, each as
+    Meta last reported it. Consents belong to the person, whatever identifiers change (C27)."""
 
     __tablename__ = "contact"
 
     id: int | None = Field(default=None, primary_key=True)
     wa_id: str | None = Field(default=None, max_length=32, unique=True, index=True)
-    user_id: str | None = Field(default=None, max_length=128, unique=True, index=True)
+    user_id: str | None = Field(default=None, max_length=USER_ID_MAX, unique=True, index=True)
+    # Not unique: the same person across the business's linked portfolios; a hint, not a key.
+    parent_user_id: str | None = Field(default=None, max_length=USER_ID_MAX, index=True)
     name: str | None = Field(default=None, max_length=256)
     username: str | None = Field(default=None, max_length=128)
     country_code: str | None = Field(default=None, max_length=8)
@@ -64,6 +71,28 @@ class Contact(SQLModel, table=True):
     last_inbound_at: datetime | None = _time(nullable=True, index=True)  # console's newest-first
     # Meta's 131049 (per-user marketing limit): no marketing message to this person until then.
     marketing_held_until: datetime | None = _time(nullable=True)
+
+
+class IdentityChange(SQLModel, table=True):
+    """One change of an identifier of a contact, as Meta reported it: the evidence that consents
+    followed the person. Erased with the contact; what stays after that is keyed hashes only."""
+
+    __tablename__ = "identity_change"
+    __table_args__ = (Index("ix_identity_change_previous", "field", "previous"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    field: str = Field(max_length=16)  # wa_id | user_id | parent_user_id | username
+    previous: str | None = Field(default=None, max_length=USER_ID_MAX)
+    current: str | None = Field(default=None, max_length=USER_ID_MAX)
+    # user_changed_number | user_changed_user_id (Meta's notices) | reported | merged
+    reason: str = Field(max_length=32)
+    occurred_at: datetime = _time()  # Meta's timestamp of the message that reported it
+    recorded_at: datetime = _time(default=True)
+    wamid: str | None = Field(default=None, max_length=256)  # that message
+    note: str | None = Field(default=None, sa_type=Text)  # WhatsApp's own sentence, if any
 
 
 class DialogueRow(SQLModel, table=True):
@@ -151,7 +180,7 @@ class StatusEvent(SQLModel, table=True):
     wamid: str = Field(max_length=256, index=True)
     status: str = Field(max_length=16)
     phone_number_id: str | None = Field(default=None, max_length=64)
-    recipient_id: str | None = Field(default=None, max_length=128)
+    recipient_id: str | None = Field(default=None, max_length=USER_ID_MAX)
     meta_timestamp: datetime = _time()
     error_code: int | None = Field(default=None, sa_type=BigInteger)
     error_title: str | None = Field(default=None, max_length=512)
@@ -205,7 +234,7 @@ class PreferenceEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    contact_key: str = Field(max_length=128)
+    contact_key: str = Field(max_length=USER_ID_MAX)
     category: str = Field(max_length=64)
     value: str = Field(max_length=16)
     detail: str | None = Field(default=None, sa_type=Text)
@@ -282,6 +311,41 @@ class ControlFlag(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
     updated_at: datetime = _time(default=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session; deleting the row ends it for every copy of its cookie.
+
+    The cookie carries a random token and the row is found by the token's SHA-256, so a copy of
+    this table cannot be replayed as cookies.
+    """
+
+    __tablename__ = "console_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 hex of the cookie's token
+    username: str = Field(max_length=64, index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _time(default=True)  # the absolute lifetime counts from here
+    last_seen_at: datetime = _time(default=True)  # the idle timeout counts from here
+    address: str | None = Field(default=None, max_length=64)  # where it signed in from
+    user_agent: str | None = Field(default=None, max_length=256)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, in the console or through the API. Append-only: database triggers refuse
+    UPDATE and DELETE. A contact is named only masked and by a keyed hash, never in clear."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = _time(default=True, index=True)
+    channel: str = Field(max_length=8)  # "console" | "api"
+    actor: str = Field(max_length=96)  # a staff username, or an API token's fingerprint
+    action: str = Field(max_length=32, index=True)
+    subject: str | None = Field(default=None, max_length=64)  # masked: "••••••••4567"
+    subject_digest: str | None = Field(default=None, max_length=64, index=True)
+    address: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] | None = _json()
 
 
 class WebOptinRequest(SQLModel, table=True):

@@ -53,20 +53,25 @@ def _recipients(
     session: Session, contact_ids: set[int | None], *, suppression_key: bytes
 ) -> dict[int, Recipient]:
     found = session.execute(
-        select(Contact.id, Contact.wa_id, Contact.marketing_held_until).where(
-            col(Contact.id).in_(contact_ids)
-        )
+        select(
+            Contact.id,
+            Contact.wa_id,
+            Contact.user_id,
+            Contact.parent_user_id,
+            Contact.marketing_held_until,
+        ).where(col(Contact.id).in_(contact_ids))
     ).all()
+    # A person is suppressed when any number or user id they have is (C18, C27).
     digests = {
-        contact_id: suppression_digest(suppression_key, wa_id)
-        for contact_id, wa_id, _ in found
-        if wa_id
+        contact_id: {suppression_digest(suppression_key, i) for i in identifiers if i}
+        for contact_id, *identifiers, _ in found
     }
+    every = set().union(*digests.values())
     suppressed: set[str] = set()
-    if digests:
+    if every:
         suppressed = set(
             session.execute(
-                select(Suppression.digest).where(col(Suppression.digest).in_(digests.values()))
+                select(Suppression.digest).where(col(Suppression.digest).in_(every))
             ).scalars()
         )
     consents = session.execute(
@@ -77,14 +82,14 @@ def _recipients(
     return {
         contact_id: Recipient(
             known=True,
-            suppressed=digests.get(contact_id) in suppressed,
+            suppressed=not digests[contact_id].isdisjoint(suppressed),
             sendable=frozenset(c for i, c, _, ok in consents if i == contact_id and ok),
             awaiting_confirmation=frozenset(
                 c for i, c, _, ok in consents if i == contact_id and not ok
             ),
             marketing_held_until=held_until,
         )
-        for contact_id, _, held_until in found
+        for contact_id, *_, held_until in found
     }
 
 

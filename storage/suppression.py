@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlmodel import Session, col, func, select
@@ -27,11 +27,22 @@ def is_suppressed(session: Session, *, key: bytes, wa_id: str | None) -> bool:
     return session.get(Suppression, suppression_digest(key, wa_id)) is not None
 
 
-def suppress(session: Session, *, key: bytes, wa_id: str, reason: str) -> None:
+def suppressed_any(session: Session, *, key: bytes, identifiers: Iterable[str | None]) -> bool:
+    """Whether any number or user id of one person is suppressed."""
+    return _first_suppression(session, key=key, identifiers=identifiers) is not None
+
+
+def suppress(
+    session: Session, *, key: bytes, wa_id: str, reason: str, since: datetime | None = None
+) -> None:
     insert_ignoring_conflict(
         session,
         Suppression,
-        {"digest": suppression_digest(key, wa_id), "reason": reason, "created_at": utcnow()},
+        {
+            "digest": suppression_digest(key, wa_id),
+            "reason": reason,
+            "created_at": since or utcnow(),
+        },
     )
 
 
@@ -41,6 +52,43 @@ def lift(session: Session, *, key: bytes, wa_id: str) -> bool:
         return False
     session.delete(row)
     return True
+
+
+def carry_suppression(
+    session: Session,
+    *,
+    key: bytes,
+    before: Iterable[str | None],
+    after: Iterable[str | None],
+) -> bool:
+    """Suppression follows the person: when one of the identifiers they had is suppressed, so is
+    every one they have now. Whether it was.
+
+    The new rows keep the original time: a message written before the erasure is still told
+    from one written after it (C25), whichever identifier it names.
+    """
+    found = _first_suppression(session, key=key, identifiers=before)
+    if found is None:
+        return False
+    for identifier in after:
+        if identifier:
+            suppress(
+                session, key=key, wa_id=identifier, reason=found.reason, since=found.created_at
+            )
+    return True
+
+
+def _first_suppression(
+    session: Session, *, key: bytes, identifiers: Iterable[str | None]
+) -> Suppression | None:
+    digests = [suppression_digest(key, i) for i in identifiers if i]
+    if not digests:
+        return None
+    return session.exec(
+        select(Suppression)
+        .where(col(Suppression.digest).in_(digests))
+        .order_by(col(Suppression.created_at))
+    ).first()
 
 
 def last_erased_at(
@@ -66,12 +114,19 @@ def last_erased_at(
     return max((t for t in (recorded, suppressed) if t is not None), default=None)
 
 
-def suppressed_among(session: Session, *, key: bytes, wa_ids: Iterable[str]) -> set[str]:
-    """Which of these numbers are suppressed, in one query."""
-    digests = {suppression_digest(key, wa_id): wa_id for wa_id in wa_ids}
+def suppressed_among(
+    session: Session, *, key: bytes, people: Mapping[str, Iterable[str | None]]
+) -> set[str]:
+    """Which of these people (name → their identifiers) are suppressed by any identifier, in
+    one query: suppressed_any for a batch."""
+    digests: dict[str, set[str]] = {}
+    for name, identifiers in people.items():
+        for identifier in identifiers:
+            if identifier:
+                digests.setdefault(suppression_digest(key, identifier), set()).add(name)
     if not digests:
         return set()
     found = session.exec(
         select(Suppression.digest).where(any_of(session, Suppression.digest, list(digests)))
     )
-    return {digests[digest] for digest in found}
+    return {name for digest in found for name in digests[digest]}

@@ -95,7 +95,7 @@ def app_config(database_url: str, redis_url: str | None) -> dict[str, str]:
         "APP_ENV": "production",
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "WHATSAPP_APP_SECRET": APP_SECRET,
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": "test-secret-key-of-32-characters-or-more",
         "DATABASE_URL": database_url,
         "OPTIN_CONFIG": str(ROOT / "optin.toml"),
         "API_TOKENS": API_TOKEN,

@@ -42,6 +42,7 @@ META_ERRORS: dict[int, tuple[int, str]] = {
     131000: (500, "Something went wrong"),
     100: (400, "Invalid parameter"),
     190: (401, "Error validating access token: Session has expired"),
+    131062: (400, "Business-scoped user ID recipients are not supported for this message"),
 }
 
 
@@ -56,6 +57,11 @@ def meta_error_body(code: int, fbtrace_id: str) -> dict[str, Any]:
             "fbtrace_id": fbtrace_id,
         }
     }
+
+
+def _addressee(payload: dict[str, Any]) -> Any:
+    """As Meta reads a send body: `to` if present, else `recipient`."""
+    return payload.get("to") or payload.get("recipient")
 
 
 def text_of(payload: dict[str, Any]) -> str | None:
@@ -78,6 +84,11 @@ class Received:
     @property
     def to(self) -> str | None:
         return self.payload.get("to")
+
+    @property
+    def recipient(self) -> str | None:
+        """Whom Meta delivers to: `to` wins over `recipient` (a business-scoped user id)."""
+        return self.payload.get("to") or self.payload.get("recipient")
 
     @property
     def text(self) -> str | None:
@@ -186,7 +197,7 @@ class FakeGraph:
         return [r for r in self.snapshot() if r.outcome == "delivered"]
 
     def attempts_to(self, recipient: str) -> list[Received]:
-        return [r for r in self.snapshot() if r.to == recipient]
+        return [r for r in self.snapshot() if r.recipient == recipient]
 
     def wait_for(self, predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
         """Poll predicate(self) until true or timeout; whether it became true."""
@@ -204,7 +215,7 @@ class FakeGraph:
         with self._lock:
             if token is None or token not in self.tokens or token in self._expired:
                 return "meta", 190
-            forced = self._forced.get(str(payload.get("to")))
+            forced = self._forced.get(str(_addressee(payload)))
             if forced:
                 rule = forced[0]
                 if rule.remaining is not None:
@@ -271,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = authorization[7:] if authorization.startswith("Bearer ") else None
 
         graph = self.graph
-        delay = graph.latency + graph._slow.get(str(payload.get("to")), 0.0)
+        delay = graph.latency + graph._slow.get(str(_addressee(payload)), 0.0)
         if delay:
             time.sleep(delay)
         verdict, value = graph._decide(token, payload)
@@ -302,13 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
         wamid = graph._new_wamid()
         record("delivered", wamid)
         to = payload.get("to")
+        # A number is answered with its wa_id; a business-scoped user id with its user_id.
+        contact = {"input": to, "wa_id": to} if to else {"input": _addressee(payload)}
+        if not to:
+            contact["user_id"] = _addressee(payload)
         self._answer(
             200,
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": wamid}],
-            },
+            {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]},
         )
 
     def _trace(self) -> str:

@@ -12,9 +12,9 @@ from bot.api import bp
 from bot.api.errors import ApiError
 from bot.api.idempotency import idempotent, remember
 from bot.api.shapes import consent_event_shape, iso
-from bot.api.validation import consent_request, json_object
-from bot.intake import SUPPRESSED_MESSAGE, Outcome, record_collected
-from bot.wiring.logmask import mask_number
+from bot.api.validation import consent_request, invalid, json_object
+from bot.intake import PARENT_USER_ID, SUPPRESSED, Outcome, record_collected
+from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import services
 from flows.catalog import Catalog
 from storage.consents import current_consents
@@ -34,10 +34,12 @@ def record_consents() -> tuple[Response, int]:
             body, app_services.catalog, known=lambda w: find_contact(session, key=w) is not None
         )
         (outcome,) = record_collected(session, app_services, [decision])
-        if outcome.refused:
+        if outcome.refused == SUPPRESSED:
             # Recording anything would bring an erased person's number back; only their own new
             # opt-in inside the WhatsApp conversation lifts the suppression (C18).
-            raise ApiError(409, "suppressed", SUPPRESSED_MESSAGE)
+            raise ApiError(409, "suppressed", outcome.reason or "")
+        if outcome.refused == PARENT_USER_ID:
+            raise invalid("wa_id", outcome.reason or "", "invalid_number")
         answer = _answer(session, app_services.catalog, outcome)
         remember(session, 201, answer)
     if answer["confirmation"] and answer["confirmation"]["status"] == "queued":
@@ -46,17 +48,18 @@ def record_consents() -> tuple[Response, int]:
         "recorded %s of %s for %s from %s",
         "grant" if decision.granted else "withdrawal",
         ",".join(decision.categories),
-        mask_number(decision.wa_id),
+        mask_recipient(decision.wa_id),
         decision.source,
     )
     return jsonify(answer), 201
 
 
 def _answer(session: Session, catalog: Catalog, outcome: Outcome) -> dict[str, Any]:
-    assert outcome.contact_id is not None
-    consents = current_consents(session, contact_id=outcome.contact_id)
+    assert outcome.contact is not None
+    consents = current_consents(session, contact_id=outcome.contact.id)
     return {
-        "wa_id": outcome.request.wa_id,
+        "wa_id": outcome.contact.wa_id,
+        "user_id": outcome.contact.user_id,
         "events": [consent_event_shape(e) for e in outcome.events],
         "consents": {
             category_id: {

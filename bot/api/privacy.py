@@ -10,13 +10,20 @@ from sqlmodel import Session
 
 from bot.api import bp
 from bot.api.lookup import contact_named, contact_or_404
-from bot.api.shapes import consent_event_shape, contact_shape, iso, message_shape
+from bot.api.shapes import (
+    consent_event_shape,
+    contact_shape,
+    identity_change_shape,
+    iso,
+    message_shape,
+)
 from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import Services, services
 from storage.db import session_scope
 from storage.erasure import erase_contact
 from storage.export import HeldData, held_on
-from storage.suppression import is_suppressed
+from storage.identity import strong_identifiers
+from storage.suppression import suppressed_any
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,8 +37,10 @@ def export_contact(wa_id: str) -> Response:
             session, wa_id, suppression_key=app_services.settings.suppression_key
         )
         held = held_on(session, contact=contact)
-        suppressed = is_suppressed(
-            session, key=app_services.settings.suppression_key, wa_id=contact.wa_id
+        suppressed = suppressed_any(
+            session,
+            key=app_services.settings.suppression_key,
+            identifiers=strong_identifiers(contact),
         )
         document = export_shape(held, app_services, suppressed=suppressed)
     response = jsonify(document)
@@ -88,6 +97,8 @@ def export_shape(held: HeldData, app_services: Services, *, suppressed: bool) ->
             for row in held.consents
         ],
         "consent_events": [consent_event_shape(e) for e in held.consent_events],
+        # Numbers and user ids the person had, as Meta reported them (C27).
+        "identity_changes": [identity_change_shape(c) for c in held.identity_changes],
         "messages": [
             message_shape(m)
             | {

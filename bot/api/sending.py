@@ -14,15 +14,17 @@ from bot.api.errors import ApiError
 from bot.api.idempotency import idempotent, remember
 from bot.api.shapes import iso
 from bot.api.validation import json_object, send_request
-from bot.wiring.logmask import mask_number
+from bot.graph.payloads import readdressed
+from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import services
 from flows.policy import Outgoing, Purpose, Refusal, send_refusal
 from storage.consents import recipient_facts
-from storage.contacts import find_contact, lock_known_contact
+from storage.contacts import contact_address, find_contact, lock_known_contact
 from storage.db import session_scope
+from storage.identity import strong_identifiers
 from storage.models import Contact, Message
 from storage.outbox import PRIORITY_BUSINESS, enqueue_message
-from storage.suppression import is_suppressed
+from storage.suppression import suppressed_any
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ def send_message() -> tuple[Response, int]:
             )
         # Row-locked on PostgreSQL, so a STOP cannot slip between the check and the queueing.
         contact = lock_known_contact(session, wa_id=send.to)
+        # Named by a number or a user id, the person is suppressed if any of theirs is.
+        identifiers = (send.to, *(strong_identifiers(contact) if contact else ()))
         refusal = send_refusal(
             Outgoing(
                 category=send.category, purpose=Purpose.BUSINESS, free_text=send.type == "text"
@@ -58,18 +62,22 @@ def send_message() -> tuple[Response, int]:
             recipient_facts(
                 session,
                 contact,
-                suppressed=is_suppressed(session, key=settings.suppression_key, wa_id=send.to),
+                suppressed=suppressed_any(
+                    session, key=settings.suppression_key, identifiers=identifiers
+                ),
             ),
             marketing=app_services.catalog.marketing_ids,
             now=utcnow(),
         )
         if refusal is not None:
             raise _refused(refusal, send.category, contact)
+        assert contact is not None  # an unknown contact was refused
         message = enqueue_message(
             session,
             contact_id=contact.id,
             phone_number_id=settings.phone_number_id,
-            payload=send.payload,
+            # The number when the person has one (`to`), else their user id (`recipient`).
+            payload=readdressed(send.payload, contact_address(contact)),
             type=send.type,
             text=send.text,
             category=send.category,
@@ -79,7 +87,7 @@ def send_message() -> tuple[Response, int]:
         answer = {"id": message.id, "status": "queued"}
         remember(session, 202, answer)
     app_services.outbox_wake.set()
-    log.info("queued %s %s to %s", send.category, send.type, mask_number(send.to))
+    log.info("queued %s %s to %s", send.category, send.type, mask_recipient(send.to))
     return jsonify(answer), 202
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.catalog import Catalog
-from storage.models import Consent, ConsentEvent, Contact, Message
+from storage.models import Consent, ConsentEvent, Contact, IdentityChange, Message
 
 
 def iso(value: datetime | None) -> str | None:
@@ -27,6 +27,7 @@ def contact_shape(
     return {
         "wa_id": contact.wa_id,
         "user_id": contact.user_id,
+        "parent_user_id": contact.parent_user_id,
         "name": contact.name,
         "username": contact.username,
         "language": contact.language,
@@ -65,4 +66,20 @@ def consent_event_shape(event: ConsentEvent) -> dict[str, Any]:
         "text_version": event.text_version,
         "text": event.text,
         "evidence": event.evidence or {},
+    }
+
+
+def identity_change_shape(change: IdentityChange) -> dict[str, Any]:
+    """One change of a number, user id or username, as Meta reported it: held in clear while the
+    contact exists (it is theirs to see), erased with it, after which only keyed hashes remain."""
+    return {
+        "field": change.field,
+        "previous": change.previous,
+        "current": change.current,
+        "reason": change.reason,
+        "occurred_at": iso(change.occurred_at),
+        "recorded_at": iso(change.recorded_at),
+        "evidence": {
+            key: value for key, value in (("wamid", change.wamid), ("notice", change.note)) if value
+        },
     }

@@ -25,6 +25,9 @@ TEXT_MAX = 10_000  # the wording a person saw; a consent notice longer than this
 EVIDENCE_MAX_BYTES = 16 * 1024
 CLOCK_SKEW = timedelta(minutes=5)  # a collected_at slightly ahead of our clock is accepted
 NUMBER_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{4,30}")
+# Meta's business-scoped user id: a country code, a dot ("ENT." next for a parent id), then up
+# to 128 letters and digits, e.g. "US.13491208655302741918" (META.md).
+USER_ID_SHAPE = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
 # RFC 3339 (JSON Schema's date-time), with the zone optional so that a missing one is named.
 TIMESTAMP_SHAPE = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<zone>[Zz]|[+-]\d{2}:\d{2})?",
@@ -130,6 +133,21 @@ def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | No
     return wa_id
 
 
+def contact_key_from(
+    value: Any, field_name: str, *, known: Callable[[str], bool] | None = None
+) -> str:
+    """How the API names a person: a business-scoped user id, exactly as Meta gave it, or a phone
+    number in any common spelling (as its wa_id, see wa_id_from), the same on every route."""
+    if isinstance(value, str) and USER_ID_SHAPE.fullmatch(value.strip(" \t")):
+        return value.strip(" \t")
+    return wa_id_from(value, field_name, known=known)
+
+
+def is_parent_user_id(key: str) -> bool:
+    """A parent user id names a person across portfolios; nobody is reached or created by it."""
+    return key[2:7] == ".ENT."
+
+
 def _string(body: dict[str, Any], name: str, *, max_length: int, label: str | None = None) -> str:
     label = label or name
     value = body.get(name)
@@ -191,7 +209,7 @@ def _timestamp(value: Any, field_name: str) -> datetime:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsentRequest:
-    wa_id: str
+    wa_id: str  # a wa_id, or a business-scoped user id
     categories: tuple[str, ...]
     granted: bool
     source: ConsentSource
@@ -217,7 +235,7 @@ def consent_request(
     if not isinstance(source, str) or source not in CONSENT_SOURCES:
         raise invalid("source", f"must be one of {', '.join(CONSENT_SOURCES)}", "unknown_source")
 
-    wa_id = wa_id_from(body.get("wa_id"), "wa_id", known=known)
+    wa_id = contact_key_from(body.get("wa_id"), "wa_id", known=known)
 
     raw_categories = body.get("categories")
     if not isinstance(raw_categories, list) or not raw_categories:
@@ -256,7 +274,7 @@ def consent_request(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendRequest:
-    to: str
+    to: str  # a wa_id, or a business-scoped user id; the payload is readdressed once found
     category: str
     payload: dict[str, Any]
     type: str  # "text" | "template"
@@ -267,7 +285,7 @@ def send_request(
     body: dict[str, Any], catalog: Catalog, *, known: Callable[[str], bool]
 ) -> SendRequest:
     """POST /messages: a free text or a template, its Meta body built and checked against limits."""
-    to = wa_id_from(body.get("to"), "to", known=known)
+    to = contact_key_from(body.get("to"), "to", known=known)
     if "category" not in body or body["category"] is None:
         raise invalid("category", "is required")
     category = _category(body["category"], "category", catalog)

@@ -1,4 +1,9 @@
-"""Console sign-in: staff from CONSOLE_USERS, a signed-cookie session, CSRF on every form."""
+"""Console sign-in and sign-out, CSRF on every form, and the headers every page carries.
+
+Staff come from CONSOLE_USERS; a signed-in session lives on the server (bot.console.sessions);
+failed sign-ins are throttled per username and address and per address (bot.console.throttle).
+Every sign-in, failed or refused, and every sign-out is written to the audit log.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,38 @@ import functools
 import hmac
 import math
 import secrets
-import time
 from urllib.parse import urlsplit
 
 import click
-import redis
 from flask import Response, redirect, render_template, request, session, url_for
 from flask.cli import AppGroup
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from bot.console import IDLE_LIMIT, bp, log
+from bot.console import bp, log
+from bot.console.sessions import CSRF_KEY, SEEN_KEY, USER_KEY, begin_staff_session, staff_session
+from bot.console.staff import client_address, current_user, record, staff
+from bot.console.throttle import USERNAME, SignInThrottle
 from bot.wiring.services import services
 
-USER_KEY = "console_user"
-SEEN_KEY = "seen"
-CSRF_KEY = "csrf"
+__all__ = ["CSRF_KEY", "SEEN_KEY", "USER_KEY", "csrf_ok", "csrf_token"]
+
 PASSWORD_MIN = 12
-# After this many failed sign-ins for one username, that username is refused until the window
-# that began with the first failure ends: password guessing gets a handful of tries an hour.
+# Failed sign-ins allowed, within the window that began with the first, for one username from
+# one address, and for one address whatever the usernames (a spray across accounts).
 LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 # Reachable without signing in (the disabled check still applies to them).
 OPEN_ENDPOINTS = frozenset({"console.login", "console.static"})
 
 
-def staff() -> dict[str, str]:
-    return dict(services().settings.console_users)
+def throttle() -> SignInThrottle:
+    return SignInThrottle(
+        store=services().store,
+        window_seconds=LOGIN_FAILURE_WINDOW_SECONDS,
+        per_username=LOGIN_FAILURES_ALLOWED,
+        per_address=LOGIN_FAILURES_PER_ADDRESS,
+    )
 
 
 @functools.cache
@@ -50,35 +61,6 @@ def credentials_ok(username: str, password: str) -> bool:
     return matched and known is not None
 
 
-def _failures_key(username: str) -> str:
-    return f"console-login-failures:{username.casefold()}"
-
-
-def locked_for(username: str) -> float:
-    """Seconds until this username may try again (0: it may now). Shared through Redis."""
-    try:
-        failures, left = services().store.counter(_failures_key(username))
-    except redis.RedisError as exc:
-        # Staff must still be able to sign in while Redis is away; the hash stays slow.
-        log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
-        return 0.0
-    return left if failures >= LOGIN_FAILURES_ALLOWED else 0.0
-
-
-def count_failure(username: str) -> None:
-    try:
-        services().store.incr(_failures_key(username), LOGIN_FAILURE_WINDOW_SECONDS)
-    except redis.RedisError as exc:
-        log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
-
-
-def forget_failures(username: str) -> None:
-    try:
-        services().store.delete(_failures_key(username))
-    except redis.RedisError as exc:
-        log.error("console sign-in throttle unavailable (%s)", type(exc).__name__)
-
-
 def csrf_token() -> str:
     token = session.get(CSRF_KEY)
     if not token:
@@ -90,23 +72,6 @@ def csrf_ok() -> bool:
     expected = session.get(CSRF_KEY)
     given = request.form.get("csrf_token", "")
     return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
-
-
-def current_user() -> str | None:
-    """The signed-in staff member, if the session is fresh and the account still exists."""
-    user = session.get(USER_KEY)
-    seen = session.get(SEEN_KEY)
-    if not user:
-        return None
-    if (
-        user not in staff()
-        or not isinstance(seen, int | float)
-        or time.time() - seen > IDLE_LIMIT.total_seconds()
-    ):
-        session.clear()
-        return None
-    session[SEEN_KEY] = int(time.time())
-    return user
 
 
 def safe_next(target: str | None) -> str:
@@ -156,45 +121,48 @@ def protect(response: Response) -> Response:
     return response
 
 
+def _login_page(target: str, error: str, status: int) -> tuple[str, int]:
+    return render_template("console/login.html", next=target, error=error), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     target = safe_next(request.values.get("next"))
+    if current_user() is not None:
+        return redirect(target)  # already signed in: sign out first to switch accounts
     if request.method == "GET":
-        if current_user() is not None:
-            return redirect(target)
         return render_template("console/login.html", next=target)
     if not csrf_ok():
         log.warning("console login refused: missing or wrong CSRF token")
-        return render_template(
-            "console/login.html",
-            next=target,
-            error="The form had expired. Please sign in again.",
-        ), 400
+        return _login_page(target, "The form had expired. Please sign in again.", 400)
     username = request.form.get("username", "").strip()[:64]
-    wait = locked_for(username)
-    if wait:
+    known = username in staff()
+    actor = username if known else "(unknown username)"  # never a password typed as a name
+    address = client_address()
+    guard_ = throttle()
+    refusal = guard_.refusal(username, address)
+    if refusal is not None:
         # Refused without checking the password: a right guess now would teach nothing.
         log.warning("console login refused for %r: too many failed attempts", username)
-        minutes = math.ceil(wait / 60)
-        page = render_template(
-            "console/login.html",
-            next=target,
-            error=f"Too many failed sign-ins for this username. Try again in {minutes} "
+        if refusal.first:  # once a window: a flood of refused attempts adds no rows
+            record("sign_in_refused", actor=actor, detail={"too_many_failures_for": refusal.reason})
+        minutes = math.ceil(refusal.seconds / 60)
+        which = "for this username" if refusal.reason == USERNAME else "from this address"
+        page, status = _login_page(
+            target,
+            f"Too many failed sign-ins {which}. Try again in {minutes} "
             f"minute{'s' if minutes != 1 else ''}.",
+            429,
         )
-        return Response(page, 429, {"Retry-After": str(math.ceil(wait))})
+        return Response(page, status, {"Retry-After": str(math.ceil(refusal.seconds))})
     if not credentials_ok(username, request.form.get("password", "")):
-        count_failure(username)
+        guard_.failed(username, address)
         log.warning("console login failed for %r", username)
-        return render_template(
-            "console/login.html", next=target, error="Unknown username or password."
-        ), 401
-    forget_failures(username)
-    session.clear()  # a fresh session, and a fresh CSRF token, for the signed-in user
-    session.permanent = True
-    session[USER_KEY] = username
-    session[SEEN_KEY] = int(time.time())
-    csrf_token()
+        record("sign_in_failed", actor=actor)
+        return _login_page(target, "Unknown username or password.", 401)
+    guard_.succeeded(username, address)
+    begin_staff_session(username, address=address, user_agent=request.user_agent.string)
+    record("sign_in", actor=username)
     log.info("console %s signed in", username)
     return redirect(target)
 
@@ -203,8 +171,11 @@ def login() -> Response | str | tuple[str, int]:
 def logout() -> Response | tuple[str, int]:
     if not csrf_ok():
         return render_template("console/error.html", message="The form had expired."), 400
-    log.info("console %s signed out", session.get(USER_KEY))
-    session.clear()
+    user = current_user()
+    record("sign_out", actor=user)
+    log.info("console %s signed out", user)
+    signed_in = staff_session()
+    (signed_in if signed_in is not None else session).clear()  # ends it on the server
     return redirect(url_for("console.login"))
 
 

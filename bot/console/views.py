@@ -1,9 +1,10 @@
 """Console pages: the contact list, one contact's consent history and conversation, its export,
 and the support inbox of webhook bodies that could not be read.
 
-Views read through the storage query functions and render; the one change staff make is marking
-an inbox item resolved. Every view is logged with the number masked (the pages themselves show
-it in full to signed-in staff).
+Views read through the storage query functions and render; the one change staff make here is
+marking an inbox item resolved. Every view is logged with the number masked (the pages themselves
+show it in full to signed-in staff), and contact views, exports and resolutions are written to
+the audit log.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, jsonify, redirect, render_template, request, session, url_for
+from flask import Response, jsonify, redirect, render_template, request, url_for
 from sqlmodel import Session
 
 from bot.api.privacy import export_shape
 from bot.console import bp, log
-from bot.console.auth import USER_KEY, csrf_ok, staff
+from bot.console.auth import csrf_ok
+from bot.console.staff import admin_required, current_user, is_admin, record
 from bot.wiring.logmask import mask_recipient
 from bot.wiring.services import services
 from storage.consents import current_consents, ledger_of
@@ -66,23 +68,23 @@ def zip_decisions(ledger: Iterable[ConsentEvent]) -> Iterator[tuple[ConsentEvent
 
 @bp.context_processor
 def page_context() -> dict[str, Any]:
-    user = session.get(USER_KEY)
     return {
         "company_name": services().catalog.company.name,
-        "signed_in": user if user in staff() else None,
+        "signed_in": current_user(),
+        "admin": is_admin(),
     }
 
 
 def _user() -> str:
-    return session.get(USER_KEY, "?")
+    return current_user() or "?"
 
 
-def _page_number() -> int:
+def page_number() -> int:
     raw = request.args.get("page", "1")
     return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
 
 
-def _not_found(key: str) -> tuple[str, int]:
+def not_found(key: str) -> tuple[str, int]:
     log.info("console %s looked for unknown contact %s", _user(), mask_recipient(key))
     return render_template("console/not_found.html", key=key), 404
 
@@ -92,7 +94,7 @@ def index() -> str:
     search = request.args.get("q", "")
     app_services = services()
     with Session(app_services.engine) as db:
-        listing = list_contacts(db, search=search, page=_page_number())
+        listing = list_contacts(db, search=search, page=page_number())
     log.info("console %s viewed the contact list (page %d)", _user(), listing.page)
     return render_template(
         "console/contacts.html",
@@ -109,11 +111,12 @@ def contact(key: str) -> str | tuple[str, int]:
     with Session(app_services.engine) as db:
         found = find_contact(db, key=key)
         if found is None or found.id is None:
-            return _not_found(key)
+            return not_found(key)
         consents = current_consents(db, contact_id=found.id)
         ledger = ledger_of(db, contact_id=found.id)
         messages = messages_of(db, contact_id=found.id)
         suppressed = is_suppressed(db, key=app_services.settings.suppression_key, wa_id=found.wa_id)
+    record("contact_viewed", contact_key=found.wa_id or found.user_id)
     log.info("console %s viewed %s", _user(), mask_recipient(found.wa_id or found.user_id))
     return render_template(
         "console/contact.html",
@@ -152,21 +155,25 @@ def resolve(payload_id: int) -> Response | tuple[str, int]:
         return render_template("console/error.html", message="The form had expired."), 400
     with session_scope(services().engine) as db:
         changed = resolve_failed_payload(db, payload_id)
+        if changed:
+            record("inbox_resolved", detail={"item": payload_id}, db=db)
     if changed:
         log.info("console %s resolved support inbox item %d", _user(), payload_id)
     return redirect(url_for("console.inbox"))
 
 
 @bp.get("/contacts/<key>/export.json")
+@admin_required
 def export(key: str) -> Response | tuple[str, int]:
     """The same document as GET /api/v1/contacts/{wa_id}/export (GDPR Art. 15/20)."""
     app_services = services()
     with Session(app_services.engine) as db:
         found = find_contact(db, key=key)
         if found is None:
-            return _not_found(key)
+            return not_found(key)
         suppressed = is_suppressed(db, key=app_services.settings.suppression_key, wa_id=found.wa_id)
         document = export_shape(held_on(db, contact=found), app_services, suppressed=suppressed)
+    record("contact_exported", contact_key=found.wa_id or found.user_id)
     log.info("console %s exported %s", _user(), mask_recipient(found.wa_id or found.user_id))
     response = jsonify(document)
     response.headers["Content-Disposition"] = 'attachment; filename="contact-export.json"'

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
 from bot.graph.errors import GraphError, GraphTransportError
-from bot.graph.payloads import read_receipt_payload
+from bot.graph.payloads import read_receipt_payload, recipient_of
 from bot.wiring.logmask import mask_recipient
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class GraphClient:
         log.debug(
             "sent %s to %s from %s: %s",
             payload.get("type"),
-            mask_recipient(payload.get("to")),
+            mask_recipient(recipient_of(payload)),
             phone_number_id,
             wamid,
         )

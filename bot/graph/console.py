@@ -14,6 +14,7 @@ import threading
 import uuid
 from typing import Any, TextIO
 
+from bot.graph.payloads import recipient_of
 from bot.wiring.logmask import mask_recipient
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class ConsoleTransport:
 
     def send(self, phone_number_id: str, payload: dict[str, Any]) -> str:
         wamid = new_wamid()
-        to = mask_recipient(payload.get("to"))
+        to = mask_recipient(recipient_of(payload))
         lines = [f"── WhatsApp to {to} from {phone_number_id} ({wamid}) ──", *render(payload)]
         with self._lock:
             self.sent.append((phone_number_id, payload, wamid))

@@ -15,8 +15,20 @@ import requests
 
 # Throughput, pair-rate, app or account limits, and temporary failures: worth another try.
 RETRY_CODES = frozenset({130429, 131056, 4, 80007, 131000, 131016, 2})
+# A business-scoped user id cannot receive this message: some authentication templates need the
+# person's phone number. The same request to the same id would be refused again.
+USER_ID_NOT_ALLOWED_CODE = 131062
 # Meta will refuse the same request again: retrying only burns rate limit.
-FAIL_CODES = frozenset({131047, 131026, 131048, 130403, 100, 132000, 132001})
+FAIL_CODES = frozenset(
+    {131047, 131026, 131048, 130403, 100, 132000, 132001, USER_ID_NOT_ALLOWED_CODE}
+)
+# Our own words for refusals whose cause Meta's title leaves unclear to the business.
+_REASONS = {
+    USER_ID_NOT_ALLOWED_CODE: (
+        "131062: this message cannot be sent to a business-scoped user id; the person's phone "
+        "number is needed (some authentication templates require it). Not retried."
+    ),
+}
 MARKETING_LIMIT_CODE = 131049
 MARKETING_OPT_OUT_CODE = 131050
 TOKEN_EXPIRED_CODE = 190
@@ -155,6 +167,13 @@ def classify(error: GraphError) -> Outcome:
     if status is not None and (status >= 500 or status == 429):
         return Outcome.RETRY
     return Outcome.FAIL
+
+
+def failure_reason(error: GraphError) -> str:
+    """Why a send failed for good, in words the business can act on."""
+    if error.code in _REASONS:
+        return _REASONS[error.code]
+    return error.title or error.message or "send failed"
 
 
 class Slowdown(Flag):

@@ -1,12 +1,15 @@
 """Builders of the exact JSON bodies Meta expects on ``POST /{phone-number-id}/messages``.
 
-Every builder is pure and checks Meta's documented limits first: a message Meta would reject with
-error 100 or 131009 is refused here with :class:`MessageLimitError`, before it is queued or sent,
-so that the mistake shows up in a test rather than in a customer's silent chat.
+Every builder takes the person's address, a phone number (sent as ``to``) or a business-scoped
+user id (sent as ``recipient``, CONTRACT section 5). Every builder is pure and checks Meta's
+documented limits first: a message Meta would reject with error 100 or 131009 is refused here
+with :class:`MessageLimitError`, before it is queued or sent, so that the mistake shows up in a
+test rather than in a customer's silent chat.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +33,8 @@ LIST_ROW_TITLE_MAX = 24
 LIST_ROW_DESCRIPTION_MAX = 72
 TEMPLATE_NAME_MAX = 512
 TEMPLATE_LANGUAGE_MAX = 16  # a locale code such as "en_US"; longer is a mistake
+# A business-scoped user id: an ISO country code, a dot, then letters and digits (META.md).
+USER_ID_SHAPE = re.compile(r"[A-Z]{2}\.[A-Za-z0-9]")
 
 Button = tuple[str, str]  # (id, title)
 Row = tuple[str, str, str | None]  # (id, title, description)
@@ -65,13 +70,36 @@ def _check_id(what: str, value: str, limit: int) -> str:
     return value
 
 
-def _envelope(to: str, kind: str) -> dict[str, Any]:
+def is_user_id(value: str) -> bool:
+    """A business-scoped user id ("US.13491208655302741918"), not a phone number."""
+    return USER_ID_SHAPE.match(value) is not None
+
+
+def address(to: str) -> dict[str, str]:
+    """How Meta addresses a person: a number in `to`; a business-scoped user id in `recipient`
+    and no `to` (with both, Meta would go by `to`)."""
     if not isinstance(to, str) or not to.strip():
         raise MessageLimitError("recipient 'to' must be a non-empty phone number or user id")
+    return {"recipient": to} if is_user_id(to) else {"to": to}
+
+
+def recipient_of(payload: dict[str, Any]) -> str | None:
+    """Whom a message body is addressed to, by number or by user id."""
+    return payload.get("to") or payload.get("recipient")
+
+
+def readdressed(payload: dict[str, Any], to: str) -> dict[str, Any]:
+    """The same message addressed to `to` (the person's number if known, else their user id)."""
+    body = {k: v for k, v in payload.items() if k not in ("to", "recipient")}
+    envelope = _envelope(to, payload.get("type", "text"))
+    return {**envelope, **{k: v for k, v in body.items() if k not in envelope}}
+
+
+def _envelope(to: str, kind: str) -> dict[str, Any]:
     return {
         "messaging_product": MESSAGING_PRODUCT,
         "recipient_type": "individual",
-        "to": to,
+        **address(to),
         "type": kind,
     }
 

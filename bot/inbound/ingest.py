@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import redis
 from sqlmodel import Session
 
+from bot.inbound.identity import apply_identity_notice, identity_notice
 from bot.meta.events import InboundMessage, PreferenceUpdate, Status
 from bot.meta.parser import PayloadError, parse_body
 from bot.outbound.refusals import apply_refusal
@@ -117,10 +118,17 @@ def store_message(
     timestamps are whole seconds, so one from the erasure's own second counts as new: at worst
     it asks again, since the dialogue it could have answered went with the erasure.
     """
+    notice = identity_notice(event)
+    if notice is not None:
+        # WhatsApp telling of a new number or user id: the contact follows; nobody is answered.
+        return apply_identity_notice(session, event, notice, suppression_key=suppression_key)
     profile = event.contact
     wa_id = event.wa_id or (profile.wa_id if profile else None)
     user_id = event.user_id or (profile.user_id if profile else None)
-    erased_at = last_erased_at(session, key=suppression_key, identifiers=(wa_id, user_id))
+    parent_user_id = profile.parent_user_id if profile else None
+    erased_at = last_erased_at(
+        session, key=suppression_key, identifiers=(wa_id, user_id, parent_user_id)
+    )
     if erased_at is not None and event.timestamp < erased_at.replace(microsecond=0):
         return False
     try:
@@ -128,9 +136,13 @@ def store_message(
             session,
             wa_id=wa_id,
             user_id=user_id,
+            parent_user_id=parent_user_id,
             name=profile.name if profile else None,
             username=profile.username if profile else None,
             country_code=profile.country_code if profile else None,
+            at=event.timestamp,
+            wamid=event.wamid,
+            suppression_key=suppression_key,
         )
     except ContactKeyMissing:
         keep_failed_payload(
@@ -170,7 +182,7 @@ def store_status(session: Session, status: Status, catalog: Catalog) -> None:
         status=status.status.value,
         meta_timestamp=status.timestamp,
         phone_number_id=status.phone_number_id,
-        recipient_id=status.recipient_id,
+        recipient_id=status.recipient_id or status.recipient_user_id,
         error_code=error.code if error else None,
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),
@@ -210,7 +222,13 @@ def store_preference(
             raw=dict(preference.raw),
         )
         if new and handler is not None and preference.category == "marketing_messages":
-            contact = lock_contact(session, wa_id=preference.wa_id, user_id=preference.user_id)
+            contact = lock_contact(
+                session,
+                wa_id=preference.wa_id,
+                user_id=preference.user_id,
+                at=preference.timestamp,
+                suppression_key=services.settings.suppression_key,
+            )
             handler.on_preference(
                 session,
                 contact,

@@ -20,6 +20,7 @@ from flows.policy import ConsentSource
 from storage import web_optin
 from storage.dialogue_state import load_state, save_result
 from storage.double_optin import settle_answers
+from storage.identity import strong_identifiers
 from storage.models import Contact, DialogueRow, Message
 from storage.outbox import enqueue_message, enqueue_read_receipt
 from storage.suppression import lift
@@ -104,14 +105,15 @@ class Responder:
         phone_number_id: str | None,
     ) -> None:
         save_result(session, contact, row, result)
-        if contact.wa_id and any(
-            c.granted and c.source is ConsentSource.WHATSAPP for c in result.changes
-        ):
-            # Only an explicit opt-in on WhatsApp lifts an erasure's suppression (C18).
-            lift(session, key=self.services.settings.suppression_key, wa_id=contact.wa_id)
+        if any(c.granted and c.source is ConsentSource.WHATSAPP for c in result.changes):
+            # Only an explicit opt-in on WhatsApp lifts an erasure's suppression (C18), for
+            # every number and user id the person has now.
+            for identifier in strong_identifiers(contact):
+                lift(session, key=self.services.settings.suppression_key, wa_id=identifier)
         sender = phone_number_id or self.services.settings.phone_number_id
         if sender is None:
             return
+        # The number when known, else the user id: payloads put that in `recipient` (C27).
         recipient = contact.wa_id or contact.user_id
         for reply in result.replies:
             enqueue_message(

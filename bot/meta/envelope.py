@@ -83,6 +83,7 @@ class ContactProfile:
 
     wa_id: str | None = None
     user_id: str | None = None  # business-scoped user id; the only id when wa_id is absent
+    parent_user_id: str | None = None  # spans the business's linked portfolios
     name: str | None = None
     username: str | None = None
     country_code: str | None = None
@@ -106,6 +107,7 @@ class ContactProfile:
         return cls(
             wa_id=wa_id,
             user_id=user_id,
+            parent_user_id=get_str(payload, "parent_user_id") or None,
             name=get_str(profile, "name"),
             username=get_str(profile, "username"),
             country_code=get_str(payload, "country_code"),

@@ -213,6 +213,7 @@ class Status:
     timestamp: datetime  # Meta's time, aware UTC: a `read` may arrive before `delivered`
     recipient_id: str | None = None
     recipient_user_id: str | None = None
+    recipient_parent_user_id: str | None = None
     conversation_id: str | None = None
     conversation_origin: str | None = None
     pricing_category: str | None = None
@@ -244,6 +245,7 @@ class Status:
             timestamp=parse_timestamp(payload.get("timestamp")),
             recipient_id=get_str(payload, "recipient_id"),
             recipient_user_id=get_str(payload, "recipient_user_id"),
+            recipient_parent_user_id=get_str(payload, "recipient_parent_user_id"),
             conversation_id=get_str(conversation, "id"),
             conversation_origin=get_str(get_dict(conversation, "origin"), "type"),
             pricing_category=get_str(pricing, "category"),

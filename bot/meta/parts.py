@@ -265,6 +265,8 @@ class SystemNotice:
     new_wa_id: str | None = None  # user_changed_number: the new number
     user_id: str | None = None  # the user id now in force
     previous_user_id: str | None = None
+    parent_user_id: str | None = None  # user_changed_user_id: the parent id now in force
+    previous_parent_user_id: str | None = None
 
     @property
     def message_type(self) -> MessageType:
@@ -283,6 +285,8 @@ class SystemNotice:
             new_wa_id=get_str(payload, "new_wa_id") or get_str(payload, "wa_id"),
             user_id=get_str(payload, "user_id"),
             previous_user_id=get_str(payload, "previous_user_id"),
+            parent_user_id=get_str(payload, "parent_user_id"),
+            previous_parent_user_id=get_str(payload, "previous_parent_user_id"),
         )
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from bot.graph.client import Transport
 from bot.graph.errors import GraphError, GraphTransportError, Outcome, classify
+from bot.graph.payloads import recipient_of
 from bot.outbound.halt import Halt, HaltState
 from storage.outbox import Claimed
 from storage.ratelimit import RateLimiter
@@ -133,7 +134,7 @@ class Sender:
         refusal = batch.refusal(row)
         if refusal is not None:
             return Attempt(row, AttemptKind.REFUSED, reason=refusal)
-        wait = self.limiter.acquire(row.payload.get("to"))
+        wait = self.limiter.acquire(recipient_of(row.payload))
         if wait is None:
             return Attempt(row, AttemptKind.PACED)
         if wait > 0:

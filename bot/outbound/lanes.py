@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.graph.errors import Slowdown, slowdown
+from bot.graph.payloads import recipient_of
 from bot.outbound.attempt import Attempt, AttemptKind, Batch, Sender
 from bot.outbound.halt import Halt, HaltState
 from storage.outbox import Claimed
@@ -24,7 +25,7 @@ Report = Callable[[Attempt], None]
 
 def lane_key(row: Claimed) -> object:
     """Rows with the same key leave one after another, in claim order: the recipient."""
-    return row.payload.get("to") or ("row", row.outbox_id)
+    return recipient_of(row.payload) or ("row", row.outbox_id)
 
 
 def paces(attempt: Attempt) -> bool:

@@ -18,7 +18,7 @@ from bot.wiring.logmask import mask_recipient
 from flows.catalog import Catalog
 from flows.dialogue import meta_refusal
 from flows.policy import MARKETING_HOLD
-from storage.contacts import hold_marketing, lock_contact_by_id
+from storage.contacts import contact_address, hold_marketing, lock_contact_by_id
 from storage.dialogue_state import load_state, save_result
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def apply_refusal(
         return False  # erased meanwhile: nothing left to record
     if code == MARKETING_LIMIT_CODE:
         hold_marketing(session, contact_id=contact_id, until=occurred_at + MARKETING_HOLD)
-        log.info("marketing to %s held for 24 h (131049)", mask_recipient(contact.wa_id))
+        log.info("marketing to %s held for 24 h (131049)", mask_recipient(contact_address(contact)))
         return True
     evidence = {"error_code": str(code), "message_id": message_id or ""}
     if wamid:
@@ -55,7 +55,7 @@ def apply_refusal(
     withdrawn = [change.category for change in result.changes]
     log.info(
         "marketing opt-out of %s reported by Meta (131050): withdrew %s",
-        mask_recipient(contact.wa_id),
+        mask_recipient(contact_address(contact)),
         ", ".join(withdrawn) or "nothing (none was granted)",
     )
     return True

@@ -32,7 +32,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from bot.graph.errors import GraphError, Outcome, Slowdown, classify, slowdown
+from bot.graph.errors import (
+    GraphError,
+    Outcome,
+    Slowdown,
+    classify,
+    failure_reason,
+    slowdown,
+)
+from bot.graph.payloads import recipient_of
 from bot.outbound.attempt import Attempt, AttemptKind
 from bot.outbound.pause import pause
 from bot.outbound.refusals import apply_refusal
@@ -262,7 +270,7 @@ class Settler:
         self, session: Session, row: Claimed, error: GraphError, summary: str, now: datetime
     ) -> Settled:
         delay = backoff(row.attempts)
-        recipient = row.payload.get("to")
+        recipient = recipient_of(row.payload)
         slower = slowdown(error)
         if Slowdown.RECIPIENT in slower and recipient:
             # Meta paces each recipient; sending sooner only earns another refusal.
@@ -287,7 +295,7 @@ class Settler:
         summary: str,
         now: datetime,
     ) -> Settled:
-        title = error.title or error.message or "send failed"
+        title = failure_reason(error)
         if outcome is Outcome.RETRY:
             title = f"gave up after {MAX_ATTEMPTS} attempts: {title}"
         settle_failed(session, row, worker=self.worker, code=error.code, title=title, now=now)
@@ -301,6 +309,6 @@ class Settler:
                 occurred_at=now,
             )
         log.warning(
-            "send to %s failed for good: %s", mask_recipient(row.payload.get("to")), summary
+            "send to %s failed for good: %s", mask_recipient(recipient_of(row.payload)), summary
         )
         return Settled.FAILED

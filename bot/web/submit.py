@@ -13,8 +13,9 @@ from bot.web.wording import Page
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
 from storage import web_optin
-from storage.contacts import lock_contact
-from storage.suppression import is_suppressed
+from storage.contacts import find_contact, lock_contact
+from storage.identity import strong_identifiers
+from storage.suppression import suppressed_any
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def record_choice(session: Session, app_services: Services, choice: Submission) 
     back, and the page answers alike so that it tells nobody which numbers were erased.
     """
     key = app_services.settings.suppression_key
-    if is_suppressed(session, key=key, wa_id=choice.wa_id):
+    known = find_contact(session, key=choice.wa_id)
+    identifiers = (choice.wa_id, *(strong_identifiers(known) if known else ()))
+    if suppressed_any(session, key=key, identifiers=identifiers):
         log.info("web opt-in for %s ignored: suppressed", mask_number(choice.wa_id))
         return False
     contact = lock_contact(session, wa_id=choice.wa_id, user_id=None)

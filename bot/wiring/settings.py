@@ -12,10 +12,11 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from bot.graph.client import DEFAULT_BASE_URL as DEFAULT_API_URL
+from bot.wiring.accounts import ApiToken, parse_api_tokens, parse_console_users
+from bot.wiring.keys import GENERATE_HINT, weak_key_problem
 from storage.kv import DEFAULT_PREFIX
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/optin.db"
-CONSOLE_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 REDIS_PREFIX_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -38,7 +39,7 @@ class Settings:
     redis_prefix: str = DEFAULT_PREFIX  # every Redis key starts with it
     log_level: str = "INFO"
     optin_config: Path = Path("optin.toml")
-    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    api_tokens: tuple[ApiToken, ...] = field(default=(), repr=False)
     metrics_token: str | None = field(default=None, repr=False)
     send_rate_per_second: float = 80.0
     event_retention_days: int = 30  # raw status/other events and unparsable bodies
@@ -46,7 +47,12 @@ class Settings:
     run_dispatcher: bool = True
     # Support console staff: (username, werkzeug password hash); empty disables the console.
     console_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    console_admins: frozenset[str] = frozenset()  # the others are support staff
     console_secure_cookies: bool = True
+    console_idle_minutes: int = 8 * 60  # a console session unused this long ends
+    console_session_hours: int = 12  # and every session ends this long after sign-in
+    # Set once SECRET_KEY has to change: the suppression hashes were made with the old key.
+    suppression_secret: str | None = field(default=None, repr=False)
     # The business's receiver of consent changes (C29); None: no webhook is queued or sent.
     consent_webhook_url: str | None = None
     consent_webhook_secret: str | None = field(default=None, repr=False)
@@ -56,8 +62,9 @@ class Settings:
 
     @property
     def suppression_key(self) -> bytes:
-        """Key of the suppression hashes; SECRET_KEY must stay stable for them to match."""
-        return self.secret_key.encode()
+        """Key of the suppression hashes: SUPPRESSION_KEY, else SECRET_KEY as it always was,
+        so that hashes made before SUPPRESSION_KEY existed keep matching."""
+        return (self.suppression_secret or self.secret_key).encode()
 
     @classmethod
     def from_env(
@@ -97,6 +104,9 @@ class Settings:
                 + ", ".join(missing)
                 + " (set them in the environment or .env; see .env.example)"
             )
+        suppression_secret = get("SUPPRESSION_KEY")
+        if app_env == "production":
+            _refuse_weak_secret_key(secret_key, suppression_key_set=suppression_secret is not None)
 
         rate = _number(get("SEND_RATE_PER_SECOND") or "80", "SEND_RATE_PER_SECOND")
         if not 0 < rate <= 1000:
@@ -114,13 +124,15 @@ class Settings:
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        try:
+            accounts = parse_console_users(get("CONSOLE_USERS"))
+            api_tokens = parse_api_tokens(get("API_TOKENS"))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
         webhook_url, webhook_secret = _consent_webhook(
             get("CONSENT_WEBHOOK_URL"), get("CONSENT_WEBHOOK_SECRET")
         )
-        hops = _number(get("TRUSTED_PROXY_HOPS") or "0", "TRUSTED_PROXY_HOPS")
-        if hops != int(hops) or not 0 <= hops <= 5:
-            raise SettingsError("TRUSTED_PROXY_HOPS must be a whole number from 0 to 5")
 
         return cls(
             app_env=app_env,
@@ -135,20 +147,26 @@ class Settings:
             redis_prefix=redis_prefix,
             log_level=log_level,
             optin_config=Path(get("OPTIN_CONFIG") or "optin.toml"),
-            api_tokens=tuple(t.strip() for t in (get("API_TOKENS") or "").split(",") if t.strip()),
+            api_tokens=api_tokens,
             metrics_token=(get("METRICS_TOKEN") or "").strip() or None,
             send_rate_per_second=rate,
             event_retention_days=int(retention),
             mark_inbound_read=_flag(get("MARK_INBOUND_READ"), default=True),
             run_dispatcher=_flag(get("RUN_DISPATCHER"), default=True),
-            console_users=_console_users(get("CONSOLE_USERS")),
+            console_users=accounts.users,
+            console_admins=accounts.admins,
             # Local development runs over plain http, where a Secure cookie would never be sent.
             console_secure_cookies=_flag(
                 get("CONSOLE_SECURE_COOKIES"), default=app_env == "production"
             ),
+            console_idle_minutes=_whole(get("CONSOLE_IDLE_MINUTES"), "CONSOLE_IDLE_MINUTES", 480),
+            console_session_hours=_whole(get("CONSOLE_SESSION_HOURS"), "CONSOLE_SESSION_HOURS", 12),
+            suppression_secret=suppression_secret,
+            trusted_proxy_hops=_whole(
+                get("TRUSTED_PROXY_HOPS"), "TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5
+            ),
             consent_webhook_url=webhook_url,
             consent_webhook_secret=webhook_secret,
-            trusted_proxy_hops=int(hops),
             generated=tuple(generated),
         )
 
@@ -184,35 +202,31 @@ def _consent_webhook(url: str | None, secret: str | None) -> tuple[str | None, s
     return url, secret
 
 
-def _console_users(raw: str | None) -> tuple[tuple[str, str], ...]:
-    """`username:hash,...`; werkzeug hashes contain ':' and '$', so split on the first ':'."""
+def _refuse_weak_secret_key(secret_key: str, *, suppression_key_set: bool) -> None:
+    problem = weak_key_problem(secret_key)
+    if problem is None:
+        return
+    keep = (
+        ""
+        if suppression_key_set
+        else " SECRET_KEY has also keyed the suppression hashes so far: to keep existing "
+        "suppressions, first set SUPPRESSION_KEY to the current SECRET_KEY, then change it."
+    )
+    raise SettingsError(
+        f"refusing to start in production: SECRET_KEY {problem}. Set it to a long random "
+        f"value, e.g. from {GENERATE_HINT}.{keep}"
+    )
+
+
+def _whole(
+    raw: str | None, name: str, default: int, *, minimum: int = 1, maximum: int | None = None
+) -> int:
     if raw is None:
-        return ()
-    users: list[tuple[str, str]] = []
-    for position, entry in enumerate(raw.split(","), start=1):
-        username, _, password_hash = entry.strip().partition(":")
-        where = f"CONSOLE_USERS entry {position}"
-        if not CONSOLE_USERNAME.fullmatch(username):
-            raise SettingsError(
-                f"{where}: expected username:password_hash with a username of letters, digits "
-                "and . _ @ - (at most 64)"
-            )
-        if not _looks_like_password_hash(password_hash):
-            raise SettingsError(
-                f"{where} ({username}): the password hash is not werkzeug's "
-                "generate_password_hash output; make one with `flask --app wsgi console "
-                "hash-password`"
-            )
-        if any(known == username for known, _ in users):
-            raise SettingsError(f"{where}: username {username!r} is listed twice")
-        users.append((username, password_hash))
-    return tuple(users)
-
-
-def _looks_like_password_hash(value: str) -> bool:
-    """werkzeug's format: method$salt$hash, the method being scrypt:... or pbkdf2:..."""
-    parts = value.split("$")
-    return len(parts) == 3 and parts[0].split(":")[0] in ("scrypt", "pbkdf2") and all(parts)
+        return default
+    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
+        most = f" and at most {maximum}" if maximum is not None else ""
+        raise SettingsError(f"{name} must be a whole number, at least {minimum}{most}")
+    return int(raw)
 
 
 def _number(raw: str, name: str) -> float:

@@ -32,8 +32,8 @@ def test_audience_lists_everyone_granted_now_as_streamed_csv(api):
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     lines = csv_lines(response)
-    assert lines[0] == "wa_id,granted_at"
-    rows = dict(line.split(",") for line in lines[1:])
+    assert lines[0] == "wa_id,user_id,granted_at"
+    rows = {wa_id: at for wa_id, user_id, at in (line.split(",") for line in lines[1:])}
     assert set(rows) == {WA_ID, OTHER_WA_ID}
     assert rows[WA_ID] == "2025-03-01T09:30:00.000000+00:00"
     assert datetime.fromisoformat(rows[OTHER_WA_ID]).tzinfo is not None
@@ -47,7 +47,8 @@ def test_audience_leaves_out_withdrawn_consent(api):
     assert [line.split(",")[0] for line in lines] == ["wa_id", OTHER_WA_ID]
 
 
-def test_audience_leaves_out_contacts_known_only_by_user_id(api, engine):
+def test_c27_audience_names_contacts_known_only_by_user_id_by_it(api, engine):
+    """A person without a phone number is reached by user id: listed with an empty wa_id."""
     with session_scope(engine) as session:
         contact = lock_contact(session, wa_id=None, user_id="US.13491208655302741918")
         append_decision(
@@ -61,7 +62,9 @@ def test_audience_leaves_out_contacts_known_only_by_user_id(api, engine):
             text_version="v",
             evidence={},
         )
-    assert csv_lines(api.get("/audience?category=offers")) == ["wa_id,granted_at"]
+    lines = csv_lines(api.get("/audience?category=offers"))
+    assert lines[0] == "wa_id,user_id,granted_at"
+    assert [line.split(",")[:2] for line in lines[1:]] == [["", "US.13491208655302741918"]]
 
 
 def test_erased_numbers_stay_out_until_their_own_opt_in_on_whatsapp(api, meta):
@@ -103,8 +106,8 @@ def test_audience_is_in_contact_order_across_many_chunks(api, engine):
     lines = b"".join(chunks).decode().splitlines()
     assert len(lines) == 3001
     assert lines[1:3] == [
-        "16505550000,2025-01-01T00:00:00.000000+00:00",
-        "16505550001,2025-01-01T00:00:00.000000+00:00",
+        "16505550000,,2025-01-01T00:00:00.000000+00:00",
+        "16505550001,,2025-01-01T00:00:00.000000+00:00",
     ]
 
 

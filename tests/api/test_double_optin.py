@@ -92,7 +92,7 @@ def test_the_confirmation_template_carries_the_quick_reply_payloads(doi_api, eng
 
 def test_the_audience_leaves_out_unconfirmed_consent(doi_api):
     grant(doi_api)
-    assert doi_api.get("/audience?category=offers").data == b"wa_id,granted_at\n"
+    assert doi_api.get("/audience?category=offers").data == b"wa_id,user_id,granted_at\n"
 
 
 def test_confirming_makes_the_pending_categories_sendable_with_a_ledger_row(

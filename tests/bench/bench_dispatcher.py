@@ -191,7 +191,7 @@ def _worker_env(database_url: str, fake_url: str, rate: int) -> dict[str, str]:
             "APP_ENV": "production",
             "WHATSAPP_VERIFY_TOKEN": "bench",
             "WHATSAPP_APP_SECRET": "bench",
-            "SECRET_KEY": "bench-secret-key",
+            "SECRET_KEY": "bench-secret-key-of-32-characters-or-more",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url(),
             # A bucket of its own for each run: full, as a dispatcher finds it after a quiet time.

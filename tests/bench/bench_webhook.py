@@ -38,7 +38,7 @@ def _measure(label: str, database_url: str, redis_url: str | None) -> list[Resul
         "APP_ENV": "production",
         "WHATSAPP_VERIFY_TOKEN": "bench",
         "WHATSAPP_APP_SECRET": "bench-secret",
-        "SECRET_KEY": "bench-key",
+        "SECRET_KEY": "bench-secret-key-of-32-characters-or-more",
         "DATABASE_URL": database_url,
         "OPTIN_CONFIG": str(ROOT / "optin.toml"),
         "RUN_DISPATCHER": "0",

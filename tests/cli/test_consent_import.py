@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
+from bot.wiring.services import services
 from storage.models import Consent, ConsentEvent, Contact, Message
 from storage.suppression import suppress
 from tests.api.conftest import CONSENT_TEXT, OTHER_WA_ID, WA_ID
@@ -100,7 +101,7 @@ def test_c16_rows_are_recorded_as_the_api_records_them(app, engine, tmp_path):
 
 def test_c18_an_erased_number_is_rejected_as_the_api_refuses_it(app, engine, tmp_path):
     with Session(engine) as session:
-        suppress(session, key=b"test-secret-key", wa_id=WA_ID, reason="erasure")
+        suppress(session, key=services(app).settings.suppression_key, wa_id=WA_ID, reason="erasure")
         session.commit()
     result = run(app, write(tmp_path, MIXED[:2]))
     assert result.exit_code == 1

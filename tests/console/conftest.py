@@ -1,18 +1,33 @@
-"""Console fixtures: an app with one staff account, a signed-in client, a real conversation."""
+"""Console fixtures: an app with an admin and a support account, signed-in clients, a real
+conversation."""
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 from werkzeug.security import generate_password_hash
 
+from bot import create_app
 from bot.dev.chat import ChatSession
+from bot.wiring.services import services
+from flows.policy import META_OPT_OUT_TEXT, META_REFUSAL_OPT_OUT_TEXT
+from flows.versioning import text_version
+from storage.consents import append_decision
+from storage.contacts import find_contact
+from storage.db import session_scope
+from storage.models import Contact, Message, OutboxItem
+from storage.outbox import PRIORITY_BUSINESS
+from storage.types import utcnow
 
-STAFF = "alice"
+STAFF = "alice"  # an admin: may do everything the console offers
+SUPPORT = "sam"  # support: reads and searches
 PASSWORD = "correct horse battery"
 CUSTOMER = "971501234567"
 CUSTOMER_NAME = "Layla Haddad"
@@ -21,9 +36,13 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @functools.cache
-def staff_entry() -> str:
+def password_hash() -> str:
     """One hash per run: hashing is slow on purpose."""
-    return f"{STAFF}:{generate_password_hash(PASSWORD)}"
+    return generate_password_hash(PASSWORD)
+
+
+def staff_entry() -> str:
+    return f"{STAFF}:admin:{password_hash()},{SUPPORT}:{password_hash()}"
 
 
 @pytest.fixture
@@ -52,6 +71,14 @@ def staff_client(client: FlaskClient) -> FlaskClient:
     return client
 
 
+@pytest.fixture
+def support_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    response = sign_in(client, username=SUPPORT)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
 def converse(app: Flask, *, wa_id: str = CUSTOMER, name: str = CUSTOMER_NAME) -> ChatSession:
     """Opt in to everything, STOP, then write in Arabic: grants, withdrawals and RTL text."""
     chat = ChatSession(app, wa_id=wa_id, name=name)
@@ -65,3 +92,94 @@ def converse(app: Flask, *, wa_id: str = CUSTOMER, name: str = CUSTOMER_NAME) ->
 @pytest.fixture
 def conversation(app: Flask) -> ChatSession:
     return converse(app)
+
+
+@pytest.fixture
+def make_console(app_config: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Another app on the same database, with some settings changed."""
+    apps: list[Flask] = []
+
+    def make(**changes: str) -> Flask:
+        made = create_app({**app_config, **changes})
+        apps.append(made)
+        return made
+
+    yield make
+    for made in apps:
+        services(made).engine.dispose()
+
+
+def decide(engine: Engine, wa_id: str, *decisions: tuple[str, bool, str, str], days_ago: int = 0):
+    """A contact and its ledger rows: (category, granted, source, text) each."""
+    at = utcnow() - timedelta(days=days_ago)
+    with session_scope(engine) as session:
+        contact = Contact(wa_id=wa_id, name="Someone")
+        session.add(contact)
+        session.flush()
+        assert contact.id is not None
+        for category, granted, source, words in decisions:
+            append_decision(
+                session,
+                contact_id=contact.id,
+                category=category,
+                granted=granted,
+                source=source,
+                occurred_at=at,
+                text=words,
+                text_version=text_version(words),
+                evidence={},
+            )
+
+
+@pytest.fixture
+def activity(app: Flask, engine: Engine) -> None:
+    """A month of the dashboard's material: opt-ins, every kind of opt-out, a decline, failed
+    sends and a business backlog."""
+    converse(app)  # opts in to orders and offers, then STOP: two opt-ins, two opt-outs
+    prompt = "Would you like offers?"
+    decide(
+        engine,
+        "15550000001",
+        ("offers", True, "whatsapp", prompt),
+        ("offers", False, "whatsapp", "please no more of these"),
+    )
+    decide(
+        engine,
+        "15550000002",
+        ("offers", True, "web", "Sign me up"),
+        ("offers", False, "meta", META_OPT_OUT_TEXT),
+    )
+    decide(
+        engine,
+        "15550000003",
+        ("offers", True, "web", "Sign me up"),
+        ("offers", False, "meta", META_REFUSAL_OPT_OUT_TEXT),
+    )
+    decide(engine, "15550000004", ("orders", True, "web", "Yes"), ("orders", False, "web", "No"))
+    decide(engine, "15550000005", ("orders", False, "whatsapp", prompt))  # a decline
+    decide(engine, "15550000006", ("orders", True, "web", "Yes"), days_ago=40)  # too old
+    now = utcnow()
+    with session_scope(engine) as session:
+        contact = find_contact(session, key=CUSTOMER)
+        assert contact is not None and contact.id is not None
+        for code, title in (
+            (131050, "User opted out of marketing"),
+            (131026, "Undeliverable"),
+            (131050, "User opted out of marketing"),
+        ):
+            session.add(
+                Message(
+                    contact_id=contact.id,
+                    direction="out",
+                    type="text",
+                    status="failed",
+                    status_at=now,
+                    meta_timestamp=now,
+                    error_code=code,
+                    error_title=title,
+                )
+            )
+        for due in (now - timedelta(minutes=5), now, now + timedelta(hours=1)):
+            session.add(
+                OutboxItem(phone_number_id="1", payload={}, priority=PRIORITY_BUSINESS, due_at=due)
+            )

@@ -1,4 +1,5 @@
-"""The contact list: newest activity first, 50 a page, searched by number, user id or name."""
+"""The contact list: newest activity first, 50 a page, searched by any part of the number, user
+id, name or username."""
 
 from __future__ import annotations
 
@@ -104,20 +105,32 @@ def test_one_query_fetches_a_page_with_its_consent_summary(
         ("ليلى", {"966500000001"}),
         ("%", set()),
         ("_", set()),
-        ("501234567", set()),  # a number matches from its start only
+        ("501234567", {"971501234567"}),  # any part of the number, from four digits
+        ("4567", {"971501234567"}),  # the last digits, as a caller reads them out
+        ("+971 55 987", {"971559876543"}),
+        ("0000", {"966500000001"}),
+        ("715", set()),  # under four digits: the start of the number only
+        ("97", {"971501234567", "971559876543"}),
+        ("bakes", {"US.2468013579"}),  # the WhatsApp username
+        ("2468013", {"US.2468013579"}),  # any part of a user id
     ],
 )
-def test_search_matches_number_or_user_id_prefix_or_name_anywhere(
+def test_search_matches_any_part_of_number_user_id_name_or_username(
     engine: Engine, search: str, expected: set[str]
 ) -> None:
     with Session(engine) as session:
-        for wa_id, user_id, name in (
-            ("971501234567", None, "Layla Haddad"),
-            ("971559876543", None, "Omar Haddad"),
-            ("966500000001", None, "ليلى"),
-            (None, "US.1357924680", "Sam"),
+        for wa_id, user_id, name, username in (
+            ("971501234567", None, "Layla Haddad", None),
+            ("971559876543", None, "Omar Haddad", None),
+            ("966500000001", None, "ليلى", None),
+            (None, "US.1357924680", "Sam", None),
+            (None, "US.2468013579", "Nadia", "nadiabakes"),
         ):
-            session.add(Contact(wa_id=wa_id, user_id=user_id, name=name, created_at=START))
+            session.add(
+                Contact(
+                    wa_id=wa_id, user_id=user_id, name=name, username=username, created_at=START
+                )
+            )
         session.commit()
         found = list_contacts(session, search=search)
     assert {row.key for row in found.rows} == expected

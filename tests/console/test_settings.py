@@ -11,7 +11,7 @@ BASE = {
     "APP_ENV": "production",
     "WHATSAPP_VERIFY_TOKEN": "v",
     "WHATSAPP_APP_SECRET": "s",
-    "SECRET_KEY": "k",
+    "SECRET_KEY": "k" * 16 + "0123456789abcdef",
 }
 HASH = generate_password_hash("a long password", method="pbkdf2:sha256:1000")
 
@@ -55,3 +55,17 @@ def test_secure_cookies_default_on_in_production_and_off_in_development() -> Non
     assert Settings.from_env(flipped).console_secure_cookies is True
     off = {**BASE, "CONSOLE_SECURE_COOKIES": "0"}
     assert Settings.from_env(off).console_secure_cookies is False
+
+
+def test_console_users_carry_a_role_support_unless_admin_is_named() -> None:
+    settings = Settings.from_env(
+        {**BASE, "CONSOLE_USERS": f"alice:admin:{HASH},bob:{HASH},carol:support:{HASH}"}
+    )
+    assert settings.console_users == (("alice", HASH), ("bob", HASH), ("carol", HASH))
+    assert settings.console_admins == {"alice"}
+
+
+def test_an_unknown_role_stops_start_up_naming_it() -> None:
+    with pytest.raises(SettingsError, match="role must be support or admin") as raised:
+        Settings.from_env({**BASE, "CONSOLE_USERS": f"alice:root:{HASH}"})
+    assert HASH.split("$")[-1] not in str(raised.value)

@@ -10,37 +10,30 @@ import pytest
 
 from flows import texts
 from flows.catalog import Catalog
+from flows.keywords import Intent
 from flows.model import DialogueState, Stage
 from flows.normalise import is_arabic
 from flows.policy import ConsentSource
 from flows.render import render_prompt
 
 from .conftest import NOW, Chat, build_catalog
+from .test_keywords import CONTRACT_TABLE
 
 ChatFactory = Callable[..., Chat]
 COMPANY = "Nimbus Bakery"
 
-# The contract's table, copied word for word: the dialogue must honour each of these.
-STOP_ALL_WORDS = (
-    "STOP",
-    "STOPALL",
-    "UNSUBSCRIBE",
-    "CANCEL",
-    "END",
-    "QUIT",
-    "REVOKE",
-    "OPTOUT",
-    "OPT OUT",
-    "OPT-OUT",
-    "توقف",
-    "إيقاف",
-    "إلغاء",
-    "إلغاء الاشتراك",
-)
+
+def contract_words(intent: Intent) -> tuple[str, ...]:
+    """The contract's table, written out once in test_keywords, by intent."""
+    return tuple(word for word, listed in CONTRACT_TABLE if listed is intent)
+
+
+# The dialogue must honour each of these from every stage.
+STOP_ALL_WORDS = contract_words(Intent.STOP_ALL)
 STOP_CATEGORY_PREFIXES = ("STOP", "إيقاف")  # followed by a category keyword or title
-START_WORDS = ("START", "UNSTOP", "SUBSCRIBE", "ابدأ", "اشتراك", "اشترك")
-HELP_WORDS = ("HELP", "INFO", "مساعدة")
-PREFERENCES_WORDS = ("PREFERENCES", "SETTINGS", "الإعدادات", "تفضيلات")
+START_WORDS = contract_words(Intent.START)
+HELP_WORDS = contract_words(Intent.HELP)
+PREFERENCES_WORDS = contract_words(Intent.PREFERENCES)
 
 # What HELP must tell, in each language: how to stop, to change choices, to start again.
 HELP_INSTRUCTIONS = {"en": ("STOP", "PREFERENCES", "START"), "ar": ("توقف", "الإعدادات", "ابدأ")}

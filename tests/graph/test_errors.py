@@ -9,6 +9,7 @@ from bot.graph.errors import (
     Outcome,
     Slowdown,
     classify,
+    failure_reason,
     slowdown,
 )
 
@@ -125,6 +126,21 @@ def test_temporary_codes_are_retried(code: int) -> None:
 @pytest.mark.parametrize("code", [131047, 131026, 131048, 130403, 100, 132000, 132001])
 def test_final_codes_fail(code: int) -> None:
     assert classify(meta_error(code)) is Outcome.FAIL
+
+
+def test_c27_a_message_a_user_id_cannot_receive_fails_with_our_reason() -> None:
+    """131062: some messages (authentication templates) need the phone number; never retried."""
+    error = meta_error(131062)
+    assert classify(error) is Outcome.FAIL
+    reason = failure_reason(error)
+    assert reason.startswith("131062") and "user id" in reason and "phone number" in reason
+
+
+def test_failure_reason_is_metas_title_otherwise() -> None:
+    assert failure_reason(GraphError("boom", code=131026, title="Message undeliverable")) == (
+        "Message undeliverable"
+    )
+    assert failure_reason(GraphError("boom")) == "boom"
 
 
 def test_marketing_limit_holds_for_a_day() -> None:

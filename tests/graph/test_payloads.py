@@ -5,6 +5,8 @@ from bot.graph.payloads import (
     buttons_payload,
     list_payload,
     read_receipt_payload,
+    readdressed,
+    recipient_of,
     template_payload,
     text_payload,
 )
@@ -334,3 +336,36 @@ def test_read_receipt_payload_is_metas_shape() -> None:
 def test_read_receipt_needs_a_message_id() -> None:
     with pytest.raises(MessageLimitError, match="message_id"):
         read_receipt_payload("")
+
+
+# --- addressing: a number in `to`, a business-scoped user id in `recipient` (C27) -------------
+
+USER_ID = "US.13491208655302741918"
+
+
+def test_a_user_id_is_addressed_by_recipient_and_never_by_to() -> None:
+    for payload in (
+        text_payload(USER_ID, "Hello"),
+        buttons_payload(USER_ID, "Pick", [("a", "A")]),
+        list_payload(USER_ID, "Pick", "Open", [(None, [("a", "A", None)])]),
+        template_payload(USER_ID, "order_update", "en"),
+    ):
+        assert payload["recipient"] == USER_ID
+        assert "to" not in payload  # with both, Meta would go by `to`
+        assert payload["messaging_product"] == "whatsapp"
+        assert recipient_of(payload) == USER_ID
+
+
+@pytest.mark.parametrize("to", [TO, "+15551231234"])
+def test_a_number_is_addressed_by_to(to: str) -> None:
+    payload = text_payload(to, "Hello")
+    assert payload["to"] == to and "recipient" not in payload
+    assert recipient_of(payload) == to
+
+
+def test_readdressed_moves_a_message_between_number_and_user_id() -> None:
+    by_user_id = template_payload(USER_ID, "order_update", "en", [{"type": "body"}])
+    by_number = readdressed(by_user_id, TO)
+    assert by_number == template_payload(TO, "order_update", "en", [{"type": "body"}])
+    assert readdressed(by_number, USER_ID) == by_user_id
+    assert list(by_number) == list(template_payload(TO, "x", "en"))  # Meta's key order kept

@@ -87,7 +87,7 @@ def end_to_end(database_url: str, limiters: list[RateLimiter], redis_url: str | 
         "APP_ENV": "production",
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "WHATSAPP_APP_SECRET": APP_SECRET,
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": "test-secret-key-of-32-characters-or-more",
         "DATABASE_URL": database_url,
         "OPTIN_CONFIG": str(ROOT / "optin.toml"),
         "API_TOKENS": API_TOKEN,

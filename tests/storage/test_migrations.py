@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlalchemy import MetaData, inspect, text
+from sqlmodel import Session, SQLModel, select
 
 import storage.models  # noqa: F401
 from storage import migrate
 from storage.db import make_engine
+from storage.models import Consent, ConsentEvent, Contact, DialogueRow, IdentityChange, Message
+from tests.bench import schema_url
+from tests.services import postgres_url_or_skip
 
 
 def test_migrations_match_the_models(database_url):
@@ -52,3 +60,177 @@ def test_flask_db_upgrade_command(app_config, tmp_path):
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert migrate.head_revision(app_config["DATABASE_URL"]) in result.output
+
+
+# --- b4f201d6d5cb: identity is the person (C27) -------------------------------------------------
+
+BEFORE_IDENTITY = "e2f6c8d14a3b"
+NUMBER = "16505551234"
+USER_ID = "US.1410018717833190"
+T1, T2, T3 = (datetime(2026, 1, day, 12, tzinfo=UTC) for day in (1, 2, 3))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database of either kind; PostgreSQL in its own schema, away from the suite's."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
+        return
+    url = postgres_url_or_skip()
+    schema = "migration_test"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield schema_url(url, schema)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
+def _seed_before_identity(url: str) -> None:
+    """Contacts as the previous schema kept them: one person split in two, and two others."""
+    engine = make_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    contact, message = tables.tables["contact"], tables.tables["message"]
+    ledger, consent, dialogue = (tables.tables[t] for t in ("consent_event", "consent", "dialogue"))
+
+    def person(id_: int, wa_id: str | None, user_id: str | None, **extra: object) -> dict:
+        blank = dict.fromkeys(("name", "username", "language", "last_inbound_at"))
+        return blank | {"id": id_, "wa_id": wa_id, "user_id": user_id, "created_at": T1, **extra}
+
+    def decision(contact_id: int, category: str, granted: bool, at: datetime) -> dict:
+        return {
+            "contact_id": contact_id,
+            "category": category,
+            "granted": granted,
+            "source": "whatsapp",
+            "occurred_at": at,
+            "recorded_at": at,
+            "text_version": "v1",
+            "text": f"{category} prompt",
+            "evidence": {"reply_wamid": f"wamid.{contact_id}{category}"},
+        }
+
+    def inbound(id_: str, contact_id: int, raw: dict, at: datetime) -> dict:
+        return {
+            "id": id_,
+            "contact_id": contact_id,
+            "direction": "in",
+            "wamid": f"wamid.{id_}",
+            "type": "text",
+            "status": "received",
+            "meta_timestamp": at,
+            "created_at": at,
+            "raw": raw,
+        }
+
+    with engine.begin() as connection:
+        connection.execute(
+            contact.insert(),
+            [
+                # Wrote with the number first; later with both ids, which could not be linked.
+                person(1, NUMBER, None, name="Sheena", last_inbound_at=T3),
+                # Wrote by username only in between, and opted in to alerts there.
+                person(2, None, USER_ID, username="sheena.n", last_inbound_at=T2, language="ar"),
+                person(3, "447700900123", None, name="Other"),
+                person(4, None, "US.99887766", username="alone"),
+            ],
+        )
+        connection.execute(
+            message.insert(),
+            [
+                inbound("m1", 1, {"from": NUMBER, "text": {"body": "hi"}}, T1),
+                inbound("m2", 2, {"from_user_id": USER_ID, "text": {"body": "yes"}}, T2),
+                inbound("m3", 1, {"from": NUMBER, "from_user_id": USER_ID, "type": "text"}, T3),
+                inbound("m4", 3, {"from": "447700900123", "from_user_id": "US.5"}, T1),
+            ],
+        )
+        rows = [
+            decision(1, "orders", True, T1),
+            decision(1, "offers", True, T1),
+            decision(2, "offers", True, T2),
+            decision(2, "alerts", True, T2),
+            decision(1, "offers", False, T3),  # the newest word on offers
+            decision(3, "orders", True, T1),
+            decision(4, "orders", True, T2),
+        ]
+        connection.execute(ledger.insert(), rows)
+        current: dict[tuple[int, str], dict] = {}
+        for row in rows:
+            current[(row["contact_id"], row["category"])] = {
+                "contact_id": row["contact_id"],
+                "category": row["category"],
+                "granted": row["granted"],
+                "source": row["source"],
+                "updated_at": row["occurred_at"],
+                "granted_at": T1,
+            }
+        connection.execute(consent.insert(), list(current.values()))
+        connection.execute(
+            dialogue.insert(),
+            [
+                {"contact_id": 1, "stage": "subscribed", "reprompts": 0, "updated_at": T3},
+                {"contact_id": 2, "stage": "asked", "reprompts": 1, "updated_at": T2},
+            ],
+        )
+    engine.dispose()
+
+
+def test_c27_upgrade_joins_a_split_person_and_keeps_every_consent(empty_database):
+    migrate.upgrade(empty_database, BEFORE_IDENTITY)
+    _seed_before_identity(empty_database)
+
+    migrate.upgrade(empty_database)
+
+    engine = make_engine(empty_database)
+    try:
+        with Session(engine) as session:
+            contacts = {c.id: c for c in session.exec(select(Contact))}
+            assert set(contacts) == {1, 3, 4}  # the username-only half joined its number
+            sheena = contacts[1]
+            assert (sheena.wa_id, sheena.user_id, sheena.username) == (NUMBER, USER_ID, "sheena.n")
+            assert (sheena.name, sheena.language, sheena.parent_user_id) == ("Sheena", "ar", None)
+            assert sheena.last_inbound_at == T3
+            assert (contacts[3].user_id, contacts[4].user_id) == (None, "US.99887766")
+
+            # Every ledger row survives; the joined person's rows are all theirs now.
+            ledger = session.exec(select(ConsentEvent)).all()
+            assert len(ledger) == 7
+            assert sorted(e.contact_id for e in ledger) == [1, 1, 1, 1, 1, 3, 4]
+            consents = {
+                (c.contact_id, c.category): c.granted for c in session.exec(select(Consent))
+            }
+            assert consents == {
+                (1, "orders"): True,
+                (1, "offers"): False,  # the newer withdrawal stays in force
+                (1, "alerts"): True,  # given while known by username only: not lost
+                (3, "orders"): True,
+                (4, "orders"): True,
+            }
+            assert sorted(m.contact_id for m in session.exec(select(Message))) == [1, 1, 1, 3]
+            assert session.get(DialogueRow, 1).stage == "subscribed"  # the newer dialogue
+            assert session.get(DialogueRow, 2) is None
+            (change,) = session.exec(select(IdentityChange)).all()
+            assert (change.contact_id, change.field, change.current, change.reason) == (
+                1,
+                "user_id",
+                USER_ID,
+                "merged",
+            )
+            assert change.occurred_at == T3  # the message that proved it
+    finally:
+        engine.dispose()
+
+    # And back: the previous schema keeps the joined person and every consent.
+    migrate.downgrade(empty_database, BEFORE_IDENTITY)
+    engine = make_engine(empty_database)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM consent_event")).scalar() == 7
+            assert connection.execute(text("SELECT count(*) FROM consent")).scalar() == 5
+            assert "identity_change" not in inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    migrate.upgrade(empty_database)

@@ -195,7 +195,12 @@ def test_a_page_changed_while_open_is_shown_again(client, engine):
 
 def test_an_erased_number_is_not_written_to_but_the_page_says_the_same(client, engine):
     with Session(engine) as session:
-        suppress(session, key=b"test-secret-key", wa_id=WA_ID, reason="erasure")
+        suppress(
+            session,
+            key=services(client.application).settings.suppression_key,
+            wa_id=WA_ID,
+            reason="erasure",
+        )
         session.commit()
     assert post(client).status_code == 303
     assert templates_to(engine) == 0 and requests_of(engine) == []

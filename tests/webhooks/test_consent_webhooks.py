@@ -23,6 +23,7 @@ from tests.api.conftest import OTHER_WA_ID as OTHER
 from tests.api.conftest import PHONE_NUMBER_ID, WA_ID, grant
 from tests.conftest import Api
 from tests.receiver import Delivery, Receiver
+from tests.wiring.test_settings import BASE  # production settings that start
 
 SECRET = "consent-webhook-secret-for-tests"
 CUSTOMER = "971501234567"
@@ -212,9 +213,6 @@ def test_the_backlog_and_failures_are_in_the_metrics(app_config, receiver):
         assert metric("optin_consent_webhooks_failing ") == 0
     finally:
         services(app).engine.dispose()
-
-
-BASE = {"WHATSAPP_VERIFY_TOKEN": "v", "WHATSAPP_APP_SECRET": "a", "SECRET_KEY": "k"}
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ def test_secrets_are_not_in_the_settings_repr():
         {
             "WHATSAPP_VERIFY_TOKEN": "v",
             "WHATSAPP_APP_SECRET": "app-secret-value",
-            "SECRET_KEY": "secret-key-value",
+            "SECRET_KEY": "secret-key-value-0123456789abcdefghij",
             "WHATSAPP_ACCESS_TOKEN": "access-token-value",
             "API_TOKENS": "api-token-value",
         }
@@ -165,7 +165,11 @@ def test_env_example_and_the_readme_list_every_variable_the_app_reads():
     assert read - documented == set(), "missing from the README's configuration table"
 
 
-BASE = {"WHATSAPP_VERIFY_TOKEN": "v", "WHATSAPP_APP_SECRET": "a", "SECRET_KEY": "k"}
+BASE = {
+    "WHATSAPP_VERIFY_TOKEN": "v",
+    "WHATSAPP_APP_SECRET": "a",
+    "SECRET_KEY": "k" * 16 + "0123456789abcdef",
+}
 
 
 def test_redis_prefix_and_log_level_are_settings_checked_at_start_up():
@@ -177,3 +181,121 @@ def test_redis_prefix_and_log_level_are_settings_checked_at_start_up():
         Settings.from_env({**BASE, "LOG_LEVEL": "LOUD"})
     with pytest.raises(SettingsError, match="REDIS_PREFIX"):
         Settings.from_env({**BASE, "REDIS_PREFIX": "has space"})
+
+
+# --- keys (C30) -------------------------------------------------------------------------------
+
+STRONG = "q8Vw-2LrT_9zKp4NcX7mYb3HsJd6FgAe"  # 32 random characters
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "changeme",
+        "secret",
+        "dev",
+        "test-secret-key",  # 15 characters
+        "q8Vw-2LrT_9zKp4NcX7mYb3HsJd6FgA",  # random, but 31 characters
+        "change-me-change-me-change-me-change-me",
+        "your-secret-key-here-0123456789-abcdef",
+        "django-insecure-3k@!x9#p0q7w2e5r8t1y4u6i",
+        "a" * 64,
+        "abababababababababababababababababab",
+    ],
+)
+def test_c30_production_refuses_a_weak_secret_key(key: str) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEY") as raised:
+        Settings.from_env({**BASE, "SECRET_KEY": key})
+    if len(key) > 10:  # shorter ones are words the message may use
+        assert key not in str(raised.value)  # a refused key is never echoed to a log
+
+
+def test_c30_a_weak_secret_key_stops_the_app_from_starting(app_config):
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        create_app({**app_config, "SECRET_KEY": "changeme"})
+
+
+def test_a_long_random_key_is_accepted_and_development_accepts_any():
+    assert Settings.from_env({**BASE, "SECRET_KEY": STRONG}).secret_key == STRONG
+    development = Settings.from_env({**BASE, "APP_ENV": "development", "SECRET_KEY": "dev"})
+    assert development.secret_key == "dev"
+
+
+def test_the_refusal_says_how_to_keep_existing_suppressions():
+    with pytest.raises(SettingsError, match="first set SUPPRESSION_KEY to the current SECRET_KEY"):
+        Settings.from_env({**BASE, "SECRET_KEY": "changeme"})
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**BASE, "SECRET_KEY": "changeme", "SUPPRESSION_KEY": "changeme"})
+    assert "SUPPRESSION_KEY" not in str(raised.value)
+
+
+def test_suppression_key_defaults_to_the_secret_key_as_it_always_was():
+    settings = Settings.from_env({**BASE, "SECRET_KEY": STRONG})
+    assert settings.suppression_key == STRONG.encode()
+    # After a rotation: the old key keys the suppressions, whatever its length.
+    rotated = Settings.from_env({**BASE, "SECRET_KEY": STRONG, "SUPPRESSION_KEY": "old-key"})
+    assert rotated.suppression_key == b"old-key"
+    assert "old-key" not in repr(rotated)
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def test_api_tokens_are_bare_or_named_with_scopes():
+    settings = Settings.from_env(
+        {**BASE, "API_TOKENS": "plain-token, crm:read+consent:tok:en:with:colons ,ops:erase:t2"}
+    )
+    bare, crm, ops = settings.api_tokens
+    assert (bare.token, bare.name, bare.scopes) == (
+        "plain-token",
+        None,
+        {"read", "send", "consent", "erase"},
+    )
+    assert (crm.token, crm.name, crm.scopes) == ("tok:en:with:colons", "crm", {"read", "consent"})
+    assert (ops.name, ops.scopes) == ("ops", {"erase"})
+    assert crm.label == f"crm ({crm.fingerprint})" and bare.label == bare.fingerprint
+    assert "tok:en" not in repr(settings.api_tokens)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "crm:raed:secret-token",  # a typo never grants every scope
+        "crm::secret-token",
+        "crm:read+:secret-token",
+        "crm:read:",
+        "c rm:read:secret-token",
+        "crm:read:secret-token,crm:send:other-token",
+        "secret-token,secret-token",
+    ],
+)
+def test_a_malformed_api_token_entry_stops_start_up_without_echoing_the_token(value):
+    with pytest.raises(SettingsError, match="API_TOKENS") as raised:
+        Settings.from_env({**BASE, "API_TOKENS": value})
+    assert "secret-token" not in str(raised.value)
+
+
+# --- proxies and console sessions -------------------------------------------------------------
+
+
+def test_proxy_hops_and_console_session_limits_are_whole_numbers():
+    defaults = Settings.from_env(BASE)
+    assert (defaults.trusted_proxy_hops, defaults.console_idle_minutes) == (0, 480)
+    assert defaults.console_session_hours == 12
+    chosen = Settings.from_env(
+        {
+            **BASE,
+            "TRUSTED_PROXY_HOPS": "1",
+            "CONSOLE_IDLE_MINUTES": "30",
+            "CONSOLE_SESSION_HOURS": "9",
+        }
+    )
+    assert (chosen.trusted_proxy_hops, chosen.console_idle_minutes) == (1, 30)
+    assert chosen.console_session_hours == 9
+    for name, bad in (
+        ("TRUSTED_PROXY_HOPS", "-1"),
+        ("TRUSTED_PROXY_HOPS", "6"),
+        ("CONSOLE_IDLE_MINUTES", "0"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({**BASE, name: bad})

@@ -1,7 +1,7 @@
 """web opt-in requests, conversation entry points, the consent webhook outbox
 
 Revision ID: efae7f5655fd
-Revises: e2f6c8d14a3b
+Revises: 8725895095c2
 Create Date: 2026-11-30 10:15:00.000000
 """
 
@@ -16,7 +16,7 @@ import storage.models
 import storage.types
 
 revision: str = "efae7f5655fd"
-down_revision: str | None = "e2f6c8d14a3b"
+down_revision: str | None = "8725895095c2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
