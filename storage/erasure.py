@@ -58,7 +58,7 @@ def erase_contact(
     contact_id: int,
     key: bytes,
     token_fingerprint: str,
-    source: str = "api",
+    source: str = "api",  # "console" when staff erase; the webhook says which
 ) -> Erasure | None:
     """Erase one contact in the caller's transaction; None if it is already gone.
 
