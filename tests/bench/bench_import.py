@@ -95,7 +95,7 @@ def import_run(url: str, path: Path) -> tuple[float, float, str]:
         "APP_ENV": "production",
         "WHATSAPP_VERIFY_TOKEN": "bench",
         "WHATSAPP_APP_SECRET": "bench",
-        "SECRET_KEY": "bench-secret-key",
+        "SECRET_KEY": "bench-secret-key-for-the-import-of-a-million-rows",
         "DATABASE_URL": url,
         "OPTIN_CONFIG": str(ROOT / "optin.toml"),
         "RUN_DISPATCHER": "0",
