@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     from bot.wiring.optin_file import load_catalog
     from bot.wiring.services import Services
     from bot.wiring.settings import Settings
+    from storage import consent_webhooks
     from storage.db import make_engine
     from storage.kv import MemoryStore, RedisStore
     from storage.ratelimit import MemoryRateLimiter, RedisRateLimiter, SharedRateLimiter
@@ -73,17 +74,20 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         TESTING=test_config is not None,
     )
+    engine = make_engine(settings.database_url)
+    if settings.consent_webhook_url:
+        consent_webhooks.enable(engine)
     app_services = Services(
         settings=settings,
         catalog=catalog,
-        engine=make_engine(settings.database_url),
+        engine=engine,
         store=store,
         transport=make_transport(settings),
         limiter=limiter,
     )
     app_services.init_app(app)
 
-    from bot import api, cli, console
+    from bot import api, cli, console, web
     from bot.inbound import webhook
     from bot.ops import health, metrics
 
@@ -92,6 +96,7 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
     health.init_app(app)
     metrics.init_app(app)
     console.init_app(app)
+    web.init_app(app)
     cli.init_app(app)
     if settings.run_dispatcher and test_config is None and not _running_cli_command():
         app_services.start_dispatcher_thread()

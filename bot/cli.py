@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from bot.importing import BATCH_ROWS, IMPORT_SOURCES, ImportReport
 from bot.wiring.services import services
 from storage import migrate
 
@@ -149,12 +153,16 @@ def outbox_work(
         click.echo("not woken by new rows yet (database unreachable?); polling", err=True)
     worker = threading.Thread(target=dispatcher.run, args=(stop, wake), name="outbox-dispatcher")
     worker.start()
+    # Consent webhooks to the business go out from the same workers, when configured.
+    webhooks = services().start_webhook_thread(stop)
     click.echo(f"dispatcher {dispatcher.worker} running; Ctrl-C to stop")
     while worker.is_alive() and signal.sigtimedwait(signals, 0.5) is None:
         pass
     stop.set()
     wake.set()  # out of its idle wait at once
     worker.join()
+    if webhooks is not None:
+        webhooks.join()
     click.echo(f"dispatcher stopped: {dispatcher.stats}")
 
 
@@ -229,10 +237,68 @@ def chat(wa_id: str, name: str) -> None:
             click.echo("\n".join(["bot> " + lines[0]] + ["     " + line for line in lines[1:]]))
 
 
+consent_cli = AppGroup("consent", help="Consent collected outside WhatsApp.")
+
+
+@consent_cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--source",
+    required=True,
+    type=click.Choice(IMPORT_SOURCES),
+    help="Where the consent in the file was collected.",
+)
+@click.option("--batch-size", default=BATCH_ROWS, show_default=True, type=click.IntRange(1, 20_000))
+@with_appcontext
+def consent_import(file: Path, source: str, batch_size: int) -> None:
+    """Record every row of FILE (header wa_id,categories,collected_at,text; categories
+    separated by ;) as POST /api/v1/consents would. Rejected rows go to FILE.rejects.csv with
+    the reason. Exit 0: all recorded; 1: some rejected; 2: the file cannot be used.
+    Running it again records nothing twice."""
+    from bot.importing import UnusableFile, import_file
+
+    size = file.stat().st_size if file.is_file() else 0
+    with click.progressbar(
+        length=max(size, 1),
+        label=f"importing {file.name}",
+        show_eta=True,
+        show_percent=True,
+        item_show_func=lambda rate: rate,
+        file=sys.stderr,
+    ) as bar:
+
+        def progress(position: int, report: ImportReport) -> None:
+            rate = report.rows / report.seconds if report.seconds else 0.0
+            bar.update(position - bar.pos, f"{report.rows:,} rows, {rate:,.0f} rows/s")
+
+        try:
+            report = import_file(services(), file, source, batch_rows=batch_size, progress=progress)
+        except UnusableFile as exc:
+            click.echo(f"\nnot imported: {exc}", err=True)
+            sys.exit(2)
+    rate = report.rows / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"{report.rows:,} rows in {report.seconds:.1f} s ({rate:,.0f} rows/s): "
+        f"{report.recorded:,} recorded, {report.already:,} recorded before, "
+        f"{report.rejected:,} rejected"
+        + (
+            f", {report.confirmations:,} double opt-in confirmations queued"
+            if report.confirmations
+            else ""
+        )
+    )
+    if report.rejects_path:
+        click.echo(f"rejected rows and why: {report.rejects_path}")
+    if report.stopped:
+        click.echo(f"stopped, the rest of the file is unusable: {report.stopped}", err=True)
+    sys.exit(report.exit_code)
+
+
 def init_app(app: Flask) -> None:
     from bot.console.auth import console_cli
 
     app.cli.add_command(chat)
+    app.cli.add_command(consent_cli)
     app.cli.add_command(console_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(outbox_cli)

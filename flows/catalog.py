@@ -12,6 +12,8 @@ class Company:
     support: str
     privacy_url: str | None = None
     languages: tuple[str, ...] = ("en",)
+    # The number customers write to, E.164 digits without "+": wa.me links and QR codes use it.
+    whatsapp_number: str | None = None
 
     @property
     def default_language(self) -> str:
@@ -43,10 +45,20 @@ class DoubleOptIn:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WebOptIn:
+    """The hosted opt-in page (GET/POST /optin); it needs the double opt-in template."""
+
+    enabled: bool = False
+    # Sites allowed to show the page in a frame (CSP frame-ancestors), e.g. "https://shop.example".
+    embed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Catalog:
     company: Company
     categories: tuple[Category, ...]
     double_opt_in: DoubleOptIn = field(default_factory=DoubleOptIn)
+    web_optin: WebOptIn = field(default_factory=WebOptIn)
 
     def category(self, category_id: str) -> Category | None:
         return next((c for c in self.categories if c.id == category_id), None)

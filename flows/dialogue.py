@@ -25,6 +25,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from flows.catalog import Catalog
+from flows.confirmations import confirm_double_opt_in, decline_double_opt_in
 from flows.model import DialogueState, Inbound, Stage, StepResult
 from flows.policy import META_REFUSAL_OPT_OUT_TEXT
 from flows.signals import Signal, classify, contact_language
@@ -36,12 +37,11 @@ from flows.transitions import (
     ask_category_again,
     cannot_read,
     choose,
-    confirm_double_opt_in,
     decline_all,
     decline_category,
-    decline_double_opt_in,
     fallback,
     meta_opt_out,
+    open_from_link,
     prompt_is_answered,
     prompt_is_live,
     question_is_answered,
@@ -103,6 +103,8 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         # The double opt-in template's taps settle consent collected off WhatsApp (C28).
         (ANY, Signal.DOI_YES): confirm_double_opt_in,
         (ANY, Signal.DOI_NO): decline_double_opt_in,
+        # A link's or QR code's prefilled text: asked as usual, never consent; its tag is kept.
+        (ANY, Signal.ENTRY): open_from_link,
         # A typed yes/no answers the question on screen, as its button would, if written after it.
         (Stage.ASKED, Signal.YES): when(prompt_is_live, accept_all, otherwise=show_prompt),
         (Stage.ASKED, Signal.NO): when(prompt_is_answered, decline_all, otherwise=show_prompt),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from flows.policy import ConsentChange, Purpose
+from flows.policy import ConsentChange, ConsentSource, Purpose
 
 
 class InboundKind(StrEnum):
@@ -73,6 +74,21 @@ class DialogueState:
     awaiting_confirmation: frozenset[str] = frozenset()
     # The question the polite "cannot read that" was given for: once per question, not per message.
     unreadable_for: str | None = None
+    # Asked for on the hosted page, granted only by the template's doi:yes tap (C28).
+    requested: RequestedOptIn | None = None
+    # The source tag of the link or QR code the conversation was opened with.
+    entry_point: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestedOptIn:
+    """A choice made off WhatsApp that nothing has granted yet: the tap grants exactly these
+    categories, with the source, the exact text the person saw and its evidence."""
+
+    categories: tuple[str, ...]
+    text: str
+    source: ConsentSource = ConsentSource.WEB
+    evidence: Mapping[str, str] = field(default_factory=dict)  # entry_point, client, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

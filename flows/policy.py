@@ -240,3 +240,23 @@ def double_opt_in_answers(
         occurred_at=occurred_at,
         evidence=evidence,
     )
+
+
+def requested_grants(
+    categories: Iterable[str],
+    *,
+    source: ConsentSource,
+    text: str,
+    occurred_at: datetime,
+    evidence: Mapping[str, str],
+) -> tuple[ConsentChange, ...]:
+    """The doi:yes tap on a choice made off WhatsApp (the hosted page, C28): exactly the chosen
+    categories granted, with the page's source and exact text, at the moment of the tap."""
+    return decisions(
+        categories,
+        granted=True,
+        source=source,
+        text=text,
+        occurred_at=occurred_at,
+        evidence=evidence,
+    )

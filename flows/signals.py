@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 from flows import texts
 from flows.catalog import Catalog
+from flows.entry import entry_point_in
 from flows.keywords import Intent, match_keyword
 from flows.model import DialogueState, Inbound, InboundKind
 from flows.normalise import is_arabic, normalise
@@ -59,6 +60,8 @@ class Signal(StrEnum):
     FROM_AD = "from_ad"
     # The customer opened the chat for the first time: the moment to ask (C33).
     WELCOME = "welcome"
+    # A link's or QR code's prefilled text (flows.entry): a first contact, never consent.
+    ENTRY = "entry"
     # Anything else.
     OTHER = "other"  # text, or a button that is not ours
     UNREADABLE = "unreadable"  # media, unsupported
@@ -106,6 +109,7 @@ _BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
         DOI_NO: Signal.DOI_NO,
     }
 )
+_ANSWERS = frozenset({Intent.YES, Intent.NO})
 _UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.UNSUPPORTED})
 _IGNORED_KINDS = frozenset({InboundKind.REACTION, InboundKind.NOTICE, InboundKind.FLOW})
 
@@ -139,11 +143,15 @@ def _recognise(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, st
     if prefix == "cat" and answer in ("yes", "no") and catalog.category(category_id):
         signal = Signal.CATEGORY_YES if answer == "yes" else Signal.CATEGORY_NO
         return signal, category_id, None
-    # A button that is not ours (a template quick reply) may still carry a keyword.
+    # A button that is not ours (a template quick reply) may still carry a keyword. A link's
+    # prefilled text is never an answer to a question, however it has been edited.
+    from_link = event.kind is InboundKind.TEXT and entry_point_in(event.text) is not None
     for candidate in (event.text, event.reply_id):
         match = match_keyword(candidate, catalog) if candidate else None
-        if match is not None:
+        if match is not None and not (from_link and match.intent in _ANSWERS):
             return _INTENT_SIGNALS[match.intent], match.category_id, match.language
+    if from_link:
+        return Signal.ENTRY, None, None
     return Signal.OTHER, None, None
 
 

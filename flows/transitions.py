@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flows.catalog import Catalog
+from flows.entry import entry_point_in
 from flows.model import DialogueState, Inbound, Reply, Stage, StepResult
 from flows.policy import (
     META_OPT_OUT_TEXT,
@@ -17,7 +18,6 @@ from flows.policy import (
     ConsentSource,
     Purpose,
     decisions,
-    double_opt_in_answers,
     marketing_opt_out,
     withdrawals,
 )
@@ -215,30 +215,14 @@ def ask_category_again(turn: Turn) -> StepResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Consent collected off WhatsApp, confirmed or declined by a tap on the double opt-in template.
+# Entry points; the double opt-in template's taps are in flows.confirmations.
 
 
-def confirm_double_opt_in(turn: Turn) -> StepResult:
-    """Everything awaiting the tap is granted, and the contact hears what they now receive."""
-    awaiting = turn.catalog.in_order(turn.state.awaiting_confirmation)
-    changes = double_opt_in_answers(
-        awaiting, confirmed=True, occurred_at=turn.event.timestamp, evidence=turn.event.evidence
-    )
-    granted = turn.state.granted | frozenset(awaiting)
-    state = replace(turn.state, granted=granted, awaiting_confirmation=frozenset())
-    replies = (render_confirmation(turn.catalog, turn.language, granted),) if granted else ()
-    return StepResult(state=state, changes=changes, replies=replies)
-
-
-def decline_double_opt_in(turn: Turn) -> StepResult:
-    """Everything awaiting the tap is withdrawn; the refusal needs no answer."""
-    awaiting = turn.catalog.in_order(turn.state.awaiting_confirmation)
-    changes = double_opt_in_answers(
-        awaiting, confirmed=False, occurred_at=turn.event.timestamp, evidence=turn.event.evidence
-    )
-    granted = turn.state.granted - frozenset(awaiting)
-    state = replace(turn.state, granted=granted, awaiting_confirmation=frozenset())
-    return StepResult(state=state, changes=changes)
+def open_from_link(turn: Turn) -> StepResult:
+    """A chat opened with a link's prefilled text: the prompt, as to anyone who writes, never
+    consent (C02); the link's tag is kept for the grants that answer it."""
+    state = replace(turn.state, entry_point=entry_point_in(turn.event.text))
+    return _show_prompt(turn, state)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +386,8 @@ def _settle(turn: Turn, state: DialogueState, changes: tuple[ConsentChange, ...]
     if state.stage is Stage.CHOOSING and state.pending:
         return _ask_category(turn, state, state.pending, changes=changes)
     stage = settled_stage(turn.catalog, state.granted)
-    state = replace(state, stage=stage, pending=(), reprompts=0)
+    # The answer that settles the dialogue is the last one an entry point is recorded with.
+    state = replace(state, stage=stage, pending=(), reprompts=0, entry_point=None)
     if stage is Stage.SUBSCRIBED:
         reply = render_confirmation(turn.catalog, turn.language, state.granted)
     else:
@@ -421,14 +406,18 @@ def _notice(turn: Turn, purpose: Purpose, **values: str) -> Reply:
 def _decision(
     turn: Turn, category_ids: Iterable[str], *, granted: bool, text: str
 ) -> tuple[ConsentChange, ...]:
-    """The contact's own answer on WhatsApp, one row per category the question named."""
+    """The contact's own answer on WhatsApp, one row per category the question named, with
+    the link or QR code the conversation was opened from."""
+    evidence = turn.event.evidence
+    if turn.state.entry_point:
+        evidence = evidence | {"entry_point": turn.state.entry_point}
     return decisions(
         category_ids,
         granted=granted,
         source=ConsentSource.WHATSAPP,
         text=text,
         occurred_at=turn.event.timestamp,
-        evidence=turn.event.evidence,
+        evidence=evidence,
     )
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from flows.policy import ConsentChange, ConsentSource, Recipient
+from storage import consent_webhooks
+from storage.bulk import any_of, insert_rows
 from storage.models import Consent, ConsentEvent, Contact
 from storage.types import utcnow
 
@@ -39,61 +42,176 @@ def append_decision(
     evidence: dict[str, Any],
 ) -> ConsentEvent:
     """Append one ledger row and move the current state, in the caller's transaction."""
-    recorded_at = utcnow()
-    event = ConsentEvent(
-        contact_id=contact_id,
+    change = ConsentChange(
         category=category,
         granted=granted,
-        source=source,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
+        source=ConsentSource(source),
         text=text,
         text_version=text_version,
+        occurred_at=occurred_at,
         evidence=evidence,
     )
-    session.add(event)
-    current = session.get(Consent, (contact_id, category))
-    if current is None:
-        current = Consent(
-            contact_id=contact_id,
-            category=category,
-            granted=granted,
-            source=source,
-            updated_at=occurred_at,
-        )
-    elif occurred_at < current.updated_at:
-        # An older decision arriving late is kept in the ledger but does not override a newer one.
-        session.flush()
-        return event
-    current.granted, current.source, current.updated_at = granted, source, occurred_at
-    if granted:
-        current.granted_at = occurred_at
-        if source == ConsentSource.WHATSAPP:
-            # An explicit opt-in on WhatsApp is itself the confirmation a double opt-in awaits.
-            current.confirmed = True
-    session.add(current)
-    session.flush()
-    return event
+    return record_many(session, [(contact_id, change)]).events[0]
 
 
 def record(
-    session: Session, *, contact_id: int, changes: Iterable[ConsentChange]
+    session: Session,
+    *,
+    contact_id: int,
+    changes: Iterable[ConsentChange],
+    unconfirmed: Collection[str] = (),
 ) -> list[ConsentEvent]:
-    """Append the policy's rows for one decision, in the caller's transaction."""
-    return [
-        append_decision(
+    """Append the policy's rows for one decision, in the caller's transaction.
+
+    `unconfirmed`: categories whose grant waits for a double opt-in tap; the business hears
+    of them when the tap confirms them (storage.consent_webhooks), not before.
+    """
+    decisions = [(contact_id, change) for change in changes]
+    quiet = {(contact_id, category) for category in unconfirmed}
+    return record_many(session, decisions, unconfirmed=quiet).events
+
+
+@dataclass(slots=True, kw_only=True)
+class _NewCurrent:
+    """The current state of a (contact, category) that had none: inserted in one statement
+    with the others of its batch instead of as an ORM object."""
+
+    contact_id: int
+    category: str
+    granted: bool
+    source: str
+    updated_at: datetime
+    granted_at: datetime | None = None
+    confirmed: bool = True
+
+
+@dataclass(slots=True)
+class Recorded:
+    events: list[ConsentEvent]  # empty unless asked for (returning=True)
+    # The current state of every (contact_id, category) written, after the batch.
+    current: dict[tuple[int, str], Consent | _NewCurrent]
+
+
+def record_many(
+    session: Session,
+    decisions: Sequence[tuple[int, ConsentChange]],
+    *,
+    returning: bool = True,
+    unconfirmed: Collection[tuple[int, str]] = (),
+) -> Recorded:
+    """Append ledger rows for any number of contacts, in order, and move each current state:
+    the one way the ledger is written, for one tap as for a million imported rows.
+
+    A decision older than the current state is kept in the ledger but does not override it.
+    Each one that becomes the current state is reported to the business's webhook, unless its
+    (contact_id, category) is in `unconfirmed`.
+    """
+    if not decisions:
+        return Recorded([], {})
+    current = _current_states(session, {contact_id for contact_id, _ in decisions})
+    created: dict[tuple[int, str], _NewCurrent] = {}
+    moved: list[consent_webhooks.Change] = []
+    for contact_id, change in decisions:
+        key = (contact_id, change.category)
+        row = current.get(key)
+        if row is None:
+            row = created[key] = _NewCurrent(
+                contact_id=contact_id,
+                category=change.category,
+                granted=change.granted,
+                source=change.source,
+                updated_at=change.occurred_at,
+            )
+            current[key] = row
+        elif change.occurred_at < row.updated_at:
+            continue  # an older decision arriving late
+        row.granted, row.source = change.granted, str(change.source)
+        row.updated_at = change.occurred_at
+        if change.granted:
+            row.granted_at = change.occurred_at
+            if change.source == ConsentSource.WHATSAPP:
+                # An explicit opt-in on WhatsApp is itself the confirmation a double opt-in awaits.
+                row.confirmed = True
+        if isinstance(row, Consent):
+            session.add(row)
+        if key not in unconfirmed:
+            moved.append(
+                consent_webhooks.Change(
+                    contact_id=contact_id,
+                    type=consent_webhooks.GRANTED if change.granted else consent_webhooks.WITHDRAWN,
+                    occurred_at=change.occurred_at,
+                    category=change.category,
+                    source=change.source,
+                    entry_point=change.evidence.get("entry_point"),
+                )
+            )
+    events = _append_events(session, decisions, returning=returning)
+    if created:
+        insert_rows(
             session,
-            contact_id=contact_id,
-            category=change.category,
-            granted=change.granted,
-            source=change.source,
-            occurred_at=change.occurred_at,
-            text=change.text,
-            text_version=change.text_version,
-            evidence=dict(change.evidence),
+            Consent,
+            _NEW_CURRENT,
+            ([getattr(row, name) for name in _NEW_CURRENT] for row in created.values()),
         )
-        for change in changes
-    ]
+    consent_webhooks.queue(session, moved)
+    session.flush()
+    return Recorded(events, current)
+
+
+_NEW_CURRENT = (
+    "contact_id",
+    "category",
+    "granted",
+    "source",
+    "updated_at",
+    "granted_at",
+    "confirmed",
+)
+_EVENT = (
+    "contact_id",
+    "category",
+    "granted",
+    "source",
+    "occurred_at",
+    "recorded_at",
+    "text",
+    "text_version",
+    "evidence",
+)
+
+
+def _current_states(session: Session, contact_ids: set[int]) -> dict[tuple[int, str], Consent]:
+    if len(contact_ids) == 1:
+        (contact_id,) = contact_ids
+        rows = session.exec(select(Consent).where(Consent.contact_id == contact_id))
+    else:
+        rows = session.exec(select(Consent).where(any_of(session, Consent.contact_id, contact_ids)))
+    return {(row.contact_id, row.category): row for row in rows}
+
+
+def _append_events(
+    session: Session, decisions: Sequence[tuple[int, ConsentChange]], *, returning: bool
+) -> list[ConsentEvent]:
+    recorded_at = utcnow()
+    rows = (
+        (
+            contact_id,
+            change.category,
+            change.granted,
+            str(change.source),
+            change.occurred_at,
+            recorded_at,
+            change.text,
+            change.text_version,
+            dict(change.evidence),
+        )
+        for contact_id, change in decisions
+    )
+    if not returning:  # a batch: nobody reads the rows back
+        insert_rows(session, ConsentEvent, _EVENT, rows)
+        return []
+    statement = insert(ConsentEvent).returning(ConsentEvent, sort_by_parameter_order=True)
+    return list(session.scalars(statement, [dict(zip(_EVENT, row, strict=True)) for row in rows]))
 
 
 def ledger_of(session: Session, *, contact_id: int) -> list[ConsentEvent]:
@@ -166,3 +284,24 @@ def consent_totals(session: Session) -> list[tuple[str, bool, bool, int]]:
         )
     ).all()
     return [(category, granted, confirmed, count) for category, granted, confirmed, count in rows]
+
+
+def recorded_decisions(
+    session: Session, *, contact_ids: Collection[int], source: str
+) -> set[tuple[int, str, bool, datetime, str]]:
+    """(contact_id, category, granted, occurred_at, text_version) of the ledger rows from this
+    source: what an import run before has recorded already."""
+    if not contact_ids:
+        return set()
+    rows = session.execute(
+        select(
+            ConsentEvent.contact_id,
+            ConsentEvent.category,
+            ConsentEvent.granted,
+            ConsentEvent.occurred_at,
+            ConsentEvent.text_version,
+        ).where(
+            any_of(session, ConsentEvent.contact_id, contact_ids), ConsentEvent.source == source
+        )
+    )
+    return {(c, category, granted, at, version) for c, category, granted, at, version in rows}

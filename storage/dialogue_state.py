@@ -16,6 +16,7 @@ from storage.double_optin import pending_categories
 from storage.models import Contact, DialogueRow
 from storage.outbox import cancel_pending
 from storage.types import utcnow
+from storage.web_optin import as_requested, live_request
 
 
 def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, DialogueState]:
@@ -33,6 +34,8 @@ def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, Dialogu
         unreadable_for=row.unreadable_for,
         granted=granted_categories(session, contact_id=contact.id),
         awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
+        requested=as_requested(live_request(session, contact_id=contact.id)),
+        entry_point=row.entry_point,
     )
     return row, state
 
@@ -52,6 +55,7 @@ def save_result(
     row.language = new_state.language
     row.language_chosen = new_state.language_chosen
     row.pending = list(new_state.pending)
+    row.entry_point = new_state.entry_point
     row.prompt_version = new_state.prompt_version
     row.asked_at = new_state.asked_at
     row.reprompts = new_state.reprompts

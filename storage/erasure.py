@@ -17,6 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
+from storage import consent_webhooks
 from storage.contacts import lock_contact_by_id
 from storage.export import (
     failed_payload_ids,
@@ -39,6 +40,7 @@ from storage.models import (
     OutboxItem,
     PreferenceEvent,
     StatusEvent,
+    WebOptinRequest,
 )
 from storage.suppression import ERASURE_REASON, suppress, suppression_digest
 from storage.types import utcnow
@@ -51,13 +53,35 @@ class Erasure:
 
 
 def erase_contact(
-    session: Session, *, contact_id: int, key: bytes, token_fingerprint: str
+    session: Session,
+    *,
+    contact_id: int,
+    key: bytes,
+    token_fingerprint: str,
+    source: str = "api",  # "console" when staff erase; the webhook says which
 ) -> Erasure | None:
-    """Erase one contact in the caller's transaction; None if it is already gone."""
+    """Erase one contact in the caller's transaction; None if it is already gone.
+
+    The business's webhook hears of it (contact.erased, naming the number one last time) in
+    this same transaction, after the contact's earlier changes, so its systems erase too.
+    """
     contact = lock_contact_by_id(session, contact_id)
     if contact is None:
         return None
     keys = known_identifiers(session, contact)  # earlier numbers and user ids too
+    erased_at = utcnow()
+    consent_webhooks.queue(
+        session,
+        [
+            consent_webhooks.Change(
+                contact_id=contact_id,
+                type=consent_webhooks.ERASED,
+                occurred_at=erased_at,
+                category=None,
+                source=source,
+            )
+        ],
+    )
     own_messages = select(Message.id).where(Message.contact_id == contact.id)
     removed: dict[str, int] = {}
 
@@ -83,6 +107,7 @@ def erase_contact(
     remove("consent_events", ConsentEvent, col(ConsentEvent.contact_id) == contact.id)
     remove("consents", Consent, col(Consent.contact_id) == contact.id)
     remove("dialogue", DialogueRow, col(DialogueRow.contact_id) == contact.id)
+    remove("web_optin_requests", WebOptinRequest, col(WebOptinRequest.contact_id) == contact.id)
     remove("identity_changes", IdentityChange, col(IdentityChange.contact_id) == contact.id)
     remove("preference_events", PreferenceEvent, col(PreferenceEvent.contact_key).in_(keys))
     remove("other_events", OtherEvent, json_names_any(OtherEvent.raw, keys))
@@ -102,7 +127,7 @@ def erase_contact(
         ErasureRecord(
             digest=digest,
             token_fingerprint=token_fingerprint,
-            erased_at=utcnow(),
+            erased_at=erased_at,
             removed=removed,
         )
     )

@@ -31,6 +31,7 @@ from storage.models import (
     OtherEvent,
     PreferenceEvent,
     StatusEvent,
+    WebOptinRequest,
 )
 
 SCAN_BATCH = 500
@@ -94,6 +95,7 @@ class HeldData:
     other_events: list[OtherEvent]
     failed_payloads: list[FailedPayload]
     identity_changes: list[IdentityChange]
+    web_optin_requests: list[WebOptinRequest]
 
 
 def held_on(session: Session, *, contact: Contact) -> HeldData:
@@ -146,6 +148,13 @@ def held_on(session: Session, *, contact: Contact) -> HeldData:
         ),
         failed_payloads=list(_by_ids(session, failed_payload_ids(session, keys))),
         identity_changes=history_of(session, contact_id=contact.id),
+        web_optin_requests=list(
+            session.exec(
+                select(WebOptinRequest)
+                .where(WebOptinRequest.contact_id == contact.id)
+                .order_by(col(WebOptinRequest.id))
+            )
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     SmallInteger,
     Text,
@@ -26,6 +27,8 @@ from storage import limits
 from storage.types import UTCDateTime, utcnow
 
 JSONColumn = JSON().with_variant(JSONB(), "postgresql")
+# A 64-bit id that SQLite still numbers by itself (only INTEGER PRIMARY KEY is its rowid).
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _time(*, nullable: bool = False, index: bool = False, default: bool = False) -> Any:
@@ -102,6 +105,9 @@ class DialogueRow(SQLModel, table=True):
     # True once chosen with ENGLISH / العربية; a guess from their writing may change.
     language_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     pending: list[str] | None = _json()
+    # The source tag of the wa.me link or QR code the conversation was opened with, recorded
+    # with the grants that answer its prompt.
+    entry_point: str | None = Field(default=None, max_length=64)
     prompt_version: str | None = Field(default=None, max_length=64)
     asked_at: datetime | None = _time(nullable=True)
     reprompts: int = 0
@@ -346,3 +352,48 @@ class AuditEvent(SQLModel, table=True):
     subject_digest: str | None = Field(default=None, max_length=64, index=True)
     address: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] | None = _json()
+
+
+class WebOptinRequest(SQLModel, table=True):
+    """A choice made on the hosted opt-in page (C28): nothing is granted until the person taps
+    the double opt-in template's doi:yes on WhatsApp, which grants exactly these categories."""
+
+    __tablename__ = "web_optin_request"
+    __table_args__ = (Index("ix_web_optin_request_contact_state", "contact_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    )
+    categories: list[str] = _json(nullable=False)
+    language: str = Field(max_length=8)
+    text: str = Field(sa_type=Text)  # the page exactly as shown, as the ledger will quote it
+    text_version: str = Field(max_length=64)
+    # entry_point (the source tag), client (a keyed hash of the address, never the address).
+    evidence: dict[str, Any] = _json(nullable=False)
+    submitted_at: datetime = _time(default=True)
+    # When the confirmation template was queued for it; None: a template sent for an earlier
+    # request that day stands for this one too (at most one a day per number).
+    template_queued_at: datetime | None = _time(nullable=True)
+    state: str = Field(default="pending", max_length=16)  # pending confirmed declined replaced
+    settled_at: datetime | None = _time(nullable=True)
+
+
+class ConsentWebhook(SQLModel, table=True):
+    """The business's consent webhook outbox (C29): written in the transaction of the ledger row
+    or the erasure it reports, delivered in id order per contact, deleted once answered 2xx."""
+
+    __tablename__ = "consent_webhook"
+    __table_args__ = (Index("ix_consent_webhook_contact_order", "contact_id", "id"),)
+
+    id: int | None = Field(default=None, sa_type=BIG_ID, primary_key=True)
+    event_id: str = Field(max_length=32, unique=True)  # the body's "id": receivers drop repeats
+    # No foreign key: an erasure deletes the contact, and its contact.erased must still go.
+    contact_id: int = Field(sa_type=BigInteger)
+    type: str = Field(max_length=32)
+    body: str = Field(sa_type=Text)  # the exact bytes signed and sent, the same on every retry
+    created_at: datetime = _time(default=True)
+    due_at: datetime = _time(index=True, default=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    claimed_until: datetime | None = _time(nullable=True)

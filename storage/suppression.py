@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from storage.bulk import any_of
 from storage.identity import strong_identifiers
 from storage.models import Contact, ErasureRecord, Suppression
 from storage.types import utcnow
@@ -117,3 +118,21 @@ def last_erased_at(
 def person_is_suppressed(session: Session, *, key: bytes, contact: Contact) -> bool:
     """Whether any identifier this person has had is suppressed (a number, a user id)."""
     return suppressed_any(session, key=key, identifiers=strong_identifiers(contact))
+
+
+def suppressed_among(
+    session: Session, *, key: bytes, people: Mapping[str, Iterable[str | None]]
+) -> set[str]:
+    """Which of these people (name → their identifiers) are suppressed by any identifier, in
+    one query: suppressed_any for a batch."""
+    digests: dict[str, set[str]] = {}
+    for name, identifiers in people.items():
+        for identifier in identifiers:
+            if identifier:
+                digests.setdefault(suppression_digest(key, identifier), set()).add(name)
+    if not digests:
+        return set()
+    found = session.exec(
+        select(Suppression.digest).where(any_of(session, Suppression.digest, list(digests)))
+    )
+    return {name for digest in found for name in digests[digest]}

@@ -156,4 +156,18 @@ def export_shape(held: HeldData, app_services: Services, *, suppressed: bool) ->
             }
             for f in held.failed_payloads
         ],
+        # Choices made on the hosted page, confirmed by a tap or not (C28).
+        "web_optin_requests": [
+            {
+                "categories": r.categories,
+                "language": r.language,
+                "text": r.text,
+                "text_version": r.text_version,
+                "evidence": r.evidence,
+                "submitted_at": iso(r.submitted_at),
+                "state": r.state,
+                "settled_at": iso(r.settled_at),
+            }
+            for r in held.web_optin_requests
+        ],
     }

@@ -317,16 +317,14 @@ def send_request(
     if not isinstance(template, dict):
         raise invalid("template", "must be an object {name, language, components}")
     name = _string(template, "name", max_length=TEMPLATE_NAME_MAX, label="template.name")
-    language = _string(
-        template, "language", max_length=TEMPLATE_LANGUAGE_MAX, label="template.language"
-    )
+    language, policy = template_language(template)
     components = template.get("components")
     if components is not None and (
         not isinstance(components, list) or not all(isinstance(c, dict) for c in components)
     ):
         raise invalid("template.components", "must be a list of objects, as Meta documents them")
     try:
-        payload = template_payload(to, name, language, components)
+        payload = template_payload(to, name, language, components, policy=policy)
     except MessageLimitError as exc:
         raise invalid("template", str(exc), "message_limit") from None
     return SendRequest(
@@ -336,6 +334,34 @@ def send_request(
         type="template",
         text=f"[template {name} ({language})]",
     )
+
+
+# Meta's template language codes: "en", "fil", "en_US", "pt_BR", "zh_HK".
+TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
+TEMPLATE_POLICIES = ("deterministic",)  # the only value Meta documents
+
+
+def template_language(template: dict[str, Any]) -> tuple[str, str | None]:
+    """Meta's own `language: {code, policy?}`, as copied from its documentation, or the bare
+    code; (code, policy)."""
+    value = template.get("language")
+    label, policy = "template.language", None
+    if isinstance(value, dict):
+        label = "template.language.code"
+        policy = value.get("policy")
+        if policy is not None and policy not in TEMPLATE_POLICIES:
+            raise invalid("template.language.policy", "must be deterministic, or left out")
+        value = value.get("code")
+    if value is None:
+        raise invalid(label, "is required")
+    if not isinstance(value, str):
+        raise invalid(label, "must be a string, or Meta's object {code, policy}")
+    if not TEMPLATE_LANGUAGE.fullmatch(value):
+        raise invalid(
+            label,
+            f"{value[:20]!r} is not a language code Meta knows: use one such as en, en_US or pt_BR",
+        )
+    return value, policy
 
 
 def category_query(value: str | None, catalog: Catalog) -> str:

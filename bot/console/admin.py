@@ -63,6 +63,7 @@ def erase(key: str) -> str | tuple[str, int]:
             contact_id=found.id,
             key=app_services.settings.suppression_key,
             token_fingerprint=erased_by(user),
+            source="console",  # what the business's consent webhook says erased it
         )
         if erasure is None:  # erased by someone else a moment ago
             return not_found(key)

@@ -225,15 +225,18 @@ def template_payload(
     name: str,
     language: str,
     components: list[dict[str, Any]] | None = None,
+    *,
+    policy: str | None = None,
 ) -> dict[str, Any]:
     """An approved template, the only kind of message allowed outside the 24-hour window.
 
     ``components`` is passed through as Meta documents it (header, body and button parameters);
     their content is checked by Meta against the approved template, not here.
     """
+    code = {"code": _check_text("template language", language, TEMPLATE_LANGUAGE_MAX)}
     template: dict[str, Any] = {
         "name": _check_text("template name", name, TEMPLATE_NAME_MAX),
-        "language": {"code": _check_text("template language", language, TEMPLATE_LANGUAGE_MAX)},
+        "language": code | ({"policy": policy} if policy else {}),
     }
     if components:
         template["components"] = list(components)

@@ -17,6 +17,7 @@ from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, step
 from flows.model import Inbound, InboundKind, Reply, StepResult
 from flows.policy import ConsentSource
+from storage import web_optin
 from storage.dialogue_state import load_state, save_result
 from storage.double_optin import settle_answers
 from storage.identity import strong_identifiers
@@ -79,6 +80,9 @@ class Responder:
             contact_id=contact.id,
             answers={c.category: c.granted for c in result.changes if c.category in answered},
         )
+        if state.requested is not None and result.state.requested is None:
+            confirmed = any(c.source is ConsentSource.WEB for c in result.changes)
+            web_optin.settle(session, contact_id=contact.id, confirmed=confirmed)
         # Only a customer's own words in the private chat are marked read.
         if self.services.settings.mark_inbound_read and _readable(event):
             enqueue_read_receipt(session, phone_number_id=event.phone_number_id, wamid=event.wamid)

@@ -15,6 +15,8 @@ from sqlmodel import Session
 
 from bot.outbound.pause import paused_reason
 from bot.wiring.services import services
+from storage.consent_webhooks import WebhookBacklog
+from storage.consent_webhooks import backlog as webhook_backlog
 from storage.consents import consent_totals
 from storage.inbox import count_failed_payloads
 from storage.outbox import PRIORITY_ANSWER, PRIORITY_BUSINESS, Backlog, backlog
@@ -69,6 +71,7 @@ def _lines() -> Iterator[str]:
         waiting = backlog(session, now=now)
         consents = consent_totals(session)
         unresolved = count_failed_payloads(session)
+        webhooks = webhook_backlog(session)
     paused = paused_reason(app_services.engine, app_services.settings.access_token) is not None
 
     yield from _outbox_lines(waiting, now)
@@ -85,6 +88,7 @@ def _lines() -> Iterator[str]:
         "Webhook bodies or items kept for support because they could not be parsed.",
     )
     yield f"optin_unparsable_bodies {unresolved}\n"
+    yield from _webhook_lines(webhooks, now)
     if app_services.settings.redis_url:
         yield from _metric(
             "optin_redis_up",
@@ -132,6 +136,34 @@ def _consent_lines(
         totals[(category, state)] = totals.get((category, state), 0) + count
     for (category, state), count in sorted(totals.items()):
         yield f"optin_consents{_labels(category=category, state=state)} {count}\n"
+
+
+def _webhook_lines(webhooks: WebhookBacklog, now: datetime) -> Iterator[str]:
+    yield from _metric(
+        "optin_consent_webhooks_waiting",
+        "gauge",
+        "Consent changes not yet answered 2xx by the business's webhook receiver.",
+    )
+    yield f"optin_consent_webhooks_waiting {webhooks.waiting}\n"
+    yield from _metric(
+        "optin_consent_webhooks_failing",
+        "gauge",
+        "Of those, the ones whose last delivery failed (waiting for a retry).",
+    )
+    yield f"optin_consent_webhooks_failing {webhooks.failing}\n"
+    yield from _metric(
+        "optin_consent_webhooks_failed_attempts",
+        "gauge",
+        "Failed deliveries of the consent changes still waiting.",
+    )
+    yield f"optin_consent_webhooks_failed_attempts {webhooks.failed_attempts}\n"
+    yield from _metric(
+        "optin_consent_webhooks_oldest_seconds",
+        "gauge",
+        "How long the oldest waiting consent change has waited (0 when none).",
+    )
+    age = (now - webhooks.oldest_at).total_seconds() if webhooks.oldest_at else 0.0
+    yield f"optin_consent_webhooks_oldest_seconds {max(0.0, age):.3f}\n"
 
 
 def init_app(app: Flask) -> None:

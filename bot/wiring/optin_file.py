@@ -7,9 +7,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from flows.catalog import Catalog, Category, Company, DoubleOptIn
+import phonenumbers
+
+from flows.catalog import Catalog, Category, Company, DoubleOptIn, WebOptIn
 
 CATEGORY_ID = re.compile(r"[a-z0-9_]{1,32}")
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?")
 
 
@@ -96,10 +99,12 @@ class _Validator:
         for index, category_id in enumerate(ids):
             if category_id in ids[:index]:
                 self.fail(f"category id {category_id!r} is used twice", "categories", index, "id")
+        double_opt_in = self.double_opt_in(data.get("double_opt_in"), company.languages)
         return Catalog(
             company=company,
             categories=categories,
-            double_opt_in=self.double_opt_in(data.get("double_opt_in"), company.languages),
+            double_opt_in=double_opt_in,
+            web_optin=self.web_optin(data.get("web_optin"), double_opt_in),
         )
 
     def company(self, data: dict[str, Any]) -> Company:
@@ -137,7 +142,23 @@ class _Validator:
             support=support.strip(),
             privacy_url=privacy_url,
             languages=tuple(languages),
+            whatsapp_number=self.whatsapp_number(data.get("whatsapp_number")),
         )
+
+    def whatsapp_number(self, value: Any) -> str | None:
+        """E.164 digits of the number customers write to; wa.me links need the country code."""
+        if value is None:
+            return None
+        problem = "company.whatsapp_number must be a phone number with its country code, "
+        if not isinstance(value, str) or not value.strip():
+            self.fail(problem + 'e.g. "+15550783881"', "company", 0, "whatsapp_number")
+        try:
+            number = phonenumbers.parse("+" + value.strip().lstrip("+"), None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_possible_number(number):
+            self.fail(problem + f"not {value!r}", "company", 0, "whatsapp_number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
     def category(self, data: Any, index: int, languages: tuple[str, ...]) -> Category:
         where = ("categories", index)
@@ -211,3 +232,33 @@ class _Validator:
                 "template",
             )
         return DoubleOptIn(enabled=enabled, template=template, language=language)
+
+    def web_optin(self, data: Any, double_opt_in: DoubleOptIn) -> WebOptIn:
+        if data is None:
+            return WebOptIn()
+        if not isinstance(data, dict):
+            self.fail("[web_optin] must be a table", "web_optin")
+        enabled = data.get("enabled", False)
+        if not isinstance(enabled, bool):
+            self.fail("web_optin.enabled must be true or false", "web_optin", 0, "enabled")
+        if enabled and not double_opt_in.template:
+            # The page's choice becomes consent only through the template's doi:yes tap (C28).
+            self.fail(
+                "web_optin.enabled needs [double_opt_in] template (an approved utility "
+                "template with the doi:yes and doi:no quick replies): nothing typed on a web "
+                "page is consent until the person confirms on WhatsApp",
+                "web_optin",
+                0,
+                "enabled",
+            )
+        origins = data.get("embed_origins", [])
+        if not isinstance(origins, list) or not all(
+            isinstance(o, str) and ORIGIN.fullmatch(o) for o in origins
+        ):
+            self.fail(
+                'web_optin.embed_origins must be a list of origins, e.g. ["https://shop.example"]',
+                "web_optin",
+                0,
+                "embed_origins",
+            )
+        return WebOptIn(enabled=enabled, embed_origins=tuple(origins))

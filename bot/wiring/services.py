@@ -31,6 +31,7 @@ class Services:
     outbox_wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _webhook_thread: threading.Thread | None = None
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION_KEY] = self
@@ -59,10 +60,31 @@ class Services:
         options.update(overrides)
         return Dispatcher(**options)
 
+    def webhook_sender(self, **overrides):  # type: ignore[no-untyped-def]
+        """The consent webhooks' sender, or None when CONSENT_WEBHOOK_URL is not set."""
+        from bot.webhooks.sender import WebhookSender
+
+        url, secret = self.settings.consent_webhook_url, self.settings.consent_webhook_secret
+        if url is None or secret is None:
+            return None
+        return WebhookSender(engine=self.engine, url=url, secret=secret, **overrides)
+
+    def start_webhook_thread(self, stop: threading.Event | None = None) -> threading.Thread | None:
+        """Deliver consent webhooks in the background, when a receiver is configured."""
+        sender = self.webhook_sender()
+        if sender is None:
+            return None
+        thread = threading.Thread(
+            target=sender.run, args=(stop or self._stop,), name="consent-webhooks", daemon=True
+        )
+        thread.start()
+        return thread
+
     def start_dispatcher_thread(self) -> None:
         """Send in the background of the web process, so `make run` needs nothing else."""
         if self._thread is not None:
             return
+        self._webhook_thread = self.start_webhook_thread()
         dispatcher = self.dispatcher()
         self._thread = threading.Thread(
             target=dispatcher.run,
@@ -81,6 +103,9 @@ class Services:
         self.outbox_wake.set()
         self._thread.join(timeout)
         self._thread = None
+        if self._webhook_thread is not None:
+            self._webhook_thread.join(timeout)
+            self._webhook_thread = None
 
 
 def services(app: Flask | None = None) -> Services:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from bot.graph.client import DEFAULT_BASE_URL as DEFAULT_API_URL
 from bot.wiring.accounts import ApiToken, parse_api_tokens, parse_console_users
@@ -52,6 +53,9 @@ class Settings:
     console_session_hours: int = 12  # and every session ends this long after sign-in
     # Set once SECRET_KEY has to change: the suppression hashes were made with the old key.
     suppression_secret: str | None = field(default=None, repr=False)
+    # The business's receiver of consent changes (C29); None: no webhook is queued or sent.
+    consent_webhook_url: str | None = None
+    consent_webhook_secret: str | None = field(default=None, repr=False)
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed.
     trusted_proxy_hops: int = 0
     generated: tuple[str, ...] = ()  # names of secrets generated for development
@@ -126,6 +130,10 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
 
+        webhook_url, webhook_secret = _consent_webhook(
+            get("CONSENT_WEBHOOK_URL"), get("CONSENT_WEBHOOK_SECRET")
+        )
+
         return cls(
             app_env=app_env,
             verify_token=verify_token,
@@ -157,6 +165,8 @@ class Settings:
             trusted_proxy_hops=_whole(
                 get("TRUSTED_PROXY_HOPS"), "TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5
             ),
+            consent_webhook_url=webhook_url,
+            consent_webhook_secret=webhook_secret,
             generated=tuple(generated),
         )
 
@@ -169,6 +179,27 @@ class Settings:
                 "SECRET_KEY": "a generated key (not shown)",
             }[name]
             print(f"development: {name} not set; using {value}", file=stream or sys.stderr)
+
+
+WEBHOOK_SECRET_MIN = 16
+
+
+def _consent_webhook(url: str | None, secret: str | None) -> tuple[str | None, str | None]:
+    """The receiver's URL and the secret that signs every body; both, or neither."""
+    if url is None:
+        return None, None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            "CONSENT_WEBHOOK_URL must be an http(s) URL, e.g. https://crm.example/hooks/consent"
+        )
+    if secret is None or len(secret) < WEBHOOK_SECRET_MIN:
+        raise SettingsError(
+            f"CONSENT_WEBHOOK_URL is set: CONSENT_WEBHOOK_SECRET must be at least "
+            f"{WEBHOOK_SECRET_MIN} characters, so that the receiver can tell our bodies from "
+            "forged ones (X-Signature-256)"
+        )
+    return url, secret
 
 
 def _refuse_weak_secret_key(secret_key: str, *, suppression_key_set: bool) -> None:

@@ -13,6 +13,7 @@ from tests.bench import Result, table
 BENCHMARKS = {
     "audience": "tests.bench.bench_audience",
     "dispatcher": "tests.bench.bench_dispatcher",
+    "import": "tests.bench.bench_import",
     "webhook": "tests.bench.bench_webhook",
 }
 

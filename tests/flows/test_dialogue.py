@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.catalog import Catalog, Category
+from flows.confirmations import confirm_double_opt_in, decline_double_opt_in
 from flows.dialogue import ANY, NO_TRANSITION, TRANSITIONS, marketing_preference, step, transition
 from flows.keywords import Intent, match_keyword
 from flows.model import DialogueState, Inbound, InboundKind, Stage, StepResult
@@ -21,8 +22,6 @@ from flows.transitions import (
     Guarded,
     accept_all,
     accept_category,
-    confirm_double_opt_in,
-    decline_double_opt_in,
     prompt_is_live,
     question_is_live,
     show_prompt,
