@@ -25,7 +25,6 @@ CONSENT_SOURCES = tuple(source.value for source in RECORDABLE_SOURCES)
 TEXT_MAX = limits.CONSENT_TEXT
 # Meta's limits on a template's name and on a language code (en_US, zh_Hant_HK).
 TEMPLATE_NAME_MAX = 512
-TEMPLATE_LANGUAGE_MAX = 16
 EVIDENCE_MAX_BYTES = 16 * 1024
 CLOCK_SKEW = timedelta(minutes=5)  # a collected_at slightly ahead of our clock is accepted
 NUMBER_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{4,30}")
@@ -337,7 +336,7 @@ def send_request(
 
 
 # Meta's template language codes: "en", "fil", "en_US", "pt_BR", "zh_HK".
-TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
+TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")  # as TemplateLanguageCode in openapi.yaml
 TEMPLATE_POLICIES = ("deterministic",)  # the only value Meta documents
 
 

@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401 (declares the tables)
 from bot.api.openapi import OPENAPI_FILE
-from bot.api.validation import TEMPLATE_LANGUAGE_MAX, TEMPLATE_NAME_MAX, TEXT_MAX
+from bot.api.validation import TEMPLATE_LANGUAGE, TEMPLATE_NAME_MAX, TEXT_MAX
 from bot.graph.payloads import TEXT_BODY_MAX
 from bot.wiring.logmask import fingerprint
 from storage import limits
@@ -30,7 +30,6 @@ MAX_LENGTHS: dict[str, int] = {
     "components.schemas.ConsentRequest.properties.text": limits.CONSENT_TEXT,
     "components.schemas.SendText.properties.text": TEXT_BODY_MAX,
     "components.schemas.TemplateSpec.properties.name": TEMPLATE_NAME_MAX,
-    "components.schemas.TemplateSpec.properties.language": TEMPLATE_LANGUAGE_MAX,
     "components.parameters.IdempotencyKey.schema": limits.IDEMPOTENCY_CLIENT_KEY,
 }
 
@@ -97,8 +96,8 @@ def send_text(length: int) -> dict[str, Any]:
     return {"to": WA_ID, "category": "orders", "text": "x" * length}
 
 
-def send_template(name: int = 10, language: int = 5) -> dict[str, Any]:
-    template = {"name": "n" * name, "language": "l" * language, "components": []}
+def send_template(name: int = 10, language: str = "en_US") -> dict[str, Any]:
+    template = {"name": "n" * name, "language": language, "components": []}
     return {"to": WA_ID, "category": "offers", "template": template}
 
 
@@ -137,8 +136,9 @@ CASES = [
     ),
     (
         "/messages",
-        send_template(language=TEMPLATE_LANGUAGE_MAX),
-        send_template(language=TEMPLATE_LANGUAGE_MAX + 1),
+        # A language code is held to Meta's shape (TemplateLanguageCode), not to a length.
+        send_template(language="pt_BR"),
+        send_template(language="pt_BRA"),
         "template.language",
     ),
 ]
@@ -170,3 +170,9 @@ def test_an_idempotency_key_past_its_limit_is_refused(api) -> None:
     refused = api.post("/consents", consent_body(), headers={"Idempotency-Key": key + "k"})
     assert refused.status_code == 422
     assert refused.json["error"] == "invalid_idempotency_key"
+
+
+def test_the_template_language_pattern_in_the_description_is_the_one_the_code_enforces() -> None:
+    document = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
+    pattern = document["components"]["schemas"]["TemplateLanguageCode"]["pattern"]
+    assert pattern == f"^{TEMPLATE_LANGUAGE.pattern}$"
