@@ -2,7 +2,8 @@
 
 Nothing here reads a clock, a file or a database: the caller passes `now` and applies the result
 (new state, ledger rows, replies) in one transaction. Signals come from flows.signals, the
-transitions and their guards from flows.transitions, the replies from flows.render.
+transitions from flows.transitions and flows.withdrawals, their guards from flows.evidence, the
+replies from flows.render.
 
 Decisions worth knowing when reading the ledger:
 - A grant is recorded only against a prompt that is live: its wording is the current one (C19) and
@@ -13,6 +14,8 @@ Decisions worth knowing when reading the ledger:
   prompt; the row's text is then the customer's own words, since we cannot vouch for the wording.
 - A withdrawal by keyword (STOP, STOP <category>) records the customer's own message as the text,
   and only for categories granted at that moment, so a repeated STOP adds no rows.
+- Evidence is verified (C24): a prompt_wamid is a message we sent this contact; a typed answer
+  cites the last question we sent. A withdrawal retires every question sent before it (C23).
 - Meta's marketing opt-out and the double opt-in taps record fixed descriptions of those acts
   (flows.policy), since the person answered a template or WhatsApp's UI, not our words.
 """
@@ -25,12 +28,16 @@ from datetime import datetime
 from types import MappingProxyType
 
 from flows.catalog import Catalog
+from flows.evidence import (
+    prompt_is_answered,
+    prompt_is_live,
+    question_is_answered,
+    question_is_live,
+)
 from flows.model import DialogueState, Inbound, Stage, StepResult
 from flows.policy import META_REFUSAL_OPT_OUT_TEXT
 from flows.signals import Signal, classify, contact_language
 from flows.transitions import (
-    Handler,
-    Turn,
     accept_all,
     accept_category,
     ask_category_again,
@@ -41,22 +48,15 @@ from flows.transitions import (
     decline_category,
     decline_double_opt_in,
     fallback,
-    meta_opt_out,
-    prompt_is_answered,
-    prompt_is_live,
-    question_is_answered,
-    question_is_live,
     reprompt,
     show_help,
     show_preferences,
     show_prompt,
     silence,
-    stop_all,
-    stop_category,
-    stop_promotions,
     switch_language,
-    when,
 )
+from flows.turn import Handler, Turn, when
+from flows.withdrawals import meta_opt_out, stop_all, stop_category, stop_promotions
 
 ANY = None  # a row for every stage; a row naming the stage wins over it
 
@@ -92,7 +92,8 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         # Meta's "Stop promotions" quick reply on a marketing template (C13).
         (ANY, Signal.STOP_PROMOTIONS): stop_promotions,
         # Our buttons are answered wherever they are tapped. A yes is consent only on a live
-        # question (C02, C19); a no is honoured even on an outdated one.
+        # question we can show we sent, not retired by a withdrawal since (C02, C19, C23, C24);
+        # a no is honoured even on an outdated one.
         (ANY, Signal.ALL_YES): when(prompt_is_live, accept_all, otherwise=show_prompt),
         (ANY, Signal.CHOOSE): choose,
         (ANY, Signal.ALL_NO): decline_all,

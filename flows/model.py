@@ -30,16 +30,24 @@ class Inbound:
     text: str | None = None  # typed text, or the button's title
     reply_id: str | None = None  # interactive reply id, or a template button's payload
     from_ad: bool = False  # carried a click-to-WhatsApp ad referral: never consent (C03)
-    context_wamid: str | None = None  # the message this one answers
+    context_wamid: str | None = None  # the message this one answers, as Meta reports it
     # Version of the text of the message answered (context_wamid), when it is one of ours.
     context_text_version: str | None = None
+    # When we sent the message answered; set only when the caller found it among the messages
+    # we sent to this very contact, so it is also what makes context_wamid evidence (C24).
+    context_sent_at: datetime | None = None
     in_group: bool = False  # written in a group chat: may only withdraw, never answered (C31)
     edited: bool = False  # an edit of an earlier message: may only withdraw (C32)
 
     @property
+    def verified_context(self) -> str | None:
+        """The message this one answers, if we can prove we sent it to this contact (C24)."""
+        return self.context_wamid if self.context_sent_at is not None else None
+
+    @property
     def evidence(self) -> dict[str, str]:
         """The ids that prove a decision made by this message (C12, C24)."""
-        pairs = (("reply_wamid", self.wamid), ("prompt_wamid", self.context_wamid))
+        pairs = (("reply_wamid", self.wamid), ("prompt_wamid", self.verified_context))
         return {key: value for key, value in pairs if value}
 
     @property
@@ -58,6 +66,17 @@ class Stage(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Sent:
+    """A question we sent this contact, as the outbound log records it: what a typed answer
+    answers and cites as evidence (C24)."""
+
+    wamid: str | None  # Meta's id for it; None until the dispatcher has sent it
+    text_version: str | None
+    sent_at: datetime  # when it was queued, on the same clock as DialogueState.withdrawn_at
+    message_id: str | None = None  # our id for it in the conversation log
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DialogueState:
     """A contact's place in the dialogue, stored between messages."""
 
@@ -73,6 +92,10 @@ class DialogueState:
     awaiting_confirmation: frozenset[str] = frozenset()
     # The question the polite "cannot read that" was given for: once per question, not per message.
     unreadable_for: str | None = None
+    # From the outbound log, like granted from the ledger: the last question that went out, and
+    # when a withdrawal was last confirmed (it retires every question sent before it, C23).
+    last_question: Sent | None = None
+    withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,6 +66,12 @@ class Purpose(StrEnum):
     DOUBLE_OPT_IN = "double_opt_in"  # the confirmation template for consent collected elsewhere
 
 
+# The messages that ask something: a typed answer answers the last of them we sent (C24).
+QUESTIONS = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT})
+# The confirmations of a withdrawal: every question sent before one is retired (C23).
+WITHDRAWALS = frozenset({Purpose.STOP, Purpose.STOP_CATEGORY})
+
+
 # The business writes first: suppression (an erasure) holds these; everything else answers the
 # person's own message, and an erased person who writes again is answered (C25).
 BUSINESS_PURPOSES = frozenset({Purpose.BUSINESS, Purpose.DOUBLE_OPT_IN, None})

@@ -12,24 +12,23 @@ from hypothesis import strategies as st
 
 from flows.catalog import Catalog, Category
 from flows.dialogue import ANY, NO_TRANSITION, TRANSITIONS, marketing_preference, step, transition
+from flows.evidence import prompt_is_live, question_is_live
 from flows.keywords import Intent, match_keyword
-from flows.model import DialogueState, Inbound, InboundKind, Stage, StepResult
+from flows.model import DialogueState, Inbound, InboundKind, Sent, Stage, StepResult
 from flows.policy import META_OPT_OUT_TEXT, ConsentSource
 from flows.render import render_prompt
 from flows.signals import DOI_YES, Signal
 from flows.transitions import (
-    Guarded,
     accept_all,
     accept_category,
     confirm_double_opt_in,
     decline_double_opt_in,
-    prompt_is_live,
-    question_is_live,
     show_prompt,
     silence,
-    stop_promotions,
 )
+from flows.turn import Guarded
 from flows.versioning import text_version
+from flows.withdrawals import stop_promotions
 
 from .conftest import (
     BOTH,
@@ -288,7 +287,13 @@ def test_c13_meta_stop_without_marketing_consent_records_nothing(catalog: Catalo
 
 def test_c13_the_stop_promotions_button_is_metas_opt_out_not_a_keyword(chat: ChatFactory) -> None:
     c = subscribed(chat)
-    result = c.tap("Stop promotions", text="Stop promotions", context_wamid="wamid.TEMPLATE")
+    # Tapped on a marketing template we sent this contact.
+    result = c.tap(
+        "Stop promotions",
+        text="Stop promotions",
+        context_wamid="wamid.TEMPLATE",
+        context_sent_at=NOW,
+    )
     (change,) = result.changes
     assert (change.category, change.granted, change.source) == ("offers", False, ConsentSource.META)
     assert change.evidence == {"reply_wamid": c.last_in.wamid, "prompt_wamid": "wamid.TEMPLATE"}
@@ -425,11 +430,14 @@ _settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture]
 def test_c02_no_typed_message_but_a_yes_ever_grants(
     text: str, stage: Stage, catalog: Catalog
 ) -> None:
+    version = render_prompt(catalog, "en").text_version
     state = DialogueState(
         stage=stage,
         pending=("offers",) if stage is Stage.CHOOSING else (),
-        prompt_version=render_prompt(catalog, "en").text_version,
+        prompt_version=version,
         asked_at=NOW,
+        # The prompt went out: a typed yes would be consent, so anything else being none is news.
+        last_question=Sent(wamid="wamid.prompt", text_version=version, sent_at=NOW),
     )
     event = Inbound(kind=InboundKind.TEXT, wamid="w", timestamp=NOW, text=text)
     result = step(state, event, catalog, NOW)
