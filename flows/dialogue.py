@@ -12,10 +12,11 @@ Decisions worth knowing when reading the ledger:
 - Every answer "no" is recorded, one row per category the question named, even for a category that
   was never granted: it is evidence of the answer. A refusal is honoured even on an outdated
   prompt; the row's text is then the customer's own words, since we cannot vouch for the wording.
-- A withdrawal by keyword (STOP, STOP <category>) records the customer's own message as the text,
-  and only for categories granted at that moment, so a repeated STOP adds no rows.
+- A withdrawal (STOP, STOP <category>, or a stop in the customer's own words, C21) records the
+  customer's own message as the text, and only for categories granted at that moment, so a
+  repeated STOP adds no rows.
 - Evidence is verified (C24): a prompt_wamid is a message we sent this contact; a typed answer
-  cites the last question we sent. A withdrawal retires every question sent before it (C23).
+  cites the last question that went out. A withdrawal retires every question sent before it (C23).
 - Meta's marketing opt-out and the double opt-in taps record fixed descriptions of those acts
   (flows.policy), since the person answered a template or WhatsApp's UI, not our words.
 """
@@ -56,7 +57,14 @@ from flows.transitions import (
     switch_language,
 )
 from flows.turn import Handler, Turn, when
-from flows.withdrawals import meta_opt_out, stop_all, stop_category, stop_promotions
+from flows.withdrawals import (
+    ask_to_stop,
+    keep,
+    meta_opt_out,
+    stop_all,
+    stop_category,
+    stop_promotions,
+)
 
 ANY = None  # a row for every stage; a row naming the stage wins over it
 
@@ -83,7 +91,7 @@ def cannot_read_once(turn: Turn) -> StepResult:
 TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
     {
         # Keywords work from every stage (C05).
-        (ANY, Signal.STOP_ALL): stop_all,  # C07; repeated while STOPPED: confirmed, no rows
+        (ANY, Signal.STOP_ALL): stop_all,  # C07; also own words that clearly ask to stop (C21)
         (ANY, Signal.STOP_CATEGORY): stop_category,  # C08
         (ANY, Signal.START): show_prompt,  # C09: the prompt again, nothing granted
         (ANY, Signal.HELP): show_help,  # C10
@@ -91,6 +99,14 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         (ANY, Signal.LANGUAGE): switch_language,  # C11
         # Meta's "Stop promotions" quick reply on a marketing template (C13).
         (ANY, Signal.STOP_PROMOTIONS): stop_promotions,
+        # Words that may be asking to stop get a one-tap question, never silence (C21). Its taps
+        # are honoured wherever they are tapped, as STOP is: a withdrawal needs no live question.
+        (ANY, Signal.MAYBE_STOP): ask_to_stop,
+        (ANY, Signal.STOPASK_ALL): stop_all,
+        (ANY, Signal.STOPASK_CATEGORY): stop_category,
+        (ANY, Signal.STOPASK_KEEP): keep,
+        (Stage.STOP_ASKED, Signal.YES): stop_all,
+        (Stage.STOP_ASKED, Signal.NO): keep,
         # Our buttons are answered wherever they are tapped. A yes is consent only on a live
         # question we can show we sent, not retired by a withdrawal since (C02, C19, C23, C24);
         # a no is honoured even on an outdated one.
@@ -119,12 +135,15 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         (ANY, Signal.IGNORED): silence,
         # The chat opened for the first time: ask, or show what they already chose (C33).
         (ANY, Signal.WELCOME): when(has_chosen, show_preferences, otherwise=show_prompt),
-        # From a click-to-WhatsApp ad, whatever it says, anything but a keyword is a first
-        # contact and never consent (C03): signals.classify turns it into FROM_AD.
+        # From a click-to-WhatsApp ad, whatever it says, anything but a keyword or a stop is a
+        # first contact and never consent (C03): signals.classify turns it into FROM_AD.
         (ANY, Signal.FROM_AD): show_prompt,
         # STOPPED: silence until they opt in again (C07). Still answered: STOP, START, HELP,
         # PREFERENCES, LANGUAGE, a yes button, and "Let me choose" (the PREFERENCES button).
         (Stage.STOPPED, Signal.STOP_CATEGORY): silence,
+        (Stage.STOPPED, Signal.STOPASK_CATEGORY): silence,
+        (Stage.STOPPED, Signal.MAYBE_STOP): silence,
+        (Stage.STOPPED, Signal.STOPASK_KEEP): silence,
         (Stage.STOPPED, Signal.ALL_NO): silence,
         (Stage.STOPPED, Signal.CATEGORY_NO): silence,
         (Stage.STOPPED, Signal.UNREADABLE): silence,
@@ -140,6 +159,7 @@ NO_TRANSITION: Mapping[Stage, Handler] = MappingProxyType(
         Stage.NEW: show_prompt,  # first contact: ask
         Stage.ASKED: reprompt,
         Stage.CHOOSING: reprompt,
+        Stage.STOP_ASKED: reprompt,
         Stage.SUBSCRIBED: fallback,
         Stage.DECLINED: fallback,
         Stage.STOPPED: silence,

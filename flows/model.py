@@ -63,6 +63,7 @@ class Stage(StrEnum):
     SUBSCRIBED = "subscribed"  # granted at least one category
     DECLINED = "declined"  # answered, granted nothing
     STOPPED = "stopped"  # sent STOP: silence until they opt in again (C07)
+    STOP_ASKED = "stop_asked"  # asked whether they meant to stop (C21)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +84,7 @@ class DialogueState:
     stage: Stage = Stage.NEW
     language: str | None = None  # the contact's language, once known
     language_chosen: bool = False  # chosen with ENGLISH / العربية, not guessed from their writing
-    pending: tuple[str, ...] = ()  # categories still to ask while CHOOSING
+    pending: tuple[str, ...] = ()  # categories still to ask while CHOOSING, offered in STOP_ASKED
     prompt_version: str | None = None  # version of the last consent prompt shown
     asked_at: datetime | None = None  # when that prompt was shown (expires after 24 h)
     reprompts: int = 0  # consecutive inputs with no transition
@@ -110,6 +111,7 @@ class Reply:
 
     body: str
     buttons: tuple[Button, ...] = ()
+    menu: str | None = None  # set: the buttons are sent as the rows of a list, behind this label
     purpose: Purpose = Purpose.INFO
     language: str = "en"
 

@@ -61,13 +61,15 @@ class Purpose(StrEnum):
     UNREADABLE = "unreadable"
     REPROMPT_LIMIT = "reprompt_limit"
     FALLBACK = "fallback"
+    STOP_QUESTION = "stop_question"  # "do you want to stop?", one tap (C21)
+    KEPT = "kept"  # the answer to it: nothing changed
     INFO = "info"
     BUSINESS = "business"  # POST /api/v1/messages
     DOUBLE_OPT_IN = "double_opt_in"  # the confirmation template for consent collected elsewhere
 
 
 # The messages that ask something: a typed answer answers the last of them we sent (C24).
-QUESTIONS = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT})
+QUESTIONS = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT, Purpose.STOP_QUESTION})
 # The confirmations of a withdrawal: every question sent before one is retired (C23).
 WITHDRAWALS = frozenset({Purpose.STOP, Purpose.STOP_CATEGORY})
 

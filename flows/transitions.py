@@ -28,6 +28,7 @@ from flows.render import (
     render_notice,
     render_preferences,
     render_prompt,
+    render_stop_question,
 )
 from flows.signals import usable_language
 from flows.turn import Turn
@@ -152,7 +153,7 @@ def switch_language(turn: Turn) -> StepResult:
     language = usable_language(turn.catalog, turn.switch_to)
     state = replace(turn.state, language=language, language_chosen=True, reprompts=0)
     turn = replace(turn, state=state, language=language)
-    if state.stage in (Stage.NEW, Stage.ASKED, Stage.CHOOSING):
+    if state.stage in (Stage.NEW, Stage.ASKED, Stage.CHOOSING, Stage.STOP_ASKED):
         return show_question(turn, state)
     return StepResult(state=state, replies=(notice(turn, Purpose.LANGUAGE),))
 
@@ -204,6 +205,14 @@ def _ask_category(
     return replace(asked, changes=changes)
 
 
+def ask_stop_question(
+    turn: Turn, state: DialogueState, categories: tuple[str, ...], *, reprompts: int = 0
+) -> StepResult:
+    """C21: stop everything, stop one of these categories, or change nothing (stopask:*)."""
+    question = render_stop_question(turn.catalog, turn.language, categories)
+    return _ask(turn, state, question, Stage.STOP_ASKED, categories, reprompts)
+
+
 def _ask(
     turn: Turn,
     state: DialogueState,
@@ -224,9 +233,12 @@ def _ask(
 
 
 def show_question(turn: Turn, state: DialogueState, *, reprompts: int = 0) -> StepResult:
-    """The question that is open: the category being asked while choosing, else the prompt."""
+    """The question that is open: the category being asked while choosing, whether they meant to
+    stop, else the prompt."""
     if state.stage is Stage.CHOOSING and state.pending:
         return _ask_category(turn, state, state.pending, reprompts=reprompts)
+    if state.stage is Stage.STOP_ASKED:
+        return ask_stop_question(turn, state, state.pending, reprompts=reprompts)
     return _show_prompt(turn, state, reprompts=reprompts)
 
 

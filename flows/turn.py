@@ -21,7 +21,7 @@ class Turn:
     now: datetime
     language: str
     signal: Signal
-    category_id: str | None = None  # from a cat:<id>:* button or STOP <category>
+    category_id: str | None = None  # from a cat:<id>:* or stopask:<id> button, or a stop
     switch_to: str | None = None  # from a LANGUAGE keyword
 
 

@@ -1,5 +1,5 @@
-"""Every way a contact stops messages: STOP and STOP <category> (C07, C08), and Meta's
-opt-outs (C13).
+"""Every way a contact stops messages: STOP and STOP <category> in any words (C07, C08, C21),
+the one-tap question when their words may be asking to stop, and Meta's opt-outs (C13).
 
 A withdrawal needs no live question: it is honoured whenever and wherever it is asked.
 """
@@ -13,7 +13,8 @@ from datetime import datetime
 from flows.catalog import Catalog
 from flows.model import DialogueState, Stage, StepResult
 from flows.policy import META_OPT_OUT_TEXT, Purpose, marketing_opt_out
-from flows.transitions import notice, settled_stage, withdrawal, without
+from flows.render import render_kept
+from flows.transitions import ask_stop_question, notice, settled_stage, withdrawal, without
 from flows.turn import Turn
 
 
@@ -33,12 +34,33 @@ def stop_category(turn: Turn) -> StepResult:
         pending=without(turn.state.pending, category.id),
         reprompts=0,
     )
-    # Withdrawing the last granted category, or the last one still to be asked, settles the stage.
+    # Withdrawing the last granted category, or the last one still to be asked, settles the
+    # stage; so does any answer to the question whether they meant to stop.
     finished_choosing = state.stage is Stage.CHOOSING and not state.pending
-    if finished_choosing or state.stage is Stage.SUBSCRIBED:
-        state = replace(state, stage=settled_stage(turn.catalog, state.granted))
+    if finished_choosing or state.stage in (Stage.SUBSCRIBED, Stage.STOP_ASKED):
+        state = replace(state, stage=settled_stage(turn.catalog, state.granted), pending=())
     reply = notice(turn, Purpose.STOP_CATEGORY, title=category.title_in(turn.language))
     return StepResult(state=state, changes=changes, replies=(reply,))
+
+
+def ask_to_stop(turn: Turn) -> StepResult:
+    """C21: words that may be asking to stop get one tap to do it, never silence: stop
+    everything, stop the category they named (or each one granted), or change nothing."""
+    granted = turn.catalog.in_order(turn.state.granted)
+    if turn.category_id is not None:
+        offered = (turn.category_id,) if turn.category_id in turn.state.granted else ()
+    else:
+        offered = granted if len(granted) > 1 else ()
+    return ask_stop_question(turn, turn.state, offered)
+
+
+def keep(turn: Turn) -> StepResult:
+    """stopask:keep, or a typed no to the question: nothing changes, and the reply says so."""
+    state = replace(turn.state, reprompts=0)
+    if state.stage is Stage.STOP_ASKED:
+        state = replace(state, stage=settled_stage(turn.catalog, state.granted), pending=())
+    reply = render_kept(turn.catalog, turn.language, state.granted)
+    return StepResult(state=state, replies=(reply,))
 
 
 def stop_promotions(turn: Turn) -> StepResult:

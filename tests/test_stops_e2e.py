@@ -1,5 +1,5 @@
-"""The evidence behind every decision, end to end (C23, C24): signed webhook bodies in, ledger
-rows and sent replies out, on SQLite or PostgreSQL and Redis."""
+"""Every way a customer says stop, and the evidence behind every decision, end to end (C21-C24):
+signed webhook bodies in, ledger rows and sent replies out, on SQLite or PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from tests.conftest import Api
 from tests.conversation import (
     PROMPT_BUTTONS,
     WA_ID,
+    body_of,
     button_ids,
     consents,
     ledger,
@@ -38,6 +39,95 @@ def tap(customer: ChatSession, reply_id: str, context_wamid: str | None) -> list
             wa_id=customer.wa_id, reply_id=reply_id, title="Yes", context_wamid=context_wamid
         )
     )
+
+
+# --- C21: opting out in the customer's own words -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["stop please", "please stop!!", "unsubscribe me", "remove me", "بطل", "لا تراسلني", "ستوب"],
+)
+def test_c21_a_clear_stop_in_own_words_withdraws_like_stop(customer, api: Api, words: str):
+    opt_in_to_everything(customer, api)
+    replies = customer.say(words)
+    assert len(replies) == 1 and replies[0].payload["type"] == "text"
+    assert "Nimbus Bakery" in body_of(replies)
+    assert consents(api) == NOBODY
+    withdrawals = [e for e in ledger(api) if not e["granted"]]
+    assert sorted(e["category"] for e in withdrawals) == ["offers", "orders"]
+    assert all(e["text"] == words and e["source"] == "whatsapp" for e in withdrawals)
+    assert customer.say("hello?") == []  # C07: nothing more until they opt in again
+
+
+@pytest.mark.parametrize("words", ["no more offers please", "ما بدي عروض"])
+def test_c21_own_words_naming_a_category_withdraw_only_it(customer, api: Api, words: str):
+    opt_in_to_everything(customer, api)
+    replies = customer.say(words)
+    assert len(replies) == 1
+    assert consents(api) == {"orders": True, "offers": False}
+
+
+@pytest.mark.parametrize(
+    "words", ["don't stop my orders", "can you stop by tomorrow?", "cancel my order", "الغي الطلب"]
+)
+def test_c21_a_sentence_about_stopping_something_else_changes_nothing(
+    customer, api: Api, words: str
+):
+    opt_in_to_everything(customer, api)
+    rows = len(ledger(api))
+    replies = customer.say(words)
+    assert consents(api) == EVERYTHING
+    assert len(ledger(api)) == rows
+    assert not any(row_ids(r) or "stopask" in str(r.payload) for r in replies)
+
+
+def test_c21_words_that_may_be_asking_get_one_tap_and_each_choice_is_honoured(customer, api: Api):
+    opt_in_to_everything(customer, api)
+    (question,) = customer.say("too many messages")
+    # Stop all, stop either category, or change nothing: four choices, so a list.
+    assert question.payload["interactive"]["type"] == "list"
+    assert row_ids(question) == [
+        "stopask:all",
+        "stopask:orders",
+        "stopask:offers",
+        "stopask:keep",
+    ]
+    assert consents(api) == EVERYTHING
+    (confirmation,) = customer.press(3)  # "Stop Offers", answered as a list reply
+    assert "Offers" in body_of([confirmation])
+    assert consents(api) == {"orders": True, "offers": False}
+    (withdrawal,) = [e for e in ledger(api) if not e["granted"]]
+    assert withdrawal["evidence"]["prompt_wamid"] == question.wamid  # the question answered
+
+
+def test_c21_stopask_all_withdraws_like_stop_and_keep_changes_nothing_and_says_so(
+    customer, api: Api
+):
+    opt_in_to_everything(customer, api)
+    customer.say("كفاية")
+    (kept,) = customer.press(4)  # لا تغيّر شيئًا
+    assert "لم يتغيّر شيء" in body_of([kept])
+    assert consents(api) == EVERYTHING
+    customer.say("how do I unsubscribe?")
+    (stopped,) = customer.press(1)  # Stop everything
+    assert "START" in body_of([stopped])
+    assert consents(api) == NOBODY
+
+
+# --- C22: first words that ask to stop -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("words", ["stop please", "لا تراسلني", "STOP"])
+def test_c22_first_words_that_ask_to_stop_are_never_answered_with_a_prompt(
+    customer, api: Api, words: str
+):
+    replies = customer.say(words)
+    assert len(replies) == 1 and replies[0].payload["type"] == "text"
+    assert "Nimbus Bakery" in body_of(replies)
+    assert consents(api) == NOBODY
+    assert ledger(api) == []
+    assert customer.say("hello") == []  # left stopped: no prompt now either
 
 
 # --- C23: a withdrawal retires every prompt shown before it --------------------------------------

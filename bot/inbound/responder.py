@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.graph.payloads import buttons_payload, text_payload
+from bot.graph.payloads import buttons_payload, list_payload, text_payload
 from bot.meta import InboundMessage
 from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, step
@@ -140,6 +140,9 @@ def _readable(event: InboundMessage) -> bool:
 
 
 def _payload(recipient: str, reply: Reply) -> dict[str, Any]:
+    if reply.menu:
+        rows = [(b.id, b.title, None) for b in reply.buttons]
+        return list_payload(recipient, reply.body, reply.menu, [(None, rows)])
     if reply.buttons:
         return buttons_payload(recipient, reply.body, [(b.id, b.title) for b in reply.buttons])
     return text_payload(recipient, reply.body)

@@ -169,6 +169,14 @@ def subscribed(chat: ChatFactory, language: str | None = None) -> Chat:
     return c
 
 
+def stop_asked(chat: ChatFactory) -> Chat:
+    """A subscribed contact whose words may have asked to stop: the one-tap question is open."""
+    c = subscribed(chat)
+    c.send("too many messages")
+    assert c.state.stage is Stage.STOP_ASKED
+    return c
+
+
 def stopped(chat: ChatFactory) -> Chat:
     c = subscribed(chat)
     c.send("STOP")
@@ -196,4 +204,5 @@ STAGE_SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
     Stage.SUBSCRIBED: subscribed,
     Stage.DECLINED: declined,
     Stage.STOPPED: stopped,
+    Stage.STOP_ASKED: stop_asked,
 }

@@ -99,6 +99,12 @@ def _stopped(chat: ChatFactory) -> Chat:
     return c
 
 
+def _stop_asked(chat: ChatFactory) -> Chat:
+    c = _subscribed(chat)
+    c.send("too many messages")  # may be asking to stop: the one-tap question is open
+    return c
+
+
 SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
     Stage.NEW: _new,
     Stage.ASKED: _asked,
@@ -106,6 +112,7 @@ SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
     Stage.SUBSCRIBED: _subscribed,
     Stage.DECLINED: _declined,
     Stage.STOPPED: _stopped,
+    Stage.STOP_ASKED: _stop_asked,
 }
 GRANTED_IN: dict[Stage, frozenset[str]] = {
     Stage.NEW: frozenset(),
@@ -114,6 +121,7 @@ GRANTED_IN: dict[Stage, frozenset[str]] = {
     Stage.SUBSCRIBED: frozenset({"orders", "offers"}),
     Stage.DECLINED: frozenset(),
     Stage.STOPPED: frozenset(),
+    Stage.STOP_ASKED: frozenset({"orders", "offers"}),
 }
 
 
@@ -186,9 +194,10 @@ def test_c05_c08_every_stop_category_form_withdraws_only_that_category_from_ever
     else:
         assert result.changes == ()
     assert c.state.granted == before.granted - {category_id}
-    # Nor is that category asked about any more while choosing.
+    # Nor is that category asked about any more while choosing; a stop answers the question
+    # whether they meant to stop, so what it offered is no longer pending either.
     pending = tuple(p for p in before.pending if p != category_id)
-    assert c.state.pending == pending
+    assert c.state.pending == (() if before.stage is Stage.STOP_ASKED else pending)
     assert c.state.stage is expected_stage_after_stopping_one(before, pending, c.state.granted)
     (reply,) = result.replies
     assert (reply.purpose, reply.language, reply.buttons) == ("stop_category", language, ())
@@ -201,8 +210,11 @@ def expected_stage_after_stopping_one(
     before: DialogueState, pending: tuple[str, ...], granted: frozenset[str]
 ) -> Stage:
     """A settled contact, or one who has just been asked the last open question, settles on
-    what is left; a contact not yet asked, or still with questions open, stays where they were."""
-    settles = before.stage is Stage.SUBSCRIBED or (before.stage is Stage.CHOOSING and not pending)
+    what is left; a contact not yet asked, or still with questions open, stays where they were.
+    A stop answers the question whether they meant to stop, so that one settles too."""
+    settles = before.stage in (Stage.SUBSCRIBED, Stage.STOP_ASKED) or (
+        before.stage is Stage.CHOOSING and not pending
+    )
     if not settles:
         return before.stage
     return Stage.SUBSCRIBED if granted else Stage.DECLINED

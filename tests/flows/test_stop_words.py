@@ -10,26 +10,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.catalog import Catalog
-from flows.keywords import Intent, match_keyword
+from flows.keywords import match_keyword
+from flows.model import Stage
 from flows.stop_words import MAX_WORDS, VOCABULARY, Reading, load_vocabulary, read_stop
 
-from .conftest import build_catalog
+from .conftest import BOTH, ChatFactory, build_catalog, purposes, subscribed
 from .stop_phrases import ASK, NOT, STOP, TABLE
 
 WITHDRAWS, ASKS, NOTHING = "withdraws", "asks", "nothing"
+STOP_PURPOSES = {"stop", "stop_category"}
 
 
-def outcome(catalog: Catalog, typed: str) -> tuple[str, tuple[str, ...]]:
-    """What the message asks for: a keyword of the contract's table, else its own words."""
-    keyword = match_keyword(typed, catalog)
-    if keyword is not None and keyword.intent in (Intent.STOP_ALL, Intent.STOP_CATEGORY):
-        named = (keyword.category_id,) if keyword.category_id else catalog.category_ids
-        return WITHDRAWS, named
-    reading = read_stop(typed, catalog)
-    if reading.reading is Reading.STOP:
-        return WITHDRAWS, reading.categories or catalog.category_ids
-    if reading.reading is Reading.ASK:
-        return ASKS, reading.categories
+def outcome(chat: ChatFactory, typed: str) -> tuple[str, tuple[str, ...]]:
+    """What the message does to a contact subscribed to everything, and the categories it
+    withdraws or offers to stop."""
+    c = subscribed(chat)
+    result = c.send(typed)
+    done = set(purposes(result))
+    if done & STOP_PURPOSES:
+        return WITHDRAWS, tuple(ch.category for ch in result.changes if not ch.granted)
+    if "stop_question" in done:
+        offered = tuple(
+            b.id.removeprefix("stopask:")
+            for b in result.replies[0].buttons
+            if b.id not in ("stopask:all", "stopask:keep")
+        )
+        return ASKS, offered
+    assert all(ch.granted for ch in result.changes), typed
     return NOTHING, ()
 
 
@@ -43,12 +50,12 @@ def test_c21_the_phrase_table_is_large_and_covers_both_languages_and_every_mark(
 
 
 def test_c21_precision_and_recall_on_the_phrase_table(
-    catalog: Catalog, capsys: pytest.CaptureFixture[str]
+    chat: ChatFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     table: Counter[tuple[str, str]] = Counter()
     wrong: list[str] = []
     for text, mark, category in TABLE:
-        done, categories = outcome(catalog, text)
+        done, categories = outcome(chat, text)
         table[mark, done] += 1
         expected = {STOP: WITHDRAWS, ASK: ASKS, NOT: NOTHING}[mark]
         if done != expected:
@@ -57,7 +64,7 @@ def test_c21_precision_and_recall_on_the_phrase_table(
         if done == WITHDRAWS and category is not None:
             assert categories == (category,), text
         if done == WITHDRAWS and category is None and mark == STOP:
-            assert set(categories) == set(catalog.category_ids), text
+            assert set(categories) == BOTH, text
         if done == ASKS and category is not None:
             assert categories == (category,), text
 
@@ -151,12 +158,16 @@ def test_the_ordinary_words_are_really_ordinary(catalog: Catalog) -> None:
     category=st.sampled_from(category_words(build_catalog())),
     words=st.lists(st.sampled_from(ORDINARY), min_size=1, max_size=8),
 )
-def test_c21_no_category_keyword_inside_a_longer_non_stop_sentence_reads_as_a_stop(
-    data: st.DataObject, category: str, words: list[str], catalog: Catalog
+def test_c21_no_category_keyword_inside_a_longer_non_stop_sentence_withdraws(
+    data: st.DataObject, category: str, words: list[str], chat: ChatFactory
 ) -> None:
     position = data.draw(st.integers(min_value=0, max_value=len(words)))
     sentence = " ".join([*words[:position], category, *words[position:]])
-    assert outcome(catalog, sentence)[0] != WITHDRAWS, sentence
+    c = subscribed(chat)
+    result = c.send(sentence)
+    assert not any(not ch.granted for ch in result.changes), sentence
+    assert not set(purposes(result)) & STOP_PURPOSES, sentence
+    assert c.state.granted == BOTH and c.state.stage is not Stage.STOPPED
 
 
 HARAKAT = [chr(cp) for cp in range(0x064B, 0x0653)] + ["\u0640"]

@@ -1,13 +1,262 @@
-"""Prompts retired by a withdrawal (C23) and verified evidence (C24)."""
+"""Stops in the customer's own words and the one-tap question (C21), first words (C22), prompts
+retired by a withdrawal (C23), and verified evidence (C24)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
-from flows.catalog import Catalog
-from flows.render import render_prompt
+import pytest
+
+from flows.catalog import Catalog, Category
+from flows.model import Stage
+from flows.policy import ConsentSource
+from flows.render import LIST_ROW_TITLE_MAX, render_prompt
 
 from .conftest import BOTH, NOW, ChatFactory, asked, choosing, purposes, subscribed
+
+# --- C21: a clear stop in their own words ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "language"),
+    [
+        ("stop please", "en"),
+        ("please stop!!", "en"),
+        ("STOP IT", "en"),
+        ("unsubscribe me", "en"),
+        ("remove me", "en"),
+        ("stop messaging me", "en"),
+        ("بطل", "ar"),
+        ("لا تراسلني", "ar"),
+        ("الغي الاشتراك", "ar"),
+        ("اوقفوا الرسائل", "ar"),
+        ("ستوب", "ar"),
+    ],
+)
+def test_c21_a_clear_stop_in_own_words_withdraws_everything_like_stop(
+    typed: str, language: str, chat: ChatFactory
+) -> None:
+    c = subscribed(chat)
+    result = c.send(typed)
+    assert [(ch.category, ch.granted) for ch in result.changes] == [
+        ("orders", False),
+        ("offers", False),
+    ]
+    assert all(ch.text == typed and ch.source is ConsentSource.WHATSAPP for ch in result.changes)
+    (reply,) = result.replies
+    assert (reply.purpose, reply.language) == ("stop", language)
+    assert c.state.stage is Stage.STOPPED
+    assert c.send("hello?").replies == ()  # then silence, as after STOP (C07)
+
+
+@pytest.mark.parametrize(
+    ("typed", "category", "kept"),
+    [
+        ("no more offers please", "offers", "orders"),
+        ("stop sending me promotions", "offers", "orders"),
+        ("ما بدي عروض", "offers", "orders"),
+        ("stop sending me order updates", "orders", "offers"),
+    ],
+)
+def test_c21_a_clear_stop_naming_a_category_withdraws_only_it(
+    typed: str, category: str, kept: str, chat: ChatFactory
+) -> None:
+    c = subscribed(chat)
+    result = c.send(typed)
+    assert [(ch.category, ch.granted) for ch in result.changes] == [(category, False)]
+    assert purposes(result) == ["stop_category"]
+    assert c.state.granted == frozenset({kept})
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "don't stop my orders",
+        "can you stop by tomorrow?",
+        "cancel my order",
+        "we must stop this",
+        "لا توقف طلبي",
+        "الغي الطلب",
+    ],
+)
+def test_c21_a_sentence_about_stopping_something_else_changes_nothing(
+    typed: str, chat: ChatFactory
+) -> None:
+    c = subscribed(chat)
+    result = c.send(typed)
+    assert result.changes == ()
+    assert purposes(result) == ["fallback"]
+    assert (c.state.stage, c.state.granted) == (Stage.SUBSCRIBED, BOTH)
+
+
+# --- C21: words that may be asking to stop -------------------------------------------------------
+
+
+def test_c21_words_that_may_be_asking_get_a_one_tap_question_never_silence(
+    chat: ChatFactory,
+) -> None:
+    c = subscribed(chat)
+    c.send("thanks")  # the one pointer to HELP a settled contact gets...
+    result = c.send("too many messages")  # ...does not silence a possible stop
+    assert result.changes == ()
+    (question,) = result.replies
+    assert question.purpose == "stop_question"
+    assert "Nimbus Bakery" in question.body and "YES" in question.body
+    # Both categories are granted and none was named: stop all, either one, or nothing.
+    ids = [b.id for b in question.buttons]
+    assert ids == ["stopask:all", "stopask:orders", "stopask:offers", "stopask:keep"]
+    # Four choices are more than WhatsApp's three buttons: they are the rows of a list.
+    assert question.menu == "Choose"
+    assert all(len(b.title) <= LIST_ROW_TITLE_MAX for b in question.buttons)
+    assert c.state.stage is Stage.STOP_ASKED
+    assert c.state.pending == ("orders", "offers")
+
+
+def test_c21_a_category_named_is_the_one_offered_on_three_buttons(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    (question,) = c.send("you send way too many offers").replies
+    assert [b.id for b in question.buttons] == ["stopask:all", "stopask:offers", "stopask:keep"]
+    assert [b.title for b in question.buttons] == [
+        "Stop everything",
+        "Stop Offers",
+        "Change nothing",
+    ]
+    assert question.menu is None
+
+
+def test_c21_the_question_in_arabic_fits_metas_button_titles(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    (question,) = c.send("زهقتوني من الطلبات").replies
+    assert question.language == "ar"
+    assert [b.id for b in question.buttons] == ["stopask:all", "stopask:orders", "stopask:keep"]
+    # "إيقاف تحديثات الطلبات" is 21 characters: cut to WhatsApp's 20, the body says it all.
+    assert all(len(b.title) <= 20 for b in question.buttons)
+    assert question.buttons[1].title.startswith("إيقاف تحديثات")
+
+
+def test_c21_stopask_all_withdraws_like_stop_and_cites_the_question(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    c.send("too many messages")
+    question_wamid, _ = c.message_with_button("stopask:all")
+    result = c.tap("stopask:all")
+    assert {(ch.category, ch.granted) for ch in result.changes} == {
+        ("orders", False),
+        ("offers", False),
+    }
+    assert c.last_in is not None
+    assert result.changes[0].evidence == {
+        "reply_wamid": c.last_in.wamid,
+        "prompt_wamid": question_wamid,
+    }
+    assert purposes(result) == ["stop"]
+    assert c.state.stage is Stage.STOPPED
+
+
+def test_c21_stopask_category_withdraws_only_that_category(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    c.send("too many messages")
+    result = c.tap("stopask:offers")
+    assert [(ch.category, ch.granted) for ch in result.changes] == [("offers", False)]
+    assert purposes(result) == ["stop_category"]
+    assert (c.state.stage, c.state.granted, c.state.pending) == (
+        Stage.SUBSCRIBED,
+        frozenset({"orders"}),
+        (),
+    )
+
+
+def test_c21_stopask_keep_changes_nothing_and_says_so(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    c.send("too many messages")
+    result = c.tap("stopask:keep")
+    assert result.changes == ()
+    (reply,) = result.replies
+    assert reply.purpose == "kept"
+    assert reply.body.startswith("Nothing has changed")
+    assert "Order updates" in reply.body and "Offers" in reply.body
+    assert (c.state.stage, c.state.granted) == (Stage.SUBSCRIBED, BOTH)
+
+
+@pytest.mark.parametrize(("typed", "stops"), [("yes", True), ("نعم", True), ("no", False)])
+def test_c21_a_typed_answer_to_the_question_stops_everything_or_keeps_it(
+    typed: str, stops: bool, chat: ChatFactory
+) -> None:
+    c = subscribed(chat)
+    c.send("why do you keep messaging me?")
+    question_wamid, _ = c.message_with_button("stopask:keep")
+    result = c.send(typed)
+    if stops:
+        assert purposes(result) == ["stop"] and c.state.stage is Stage.STOPPED
+        # The typed answer cites the question it answered (C24).
+        assert result.changes[0].evidence["prompt_wamid"] == question_wamid
+    else:
+        assert purposes(result) == ["kept"] and result.changes == ()
+        assert c.state.stage is Stage.SUBSCRIBED
+
+
+def test_c21_a_stopask_tap_is_honoured_on_an_old_question_as_stop_is(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    c.send("too many messages")
+    c.tap("stopask:keep")
+    c.wait(timedelta(days=3))
+    result = c.tap("stopask:offers")
+    assert [(ch.category, ch.granted) for ch in result.changes] == [("offers", False)]
+
+
+def test_c21_a_maybe_stop_while_stopped_gets_nothing(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    c.send("STOP")
+    assert c.send("too many messages").replies == ()
+    assert c.tap("stopask:keep", context_wamid="wamid.old").replies == ()
+
+
+def test_c21_the_question_offers_no_more_than_a_list_holds(
+    chat: ChatFactory, catalog: Catalog
+) -> None:
+    extra = tuple(
+        Category(
+            id=f"kind{n}",
+            marketing=True,
+            title={"en": f"Kind {n}", "ar": f"نوع {n}"},
+            description={},
+        )
+        for n in range(12)
+    )
+    wide = replace(catalog, categories=(*catalog.categories, *extra))
+    c = chat(catalog=wide)
+    c.state = replace(c.state, stage=Stage.SUBSCRIBED, granted=frozenset(wide.category_ids))
+    (question,) = c.send("too many messages").replies
+    assert len(question.buttons) == 10  # all, eight categories, keep
+    assert question.buttons[-1].id == "stopask:keep"
+
+
+# --- C22: first words that ask to stop -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["STOP", "stop please", "لا تراسلني", "unsubscribe me"])
+def test_c22_first_words_that_stop_are_confirmed_never_prompted(
+    typed: str, chat: ChatFactory
+) -> None:
+    c = chat()
+    result = c.send(typed)
+    assert result.changes == ()  # nothing was granted, nothing to withdraw
+    assert purposes(result) == ["stop"]
+    assert c.state.stage is Stage.STOPPED
+    assert c.send("hello?").replies == ()
+
+
+def test_c22_first_words_that_may_be_asking_get_the_question_not_the_prompt(
+    chat: ChatFactory,
+) -> None:
+    c = chat()
+    (question,) = c.send("how do I unsubscribe?").replies
+    assert question.purpose == "stop_question"
+    assert [b.id for b in question.buttons] == ["stopask:all", "stopask:keep"]
+    (kept,) = c.tap("stopask:keep").replies
+    assert kept.purpose == "kept" and "START" in kept.body
+    assert c.state.stage is Stage.DECLINED  # not asked to opt in; START would ask
+
 
 # --- C23: a withdrawal retires every prompt shown before it ---------------------------------------
 
@@ -31,6 +280,15 @@ def test_c23_a_withdrawal_while_choosing_retires_the_category_question(
     assert result.changes == ()
     assert [b.id for b in result.replies[0].buttons] == ["cat:offers:yes", "cat:offers:no"]
     assert [(ch.category, ch.granted) for ch in c.send("yes").changes] == [("offers", True)]
+
+
+def test_c23_stopask_all_retires_the_prompts_before_it_too(chat: ChatFactory) -> None:
+    c = asked(chat)
+    c.send("too many messages")
+    c.tap("stopask:all")
+    result = c.tap("optin:yes")  # on the prompt shown before
+    assert result.changes == ()
+    assert purposes(result) == ["prompt"]
 
 
 # --- C24: evidence is verified -------------------------------------------------------------------
