@@ -49,16 +49,19 @@ from flows.transitions import (
     decline_category,
     decline_double_opt_in,
     fallback,
+    help_then_question,
     reprompt,
     show_help,
     show_preferences,
     show_prompt,
+    show_subscriptions,
     silence,
     switch_language,
 )
 from flows.turn import Handler, Turn, when
 from flows.withdrawals import (
     ask_to_stop,
+    has_consent,
     keep,
     meta_opt_out,
     stop_all,
@@ -94,7 +97,12 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         (ANY, Signal.STOP_ALL): stop_all,  # C07; also own words that clearly ask to stop (C21)
         (ANY, Signal.STOP_CATEGORY): stop_category,  # C08
         (ANY, Signal.START): show_prompt,  # C09: the prompt again, nothing granted
+        (Stage.SUBSCRIBED, Signal.START): show_subscriptions,  # what they receive, how to change
         (ANY, Signal.HELP): show_help,  # C10
+        # Mid-dialogue, the question HELP interrupted is asked again under the help.
+        (Stage.ASKED, Signal.HELP): help_then_question,
+        (Stage.CHOOSING, Signal.HELP): help_then_question,
+        (Stage.STOP_ASKED, Signal.HELP): help_then_question,
         (ANY, Signal.PREFERENCES): show_preferences,
         (ANY, Signal.LANGUAGE): switch_language,  # C11
         # Meta's "Stop promotions" quick reply on a marketing template (C13).
@@ -120,7 +128,8 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         # The double opt-in template's taps settle consent collected off WhatsApp (C28).
         (ANY, Signal.DOI_YES): confirm_double_opt_in,
         (ANY, Signal.DOI_NO): decline_double_opt_in,
-        # A typed yes/no answers the question on screen, as its button would, if written after it.
+        # A typed answer ("yes", "sure", "موافق") answers the question on screen, as its button
+        # would, if written after it.
         (Stage.ASKED, Signal.YES): when(prompt_is_live, accept_all, otherwise=show_prompt),
         (Stage.ASKED, Signal.NO): when(prompt_is_answered, decline_all, otherwise=show_prompt),
         (Stage.CHOOSING, Signal.YES): when(
@@ -138,10 +147,15 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         # From a click-to-WhatsApp ad, whatever it says, anything but a keyword or a stop is a
         # first contact and never consent (C03): signals.classify turns it into FROM_AD.
         (ANY, Signal.FROM_AD): show_prompt,
-        # STOPPED: silence until they opt in again (C07). Still answered: STOP, START, HELP,
-        # PREFERENCES, LANGUAGE, a yes button, and "Let me choose" (the PREFERENCES button).
-        (Stage.STOPPED, Signal.STOP_CATEGORY): silence,
-        (Stage.STOPPED, Signal.STOPASK_CATEGORY): silence,
+        # STOPPED: silence until they opt in again (C07), and one confirmation of a stop, not one
+        # per STOP. Still answered: START, HELP, PREFERENCES, LANGUAGE, a yes button, "Let me
+        # choose" (the PREFERENCES button), and a stop of something granted since off WhatsApp.
+        (Stage.STOPPED, Signal.STOP_ALL): when(has_consent, stop_all, otherwise=silence),
+        (Stage.STOPPED, Signal.STOPASK_ALL): when(has_consent, stop_all, otherwise=silence),
+        (Stage.STOPPED, Signal.STOP_CATEGORY): when(has_consent, stop_category, otherwise=silence),
+        (Stage.STOPPED, Signal.STOPASK_CATEGORY): when(
+            has_consent, stop_category, otherwise=silence
+        ),
         (Stage.STOPPED, Signal.MAYBE_STOP): silence,
         (Stage.STOPPED, Signal.STOPASK_KEEP): silence,
         (Stage.STOPPED, Signal.ALL_NO): silence,
@@ -157,7 +171,7 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
 NO_TRANSITION: Mapping[Stage, Handler] = MappingProxyType(
     {
         Stage.NEW: show_prompt,  # first contact: ask
-        Stage.ASKED: reprompt,
+        Stage.ASKED: reprompt,  # a one-line hint: the question is still on screen
         Stage.CHOOSING: reprompt,
         Stage.STOP_ASKED: reprompt,
         Stage.SUBSCRIBED: fallback,

@@ -63,6 +63,8 @@ class Purpose(StrEnum):
     FALLBACK = "fallback"
     STOP_QUESTION = "stop_question"  # "do you want to stop?", one tap (C21)
     KEPT = "kept"  # the answer to it: nothing changed
+    HINT = "hint"  # an answer not understood: how to answer the question on screen
+    ALREADY_SUBSCRIBED = "already_subscribed"  # START while subscribed: what they receive
     INFO = "info"
     BUSINESS = "business"  # POST /api/v1/messages
     DOUBLE_OPT_IN = "double_opt_in"  # the confirmation template for consent collected elsewhere

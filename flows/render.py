@@ -84,6 +84,20 @@ def render_confirmation(catalog: Catalog, language: str, granted: frozenset[str]
     )
 
 
+def render_already_subscribed(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """START while subscribed: what they receive, and a button to change it."""
+    body = texts.text(
+        language,
+        "already_subscribed",
+        company=catalog.company.name,
+        categories=_granted_lines(catalog, language, granted),
+    )
+    button = Button(id=OPTIN_CHOOSE, title=texts.text(language, "button_change"))
+    return Reply(
+        body=body, buttons=(button,), purpose=Purpose.ALREADY_SUBSCRIBED, language=language
+    )
+
+
 def render_stop_question(catalog: Catalog, language: str, categories: tuple[str, ...]) -> Reply:
     """C21: stop everything, stop one of these categories, or change nothing, in one tap.
     Beyond three choices they are the rows of a list, which holds ten."""
@@ -170,6 +184,7 @@ _NOTICES: Mapping[Purpose, str] = MappingProxyType(
         Purpose.UNREADABLE: "unreadable",
         Purpose.REPROMPT_LIMIT: "reprompt_limit",
         Purpose.FALLBACK: "fallback",
+        Purpose.HINT: "hint",
     }
 )
 

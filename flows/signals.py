@@ -215,14 +215,22 @@ def contact_language(
     state: DialogueState, event: Inbound, catalog: Catalog
 ) -> tuple[str, DialogueState]:
     """C11: the chosen language; else the language of what they type (Arabic script → Arabic,
-    other letters → the default); else the last one seen; else the default."""
+    other letters → the default); else the last one seen; else the default. A keyword typed in
+    Latin letters says nothing about their language: STOP is STOP on an Arabic keyboard too."""
     usable = usable_languages(catalog)
     if state.language in usable and state.language_chosen:
         return state.language, state
     typed = event.text if event.kind is InboundKind.TEXT else None
+    if typed and state.language in usable and _latin_keyword(typed, catalog):
+        return state.language, state
     if typed and any(ch.isalpha() for ch in typed):
         detected = "ar" if "ar" in usable and is_arabic(typed) else usable[0]
         return detected, replace(state, language=detected)
     if state.language in usable:
         return state.language, state
     return usable[0], state
+
+
+def _latin_keyword(typed: str, catalog: Catalog) -> bool:
+    match = match_keyword(typed, catalog)
+    return match is not None and match.intent is not Intent.LANGUAGE and not is_arabic(typed)

@@ -22,6 +22,7 @@ from flows.policy import (
     withdrawals,
 )
 from flows.render import (
+    render_already_subscribed,
     render_category_prompt,
     render_confirmation,
     render_help,
@@ -33,7 +34,7 @@ from flows.render import (
 from flows.signals import usable_language
 from flows.turn import Turn
 
-MAX_REPROMPTS = 2  # the same question at most twice in a row, then one pointer to HELP
+MAX_REPROMPTS = 2  # at most two hints in a row, then one pointer to HELP
 
 # ---------------------------------------------------------------------------------------------
 # Answers to the consent prompt and the category questions.
@@ -139,9 +140,23 @@ def show_prompt(turn: Turn) -> StepResult:
     return _show_prompt(turn, turn.state)
 
 
+def show_subscriptions(turn: Turn) -> StepResult:
+    """START from someone already subscribed: what they receive and how to change it, rather
+    than a prompt for what they already agreed to."""
+    reply = render_already_subscribed(turn.catalog, turn.language, turn.state.granted)
+    return StepResult(state=replace(turn.state, reprompts=0), replies=(reply,))
+
+
 def show_help(turn: Turn) -> StepResult:
     reply = render_help(turn.catalog, turn.language)
     return StepResult(state=replace(turn.state, reprompts=0), replies=(reply,))
+
+
+def help_then_question(turn: Turn) -> StepResult:
+    """HELP in the middle of a question: the help, then the question again under it."""
+    helped = show_help(turn)
+    asked = show_question(turn, helped.state)
+    return StepResult(state=asked.state, replies=helped.replies + asked.replies)
 
 
 def show_preferences(turn: Turn) -> StepResult:
@@ -167,13 +182,20 @@ def silence(turn: Turn) -> StepResult:
 
 
 def reprompt(turn: Turn) -> StepResult:
+    """An answer not understood while a question is open: a one-line hint, the question being
+    still on screen above it; after two, one pointer to HELP; then quiet, never a loop."""
     count = turn.state.reprompts
+    state = replace(turn.state, reprompts=count + 1)
     if count < MAX_REPROMPTS:
-        return show_question(turn, turn.state, reprompts=count + 1)
+        again = show_question(turn, turn.state, reprompts=count + 1)
+        if again.state.prompt_version != turn.state.prompt_version:
+            # The question on screen is in another language (or wording) than the one we would
+            # ask in now: a hint pointing at it would not help, the question itself does.
+            return again
+        return StepResult(state=state, replies=(notice(turn, Purpose.HINT),))
     if count == MAX_REPROMPTS:
-        state = replace(turn.state, reprompts=count + 1)
         return StepResult(state=state, replies=(notice(turn, Purpose.REPROMPT_LIMIT),))
-    return silence(turn)  # the pointer to HELP was given; never loop
+    return silence(turn)
 
 
 def fallback(turn: Turn) -> StepResult:

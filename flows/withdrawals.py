@@ -43,6 +43,14 @@ def stop_category(turn: Turn) -> StepResult:
     return StepResult(state=state, changes=changes, replies=(reply,))
 
 
+def has_consent(turn: Turn) -> bool:
+    """Something this stop would withdraw is granted (after STOP, only a grant made off
+    WhatsApp can be): otherwise the first stop's one confirmation stands alone (C07)."""
+    if turn.category_id is not None:
+        return turn.category_id in turn.state.granted
+    return bool(turn.state.granted)
+
+
 def ask_to_stop(turn: Turn) -> StepResult:
     """C21: words that may be asking to stop get one tap to do it, never silence: stop
     everything, stop the category they named (or each one granted), or change nothing."""

@@ -195,3 +195,56 @@ def test_c24_a_prompt_id_in_the_ledger_is_always_one_we_sent_that_contact(app, a
     assert all(
         e["evidence"] == {"reply_wamid": "wamid.STOP"} for e in ledger(api) if not e["granted"]
     )
+
+
+# --- friendlier answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("words", ["sure", "ok", "موافق", "أيوه", "اكيد"])
+def test_clear_typed_agreement_is_a_yes_to_the_live_prompt(customer, api: Api, words: str):
+    customer.say("hello")
+    (confirmation,) = customer.say(words)
+    assert consents(api) == EVERYTHING
+    assert "Nimbus Bakery" in body_of([confirmation])
+
+
+def test_an_answer_not_understood_gets_a_one_line_hint(customer, api: Api):
+    customer.say("hello")
+    (hint,) = customer.say("what is this about?")
+    assert hint.payload["type"] == "text"
+    assert body_of([hint]) == "Sorry, I did not understand. Tap a button above, or reply YES or NO."
+    customer.say("yes")
+    assert consents(api) == EVERYTHING
+
+
+def test_c07_a_second_stop_in_a_row_sends_nothing(customer, api: Api):
+    opt_in_to_everything(customer, api)
+    assert len(customer.say("STOP")) == 1
+    assert customer.say("STOP") == []
+    assert customer.say("stop please") == []
+
+
+def test_start_when_subscribed_says_what_they_receive_and_how_to_change_it(customer, api: Api):
+    opt_in_to_everything(customer, api)
+    (reply,) = customer.say("START")
+    text = body_of([reply])
+    assert "already" in text and "Order updates" in text and "Offers" in text
+    assert button_ids(reply) == ["optin:choose"]
+    assert consents(api) == EVERYTHING
+
+
+def test_help_mid_dialogue_shows_the_pending_question_again(customer, api: Api):
+    customer.say("hello")
+    help_reply, prompt = customer.say("HELP")
+    assert "help@nimbus.example" in body_of([help_reply])
+    assert button_ids(prompt) == PROMPT_BUTTONS
+    customer.press(1)
+    assert consents(api) == EVERYTHING
+
+
+def test_c11_an_arabic_customer_typing_a_latin_keyword_stays_in_arabic(app, api: Api):
+    arabic = ChatSession(app, wa_id="971501234567")
+    arabic.say("مرحبا")
+    (reply,) = arabic.say("STOP")
+    assert "Nimbus Bakery" in body_of([reply]) and "ابدأ" in body_of([reply])
+    assert api.get("/contacts/971501234567").json["language"] == "ar"

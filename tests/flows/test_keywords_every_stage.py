@@ -123,6 +123,12 @@ GRANTED_IN: dict[Stage, frozenset[str]] = {
     Stage.STOPPED: frozenset(),
     Stage.STOP_ASKED: frozenset({"orders", "offers"}),
 }
+# The question open in a stage, which HELP shows again under the help.
+OPEN_QUESTION: dict[Stage, str] = {
+    Stage.ASKED: "prompt",
+    Stage.CHOOSING: "category_prompt",
+    Stage.STOP_ASKED: "stop_question",
+}
 
 
 def in_stage(stage: Stage, chat: ChatFactory) -> Chat:
@@ -149,6 +155,11 @@ def test_c05_c07_every_stop_word_withdraws_everything_from_every_stage(
     result = c.send(typed)
     language = language_of(typed)
 
+    if stage is Stage.STOPPED:
+        # Nothing left to withdraw: the first STOP's one confirmation stands alone (C07).
+        assert result.replies == () and result.changes == ()
+        assert (c.state.stage, c.state.granted) == (Stage.STOPPED, frozenset())
+        return
     # One withdrawal row per category granted until now, in the customer's own words.
     withdrawn = [(cid, False) for cid in catalog.category_ids if cid in before.granted]
     assert [(ch.category, ch.granted) for ch in result.changes] == withdrawn
@@ -234,6 +245,15 @@ def test_c05_c09_every_start_word_shows_the_prompt_and_grants_nothing_from_every
     language = language_of(typed)
 
     assert result.changes == ()
+    if stage is Stage.SUBSCRIBED:
+        # Already subscribed: what they receive, and a button to change it, instead.
+        (reply,) = result.replies
+        assert (reply.purpose, reply.language) == ("already_subscribed", language)
+        for category in catalog.categories:
+            assert category.title_in(language) in reply.body
+        assert [b.id for b in reply.buttons] == ["optin:choose"]
+        assert (c.state.stage, c.state.granted) == (Stage.SUBSCRIBED, before.granted)
+        return
     # The consent prompt, current and in their language; what was granted stays granted.
     (reply,) = result.replies
     assert reply == render_prompt(catalog, language)
@@ -258,7 +278,7 @@ def test_c05_c10_every_help_word_answers_with_help_and_changes_nothing_from_ever
     language = language_of(typed)
 
     assert result.changes == ()
-    (reply,) = result.replies
+    reply, *again = result.replies
     assert (reply.purpose, reply.language, reply.buttons) == ("help", language, ())
     assert COMPANY in reply.body
     assert "help@nimbus.example" in reply.body
@@ -271,7 +291,18 @@ def test_c05_c10_every_help_word_answers_with_help_and_changes_nothing_from_ever
         before.granted,
         before.pending,
     )
-    assert (c.state.prompt_version, c.state.asked_at) == (before.prompt_version, before.asked_at)
+    if stage not in OPEN_QUESTION:
+        assert again == []
+        assert (c.state.prompt_version, c.state.asked_at) == (
+            before.prompt_version,
+            before.asked_at,
+        )
+        return
+    # Mid-dialogue, the question HELP interrupted is shown again, in their language, under it.
+    (question,) = again
+    assert (question.purpose, question.language) == (OPEN_QUESTION[stage], language)
+    assert question.buttons
+    assert (c.state.prompt_version, c.state.asked_at) == (question.text_version, NOW)
 
 
 # --- see or change choices ----------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_unknown_button_is_unmatched_input(chat: ChatFactory) -> None:
     c = asked(chat)
     result = c.tap("cat:cakes:yes")  # no such category
     assert result.changes == ()
-    assert purposes(result) == ["prompt"]
+    assert purposes(result) == ["hint"]  # the prompt above still waits for an answer
 
 
 # --- C11: the contact's language -----------------------------------------------------------------

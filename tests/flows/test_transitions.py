@@ -108,7 +108,11 @@ def test_c02_yes_button_without_a_prompt_shown_is_not_consent(
     assert purposes(result) == ["prompt"]
 
 
-@pytest.mark.parametrize("typed", ["sure, why not", "ok", "👍", "yes please send cakes"])
+# "ok" was listed here until clear typed agreement became a yes (CONTRACT section 4): see
+# test_c02_clear_typed_agreement_is_a_yes_to_the_live_prompt.
+@pytest.mark.parametrize(
+    "typed", ["sure, why not", "ok but not offers", "👍", "yes please send cakes"]
+)
 def test_c02_any_other_answer_is_not_consent(typed: str, chat: ChatFactory) -> None:
     c = asked(chat)
     result = c.send(typed)

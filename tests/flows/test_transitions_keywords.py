@@ -46,13 +46,13 @@ def test_c07_stop_in_arabic_is_confirmed_in_arabic(chat: ChatFactory) -> None:
     assert c.state.language == "ar"
 
 
-def test_c07_repeated_stop_adds_no_ledger_rows(chat: ChatFactory) -> None:
+def test_c07_repeated_stop_adds_no_ledger_rows_and_sends_nothing(chat: ChatFactory) -> None:
     c = stopped(chat)
     rows = len(c.ledger)
     result = c.send("stop")
     assert result.changes == ()
     assert len(c.ledger) == rows
-    assert purposes(result) == ["stop"]  # their own request, answered once
+    assert result.replies == ()  # exactly one confirmation: the first STOP's
 
 
 def test_c23_yes_button_on_a_prompt_shown_before_stop_asks_again(chat: ChatFactory) -> None:

@@ -1,5 +1,5 @@
 """Stops in the customer's own words and the one-tap question (C21), first words (C22), prompts
-retired by a withdrawal (C23), and verified evidence (C24)."""
+retired by a withdrawal (C23), verified evidence (C24), and answers made friendlier to give."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def test_c21_stopask_keep_changes_nothing_and_says_so(chat: ChatFactory) -> None
     assert (c.state.stage, c.state.granted) == (Stage.SUBSCRIBED, BOTH)
 
 
-@pytest.mark.parametrize(("typed", "stops"), [("yes", True), ("نعم", True), ("no", False)])
+@pytest.mark.parametrize(("typed", "stops"), [("yes", True), ("ok", True), ("no", False)])
 def test_c21_a_typed_answer_to_the_question_stops_everything_or_keeps_it(
     typed: str, stops: bool, chat: ChatFactory
 ) -> None:
@@ -193,6 +193,14 @@ def test_c21_a_typed_answer_to_the_question_stops_everything_or_keeps_it(
     else:
         assert purposes(result) == ["kept"] and result.changes == ()
         assert c.state.stage is Stage.SUBSCRIBED
+
+
+def test_c21_an_answer_not_understood_at_the_question_gets_the_hint(chat: ChatFactory) -> None:
+    c = subscribed(chat)
+    c.send("too many messages")
+    assert purposes(c.send("hmm what")) == ["hint"]
+    assert c.state.stage is Stage.STOP_ASKED
+    assert purposes(c.tap("stopask:keep")) == ["kept"]
 
 
 def test_c21_a_stopask_tap_is_honoured_on_an_old_question_as_stop_is(chat: ChatFactory) -> None:
@@ -339,3 +347,75 @@ def test_c24_a_typed_answer_when_no_question_went_out_is_not_consent(chat: ChatF
     c = asked(chat)
     c.state = replace(c.state, last_question=None)
     assert c.send("yes").changes == ()
+
+
+# --- friendlier answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "language"),
+    [
+        ("yes please", "en"),
+        ("Sure!", "en"),
+        ("ok", "en"),
+        ("موافق", "ar"),
+        ("أيوه", "ar"),
+        ("اكيد", "ar"),
+    ],
+)
+def test_clear_typed_agreement_is_a_yes_to_the_live_prompt(
+    typed: str, language: str, chat: ChatFactory
+) -> None:
+    c = asked(chat, language)
+    result = c.send(typed)
+    assert {(ch.category, ch.granted) for ch in result.changes} == {
+        ("orders", True),
+        ("offers", True),
+    }
+    assert purposes(result) == ["confirmation"]
+
+
+@pytest.mark.parametrize("typed", ["STOP", "HELP", "ok", "start"])
+def test_c11_an_arabic_writer_typing_a_latin_keyword_stays_in_arabic(
+    typed: str, chat: ChatFactory
+) -> None:
+    c = chat()
+    c.send("مرحبا")  # guessed Arabic from their writing
+    result = c.send(typed)
+    assert {r.language for r in result.replies} == {"ar"}
+    assert c.state.language == "ar"
+    # A sentence in Latin letters is their writing, and the default answers it (C11).
+    c2 = chat()
+    c2.send("مرحبا")
+    assert c2.send("hmm, in English please").replies[0].language == "en"
+
+
+def test_start_when_subscribed_says_what_they_receive_and_how_to_change_it(
+    chat: ChatFactory,
+) -> None:
+    c = subscribed(chat)
+    (reply,) = c.send("START").replies
+    assert reply.purpose == "already_subscribed"
+    assert "Order updates" in reply.body and "Offers" in reply.body and "STOP" in reply.body
+    assert [b.id for b in reply.buttons] == ["optin:choose"]
+    assert purposes(c.tap("optin:choose")) == ["category_prompt"]
+
+
+def test_help_mid_dialogue_shows_the_pending_question_again(chat: ChatFactory) -> None:
+    c = choosing(chat)
+    help_reply, question = c.send("HELP").replies
+    assert help_reply.purpose == "help"
+    assert [b.id for b in question.buttons] == ["cat:offers:yes", "cat:offers:no"]
+    assert [(ch.category, ch.granted) for ch in c.tap("cat:offers:yes").changes] == [
+        ("offers", True)
+    ]
+
+
+def test_a_hint_turns_into_the_question_when_they_now_write_another_language(
+    chat: ChatFactory,
+) -> None:
+    c = chat()
+    c.send("مرحبا")
+    (again,) = c.send("sorry, what is this?").replies
+    assert (again.purpose, again.language) == ("prompt", "en")
+    assert purposes(c.send("hmm")) == ["hint"]
