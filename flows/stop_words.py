@@ -5,7 +5,7 @@ compiles its patterns and reads a message with them.
 A message is read after normalise(). Each category's words (id, keywords, titles) are first
 replaced by a marker, so that one pattern serves every configured category and "no more offers"
 names the category the way "STOP offers" does. Then, in this order:
-1. stop: the whole message, give or take courtesy words, clearly asks to stop: withdraw;
+1. stop: the whole message, give or take courtesy words at either end, clearly asks to stop;
 2. other: the message is about stopping something else ("don't stop my orders"): nothing;
 3. ask: the whole message may be asking to stop: the one-tap question.
 Stop comes first because its patterns are anchored on the whole message: a sentence about
@@ -57,6 +57,23 @@ class Vocabulary:
     stop: tuple[re.Pattern[str], ...]
     other: tuple[re.Pattern[str], ...]
     ask: tuple[re.Pattern[str], ...]
+    # One courtesy phrase ("please", "من فضلك") at the start, and at the end, of a text. They
+    # are peeled off before matching rather than compiled into every pattern: that would make
+    # importing the vocabulary several times slower.
+    courtesy_head: re.Pattern[str]
+    courtesy_tail: re.Pattern[str]
+
+    def cores(self, text: str) -> list[str]:
+        """The text, and what is left of it without courtesy words at either end, longest
+        first: the whole-message patterns are tried on each."""
+        starts = [0]
+        while match := self.courtesy_head.match(text, starts[-1]):
+            starts.append(match.end())
+        ends = [len(text)]
+        while match := self.courtesy_tail.search(text, 0, ends[-1]):
+            ends.append(match.start())
+        cuts = sorted(((s, e) for s in starts for e in ends if s < e), key=lambda c: c[0] - c[1])
+        return [text[s:e] for s, e in cuts]
 
 
 def _alternation(phrases: Sequence[str]) -> str:
@@ -68,9 +85,8 @@ class _Compiler:
     """Turns the pattern notation of stop_words.toml into regular expressions over a text whose
     words are each followed by one space."""
 
-    def __init__(self, words: Mapping[str, Sequence[str]], courtesy: Sequence[str]) -> None:
+    def __init__(self, words: Mapping[str, Sequence[str]]) -> None:
         self.words = words
-        self.courtesy = f"(?:(?:{_alternation(courtesy)}) )"
 
     def _alternative(self, alternative: str) -> str:
         if alternative.startswith("{") and alternative.endswith("}"):
@@ -92,8 +108,7 @@ class _Compiler:
         return "(?:" + "|".join(self._alternative(a) for a in core.split("|")) + ")" + suffix
 
     def whole(self, pattern: str) -> re.Pattern[str]:
-        body = "".join(self.item(i) for i in pattern.split())
-        return re.compile(f"{self.courtesy}*{body}{self.courtesy}*")
+        return re.compile("".join(self.item(i) for i in pattern.split()))
 
     def anywhere(self, pattern: str) -> re.Pattern[str]:
         if "{category}" in pattern:
@@ -108,12 +123,19 @@ def load_vocabulary(source: str) -> Vocabulary:
     other: list[re.Pattern[str]] = []
     ask: list[re.Pattern[str]] = []
     for language in table.values():
-        compiler = _Compiler(language["words"], courtesy)
+        compiler = _Compiler(language["words"])
         patterns = language["patterns"]
         stop += [compiler.whole(p) for p in patterns.get("stop", ())]
         other += [compiler.anywhere(p) for p in patterns.get("other", ())]
         ask += [compiler.whole(p) for p in patterns.get("ask", ())]
-    return Vocabulary(stop=tuple(stop), other=tuple(other), ask=tuple(ask))
+    phrase = f"(?:{_alternation(courtesy)}) " if courtesy else "(?!)"
+    return Vocabulary(
+        stop=tuple(stop),
+        other=tuple(other),
+        ask=tuple(ask),
+        courtesy_head=re.compile(phrase),
+        courtesy_tail=re.compile(f"(?<![^ ]){phrase}$"),
+    )
 
 
 # Package data, constant for the life of the process: no I/O happens once imported.
@@ -125,18 +147,26 @@ def read_stop(text: str, catalog: Catalog, vocabulary: Vocabulary = VOCABULARY) 
     form = normalise(text)
     if not form or form.count(" ") >= MAX_WORDS:
         return NOT_A_STOP
-    marked = _mark_categories(form, catalog) + " "
-    for pattern in vocabulary.stop:
-        match = pattern.fullmatch(marked)
-        if match:
-            return StopReading(Reading.STOP, _named(match, catalog))
+    cores = vocabulary.cores(_mark_categories(form, catalog) + " ")
+    match = _first(vocabulary.stop, cores)
+    if match:
+        return StopReading(Reading.STOP, _named(match, catalog))
     if any(pattern.search(form + " ") for pattern in vocabulary.other):
         return NOT_A_STOP
-    for pattern in vocabulary.ask:
-        match = pattern.fullmatch(marked)
-        if match:
-            return StopReading(Reading.ASK, _named(match, catalog))
+    match = _first(vocabulary.ask, cores)
+    if match:
+        return StopReading(Reading.ASK, _named(match, catalog))
     return NOT_A_STOP
+
+
+def _first(patterns: Sequence[re.Pattern[str]], cores: Sequence[str]) -> re.Match[str] | None:
+    """The first pattern, in the vocabulary's order, that some core of the message is."""
+    for pattern in patterns:
+        for core in cores:
+            match = pattern.fullmatch(core)
+            if match:
+                return match
+    return None
 
 
 def _named(match: re.Match[str], catalog: Catalog) -> tuple[str, ...]:
