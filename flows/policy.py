@@ -71,9 +71,9 @@ class Purpose(StrEnum):
 
 
 # The messages that ask something: a typed answer answers the last of them we sent (C24).
-QUESTIONS = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT, Purpose.STOP_QUESTION})
+QUESTION_PURPOSES = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT, Purpose.STOP_QUESTION})
 # The confirmations of a withdrawal: every question sent before one is retired (C23).
-WITHDRAWALS = frozenset({Purpose.STOP, Purpose.STOP_CATEGORY})
+WITHDRAWAL_PURPOSES = frozenset({Purpose.STOP, Purpose.STOP_CATEGORY})
 
 
 # The business writes first: suppression (an erasure) holds these; everything else answers the

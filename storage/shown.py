@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from flows.policy import QUESTIONS, WITHDRAWALS
+from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES
 from storage.models import Message
 
 # A question Meta could not deliver, or that a STOP cancelled before it went out, was not seen.
@@ -36,7 +36,7 @@ def last_question(session: Session, *, contact_id: int) -> Message | None:
         .where(
             Message.contact_id == contact_id,
             Message.direction == "out",
-            col(Message.purpose).in_([p.value for p in QUESTIONS]),
+            col(Message.purpose).in_([p.value for p in QUESTION_PURPOSES]),
             col(Message.status).not_in(_UNSEEN),
         )
         .order_by(col(Message.created_at).desc())
@@ -52,7 +52,7 @@ def last_withdrawal_at(session: Session, *, contact_id: int) -> datetime | None:
         .where(
             Message.contact_id == contact_id,
             Message.direction == "out",
-            col(Message.purpose).in_([p.value for p in WITHDRAWALS]),
+            col(Message.purpose).in_([p.value for p in WITHDRAWAL_PURPOSES]),
         )
         .order_by(col(Message.created_at).desc())
         .limit(1)

@@ -12,7 +12,7 @@ import pytest
 from flows.catalog import Catalog, Category, Company
 from flows.dialogue import step
 from flows.model import DialogueState, Inbound, InboundKind, Reply, Sent, Stage, StepResult
-from flows.policy import QUESTIONS, WITHDRAWALS, ConsentChange
+from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES, ConsentChange
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 BOTH = frozenset({"orders", "offers"})
@@ -97,10 +97,10 @@ class Chat:
             wamid, queued_at = self._wamid("out"), self._queued_at()
             self.sent.append((wamid, reply))
             self.sent_at[wamid] = queued_at
-            if reply.purpose in QUESTIONS:
+            if reply.purpose in QUESTION_PURPOSES:
                 sent = Sent(wamid=wamid, text_version=reply.text_version, sent_at=queued_at)
                 state = replace(state, last_question=sent)
-            if reply.purpose in WITHDRAWALS:
+            if reply.purpose in WITHDRAWAL_PURPOSES:
                 state = replace(state, withdrawn_at=queued_at)
         self.state = state
         self.ledger.extend(result.changes)
