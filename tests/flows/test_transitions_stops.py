@@ -212,6 +212,25 @@ def test_c21_a_stopask_tap_is_honoured_on_an_old_question_as_stop_is(chat: ChatF
     assert [(ch.category, ch.granted) for ch in result.changes] == [("offers", False)]
 
 
+@pytest.mark.parametrize("where", [{"edited": True}, {"in_group": True}])
+def test_c21_own_words_from_an_edit_or_a_group_withdraw_and_a_maybe_asks_nothing(
+    where: dict[str, bool], chat: ChatFactory
+) -> None:
+    # An edit into a stop, or a stop said in a group, still withdraws (C31, C32)...
+    c = subscribed(chat)
+    result = c.send("unsubscribe me", **where)
+    assert {(ch.category, ch.granted) for ch in result.changes} == {
+        ("orders", False),
+        ("offers", False),
+    }
+    # ...but a message that may be asking gets no question there: nothing is asked in a group,
+    # and an edit never starts a dialogue.
+    c = subscribed(chat)
+    result = c.send("too many messages", **where)
+    assert result.replies == () and result.changes == ()
+    assert c.state.stage is Stage.SUBSCRIBED
+
+
 def test_c21_a_maybe_stop_while_stopped_gets_nothing(chat: ChatFactory) -> None:
     c = subscribed(chat)
     c.send("STOP")
