@@ -11,7 +11,7 @@ from dataclasses import replace
 from flows.model import StepResult
 from flows.policy import double_opt_in_answers, requested_grants
 from flows.render import render_confirmation
-from flows.transitions import Turn
+from flows.turn import Turn
 
 
 def confirm_double_opt_in(turn: Turn) -> StepResult:

@@ -31,16 +31,24 @@ class Inbound:
     text: str | None = None  # typed text, or the button's title
     reply_id: str | None = None  # interactive reply id, or a template button's payload
     from_ad: bool = False  # carried a click-to-WhatsApp ad referral: never consent (C03)
-    context_wamid: str | None = None  # the message this one answers
+    context_wamid: str | None = None  # the message this one answers, as Meta reports it
     # Version of the text of the message answered (context_wamid), when it is one of ours.
     context_text_version: str | None = None
+    # When we sent the message answered; set only when the caller found it among the messages
+    # we sent to this very contact, so it is also what makes context_wamid evidence (C24).
+    context_sent_at: datetime | None = None
     in_group: bool = False  # written in a group chat: may only withdraw, never answered (C31)
     edited: bool = False  # an edit of an earlier message: may only withdraw (C32)
 
     @property
+    def verified_context(self) -> str | None:
+        """The message this one answers, if we can prove we sent it to this contact (C24)."""
+        return self.context_wamid if self.context_sent_at is not None else None
+
+    @property
     def evidence(self) -> dict[str, str]:
         """The ids that prove a decision made by this message (C12, C24)."""
-        pairs = (("reply_wamid", self.wamid), ("prompt_wamid", self.context_wamid))
+        pairs = (("reply_wamid", self.wamid), ("prompt_wamid", self.verified_context))
         return {key: value for key, value in pairs if value}
 
     @property
@@ -56,6 +64,18 @@ class Stage(StrEnum):
     SUBSCRIBED = "subscribed"  # granted at least one category
     DECLINED = "declined"  # answered, granted nothing
     STOPPED = "stopped"  # sent STOP: silence until they opt in again (C07)
+    STOP_ASKED = "stop_asked"  # asked whether they meant to stop (C21)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sent:
+    """A question we sent this contact, as the outbound log records it: what a typed answer
+    answers and cites as evidence (C24)."""
+
+    wamid: str | None  # Meta's id for it; None until the dispatcher has sent it
+    text_version: str | None
+    sent_at: datetime  # when it was queued, on the same clock as DialogueState.withdrawn_at
+    message_id: str | None = None  # our id for it in the conversation log
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +85,7 @@ class DialogueState:
     stage: Stage = Stage.NEW
     language: str | None = None  # the contact's language, once known
     language_chosen: bool = False  # chosen with ENGLISH / العربية, not guessed from their writing
-    pending: tuple[str, ...] = ()  # categories still to ask while CHOOSING
+    pending: tuple[str, ...] = ()  # categories still to ask while CHOOSING, offered in STOP_ASKED
     prompt_version: str | None = None  # version of the last consent prompt shown
     asked_at: datetime | None = None  # when that prompt was shown (expires after 24 h)
     reprompts: int = 0  # consecutive inputs with no transition
@@ -78,6 +98,10 @@ class DialogueState:
     requested: RequestedOptIn | None = None
     # The source tag of the link or QR code the conversation was opened with.
     entry_point: str | None = None
+    # From the outbound log, like granted from the ledger: the last question that went out, and
+    # when a withdrawal was last confirmed (it retires every question sent before it, C23).
+    last_question: Sent | None = None
+    withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +127,7 @@ class Reply:
 
     body: str
     buttons: tuple[Button, ...] = ()
+    menu: str | None = None  # set: the buttons are sent as the rows of a list, behind this label
     purpose: Purpose = Purpose.INFO
     language: str = "en"
 

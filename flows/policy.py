@@ -61,9 +61,19 @@ class Purpose(StrEnum):
     UNREADABLE = "unreadable"
     REPROMPT_LIMIT = "reprompt_limit"
     FALLBACK = "fallback"
+    STOP_QUESTION = "stop_question"  # "do you want to stop?", one tap (C21)
+    KEPT = "kept"  # the answer to it: nothing changed
+    HINT = "hint"  # an answer not understood: how to answer the question on screen
+    ALREADY_SUBSCRIBED = "already_subscribed"  # START while subscribed: what they receive
     INFO = "info"
     BUSINESS = "business"  # POST /api/v1/messages
     DOUBLE_OPT_IN = "double_opt_in"  # the confirmation template for consent collected elsewhere
+
+
+# The messages that ask something: a typed answer answers the last of them we sent (C24).
+QUESTION_PURPOSES = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT, Purpose.STOP_QUESTION})
+# The confirmations of a withdrawal: every question sent before one is retired (C23).
+WITHDRAWAL_PURPOSES = frozenset({Purpose.STOP, Purpose.STOP_CATEGORY})
 
 
 # The business writes first: suppression (an erasure) holds these; everything else answers the

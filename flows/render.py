@@ -13,10 +13,19 @@ from flows.signals import (
     OPTIN_CHOOSE,
     OPTIN_NO,
     OPTIN_YES,
+    STOPASK_ALL,
+    STOPASK_KEEP,
     category_button_id,
+    stopask_button_id,
     usable_language,
     usable_languages,
 )
+
+# Meta's limits for interactive messages: a longer choice goes in a list, long titles are cut.
+BUTTONS_MAX = 3
+BUTTON_TITLE_MAX = 20
+LIST_ROWS_MAX = 10
+LIST_ROW_TITLE_MAX = 24
 
 
 def render_prompt(catalog: Catalog, language: str) -> Reply:
@@ -67,16 +76,64 @@ def render_category_prompt(catalog: Catalog, category_id: str, language: str) ->
 
 def render_confirmation(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
     """What the contact now receives and how to stop or change it (also after a double opt-in)."""
-    lines = "\n".join(
-        texts.text(language, "granted_line", title=c.title_in(language))
-        for c in catalog.categories
-        if c.id in granted
-    )
+    lines = _granted_lines(catalog, language, granted)
     return Reply(
         body=texts.text(language, "confirmation", company=catalog.company.name, categories=lines),
         purpose=Purpose.CONFIRMATION,
         language=language,
     )
+
+
+def render_already_subscribed(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """START while subscribed: what they receive, and a button to change it."""
+    body = texts.text(
+        language,
+        "already_subscribed",
+        company=catalog.company.name,
+        categories=_granted_lines(catalog, language, granted),
+    )
+    button = Button(id=OPTIN_CHOOSE, title=texts.text(language, "button_change"))
+    return Reply(
+        body=body, buttons=(button,), purpose=Purpose.ALREADY_SUBSCRIBED, language=language
+    )
+
+
+def render_stop_question(catalog: Catalog, language: str, categories: tuple[str, ...]) -> Reply:
+    """C21: stop everything, stop one of these categories, or change nothing, in one tap.
+    Beyond three choices they are the rows of a list, which holds ten."""
+    language = usable_language(catalog, language)
+    offered = [c for c in catalog.categories if c.id in categories][: LIST_ROWS_MAX - 2]
+    choices = [
+        (STOPASK_ALL, texts.text(language, "button_stop_all")),
+        *(
+            (
+                stopask_button_id(c.id),
+                texts.text(language, "button_stop_category", title=c.title_in(language)),
+            )
+            for c in offered
+        ),
+        (STOPASK_KEEP, texts.text(language, "button_keep")),
+    ]
+    menu = texts.text(language, "button_stop_menu") if len(choices) > BUTTONS_MAX else None
+    limit = LIST_ROW_TITLE_MAX if menu else BUTTON_TITLE_MAX
+    return Reply(
+        body=texts.text(language, "stop_question", company=catalog.company.name),
+        buttons=tuple(Button(id=i, title=_fit(title, limit)) for i, title in choices),
+        menu=menu,
+        purpose=Purpose.STOP_QUESTION,
+        language=language,
+    )
+
+
+def render_kept(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """The answer to "change nothing": it says so, and what they still receive."""
+    company = catalog.company.name
+    if any(c.id in granted for c in catalog.categories):
+        lines = _granted_lines(catalog, language, granted)
+        body = texts.text(language, "kept", company=company, categories=lines)
+    else:
+        body = texts.text(language, "kept_none", company=company)
+    return Reply(body=body, purpose=Purpose.KEPT, language=language)
 
 
 def render_help(catalog: Catalog, language: str) -> Reply:
@@ -127,6 +184,7 @@ _NOTICES: Mapping[Purpose, str] = MappingProxyType(
         Purpose.UNREADABLE: "unreadable",
         Purpose.REPROMPT_LIMIT: "reprompt_limit",
         Purpose.FALLBACK: "fallback",
+        Purpose.HINT: "hint",
     }
 )
 
@@ -147,3 +205,16 @@ def _category_lines(catalog: Catalog, language: str) -> str:
         )
         for c in catalog.categories
     )
+
+
+def _granted_lines(catalog: Catalog, language: str, granted: frozenset[str]) -> str:
+    return "\n".join(
+        texts.text(language, "granted_line", title=c.title_in(language))
+        for c in catalog.categories
+        if c.id in granted
+    )
+
+
+def _fit(title: str, limit: int) -> str:
+    """A title cut to Meta's limit; the body names every category in full."""
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"

@@ -13,6 +13,7 @@ from flows.entry import entry_point_in
 from flows.keywords import Intent, match_keyword
 from flows.model import DialogueState, Inbound, InboundKind
 from flows.normalise import is_arabic, normalise
+from flows.stop_words import Reading, read_stop
 
 # The consent prompt's buttons (CONTRACT section 4).
 OPTIN_YES = "optin:yes"
@@ -27,9 +28,18 @@ DOI_NO = "doi:no"
 # The quick-reply button Meta adds to marketing templates; a tap is Meta's opt-out (C13).
 META_STOP_PROMOTIONS = "stop promotions"
 
+# The one-tap question when a message may be asking to stop (C21): stopask:all,
+# stopask:<category_id>, stopask:keep. "all" and "keep" win over categories of those names.
+STOPASK_ALL = "stopask:all"
+STOPASK_KEEP = "stopask:keep"
+
 
 def category_button_id(category_id: str, answer: bool) -> str:
     return f"cat:{category_id}:{'yes' if answer else 'no'}"
+
+
+def stopask_button_id(category_id: str) -> str:
+    return f"stopask:{category_id}"
 
 
 class Signal(StrEnum):
@@ -53,6 +63,12 @@ class Signal(StrEnum):
     DOI_NO = DOI_NO
     # Meta's "Stop promotions" quick reply on a marketing template.
     STOP_PROMOTIONS = "stop_promotions"
+    # Own words that may be asking to stop (clear ones are STOP_ALL / STOP_CATEGORY), and the
+    # taps on the question it gets (C21).
+    MAYBE_STOP = "maybe_stop"
+    STOPASK_ALL = STOPASK_ALL
+    STOPASK_CATEGORY = "stopask:category"
+    STOPASK_KEEP = STOPASK_KEEP
     # Typed answers: they mean something only while a question is showing.
     YES = "typed_yes"
     NO = "typed_no"
@@ -82,6 +98,10 @@ HONOURED_FROM_AD = frozenset(
         Signal.LANGUAGE,
         Signal.STOP_PROMOTIONS,
         Signal.DOI_NO,
+        Signal.MAYBE_STOP,
+        Signal.STOPASK_ALL,
+        Signal.STOPASK_CATEGORY,
+        Signal.STOPASK_KEEP,
     }
 )
 
@@ -107,6 +127,8 @@ _BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
         OPTIN_NO: Signal.ALL_NO,
         DOI_YES: Signal.DOI_YES,
         DOI_NO: Signal.DOI_NO,
+        STOPASK_ALL: Signal.STOPASK_ALL,
+        STOPASK_KEEP: Signal.STOPASK_KEEP,
     }
 )
 _ANSWERS = frozenset({Intent.YES, Intent.NO})
@@ -125,7 +147,7 @@ def classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str 
 
 
 def _recognise(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:
-    """Meta's opt-out button first, then our button ids, then keywords."""
+    """Meta's opt-out button first, then our button ids, then keywords, then own words."""
     if event.kind in _IGNORED_KINDS:
         return Signal.IGNORED, None, None
     if event.kind is InboundKind.WELCOME:
@@ -143,16 +165,39 @@ def _recognise(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, st
     if prefix == "cat" and answer in ("yes", "no") and catalog.category(category_id):
         signal = Signal.CATEGORY_YES if answer == "yes" else Signal.CATEGORY_NO
         return signal, category_id, None
+    if prefix == "stopask" and catalog.category(rest):
+        return Signal.STOPASK_CATEGORY, rest, None
     # A button that is not ours (a template quick reply) may still carry a keyword. A link's
     # prefilled text is never an answer to a question, however it has been edited.
     from_link = event.kind is InboundKind.TEXT and entry_point_in(event.text) is not None
-    for candidate in (event.text, event.reply_id):
-        match = match_keyword(candidate, catalog) if candidate else None
+    candidates = [c for c in (event.text, event.reply_id) if c]
+    for candidate in candidates:
+        match = match_keyword(candidate, catalog)
         if match is not None and not (from_link and match.intent in _ANSWERS):
             return _INTENT_SIGNALS[match.intent], match.category_id, match.language
+    for candidate in candidates:
+        signal, category_id = _own_words(candidate, catalog)
+        if signal is not Signal.OTHER:
+            return signal, category_id, None
     if from_link:
         return Signal.ENTRY, None, None
     return Signal.OTHER, None, None
+
+
+def _own_words(text: str, catalog: Catalog) -> tuple[Signal, str | None]:
+    """C21: a clear stop is STOP, or STOP <category> when it names exactly one; one naming
+    several, or one that may be asking, gets the question."""
+    reading = read_stop(text, catalog)
+    named = reading.categories
+    if reading.reading is Reading.STOP:
+        if len(named) == 1:
+            return Signal.STOP_CATEGORY, named[0]
+        if not named or set(named) == set(catalog.category_ids):
+            return Signal.STOP_ALL, None
+        return Signal.MAYBE_STOP, None
+    if reading.reading is Reading.ASK:
+        return Signal.MAYBE_STOP, named[0] if len(named) == 1 else None
+    return Signal.OTHER, None
 
 
 def _is_stop_promotions(event: Inbound) -> bool:
@@ -178,14 +223,22 @@ def contact_language(
     state: DialogueState, event: Inbound, catalog: Catalog
 ) -> tuple[str, DialogueState]:
     """C11: the chosen language; else the language of what they type (Arabic script → Arabic,
-    other letters → the default); else the last one seen; else the default."""
+    other letters → the default); else the last one seen; else the default. A keyword typed in
+    Latin letters says nothing about their language: STOP is STOP on an Arabic keyboard too."""
     usable = usable_languages(catalog)
     if state.language in usable and state.language_chosen:
         return state.language, state
     typed = event.text if event.kind is InboundKind.TEXT else None
+    if typed and state.language in usable and _latin_keyword(typed, catalog):
+        return state.language, state
     if typed and any(ch.isalpha() for ch in typed):
         detected = "ar" if "ar" in usable and is_arabic(typed) else usable[0]
         return detected, replace(state, language=detected)
     if state.language in usable:
         return state.language, state
     return usable[0], state
+
+
+def _latin_keyword(typed: str, catalog: Catalog) -> bool:
+    match = match_keyword(typed, catalog)
+    return match is not None and match.intent is not Intent.LANGUAGE and not is_arabic(typed)

@@ -1,150 +1,40 @@
-"""The transitions of the consent dialogue: what each signal does, and the guards that decide it.
+"""The transitions of the consent dialogue: answers to our questions, the keywords that inform,
+and how questions are shown. Withdrawals are in flows.withdrawals, the guards that decide whether
+an answer is consent in flows.evidence.
 
 flows.dialogue names these in its table; each handler takes one Turn and returns a StepResult.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import replace
 
 from flows.catalog import Catalog
 from flows.entry import entry_point_in
-from flows.model import DialogueState, Inbound, Reply, Stage, StepResult
+from flows.evidence import answered_prompt, answered_question, evidence, open_category
+from flows.model import DialogueState, Reply, Stage, StepResult
 from flows.policy import (
-    META_OPT_OUT_TEXT,
     ConsentChange,
     ConsentSource,
     Purpose,
     decisions,
-    marketing_opt_out,
     withdrawals,
 )
 from flows.render import (
+    render_already_subscribed,
     render_category_prompt,
     render_confirmation,
     render_help,
     render_notice,
     render_preferences,
     render_prompt,
+    render_stop_question,
 )
-from flows.signals import Signal, usable_language, usable_languages
+from flows.signals import usable_language
+from flows.turn import Turn
 
-PROMPT_LIFETIME = timedelta(hours=24)  # an answer later than this to a prompt is not consent
-MAX_REPROMPTS = 2  # the same question at most twice in a row, then one pointer to HELP
-# Meta's timestamps are whole seconds, ours are not: the slack when comparing the two.
-CLOCK_SLACK = timedelta(seconds=2)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Turn:
-    """Everything a transition needs about the message being answered."""
-
-    state: DialogueState
-    event: Inbound
-    catalog: Catalog
-    now: datetime
-    language: str
-    signal: Signal
-    category_id: str | None = None  # from a cat:<id>:* button or STOP <category>
-    switch_to: str | None = None  # from a LANGUAGE keyword
-
-
-Handler = Callable[[Turn], StepResult]
-Guard = Callable[[Turn], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Guarded:
-    """A transition taken only when its guard holds; otherwise the named alternative."""
-
-    guard: Guard
-    then: Handler
-    otherwise: Handler
-
-    def __call__(self, turn: Turn) -> StepResult:
-        return (self.then if self.guard(turn) else self.otherwise)(turn)
-
-
-def when(guard: Guard, then: Handler, *, otherwise: Handler) -> Guarded:
-    return Guarded(guard, then, otherwise)
-
-
-# ---------------------------------------------------------------------------------------------
-# Guards: is this answer consent to the question it answers?
-
-
-def prompt_is_live(turn: Turn) -> bool:
-    """A current prompt answered within its lifetime, after it was shown (C02, C19)."""
-    return prompt_is_answered(turn) and _within_lifetime(turn)
-
-
-def prompt_is_answered(turn: Turn) -> bool:
-    """A current prompt is what this message answers; its age does not matter to a refusal."""
-    return _answered(turn, _prompts(turn)) is not None and not _typed_before_question(turn)
-
-
-def question_is_live(turn: Turn) -> bool:
-    """As prompt_is_live, for the category question this message is about."""
-    return question_is_answered(turn) and _within_lifetime(turn)
-
-
-def question_is_answered(turn: Turn) -> bool:
-    category_id = _open_category(turn)
-    if category_id is None:
-        return False
-    answered = _answered(turn, _category_prompts(turn, category_id))
-    return answered is not None and not _typed_before_question(turn)
-
-
-def _answered(turn: Turn, candidates: Iterable[Reply]) -> Reply | None:
-    """The question this message answers, if its wording is still the current one (C19).
-
-    The version is the one of the message replied to; a typed answer has none, so it answers
-    the last question shown. Any language counts: the person may have switched since."""
-    version = turn.event.context_text_version or turn.state.prompt_version
-    return next((r for r in candidates if r.text_version == version), None)
-
-
-def _within_lifetime(turn: Turn) -> bool:
-    asked_at = turn.state.asked_at
-    return asked_at is not None and turn.event.timestamp - asked_at <= PROMPT_LIFETIME
-
-
-def _typed_before_question(turn: Turn) -> bool:
-    """A typed answer written before the question was shown ("hi", "yes" sent in a burst) answers
-    nothing. Buttons need no such check: their context is the very message they were tapped on."""
-    if turn.signal not in (Signal.YES, Signal.NO):
-        return False
-    asked_at = turn.state.asked_at
-    return asked_at is None or turn.event.timestamp < asked_at - CLOCK_SLACK
-
-
-def _prompts(turn: Turn) -> tuple[Reply, ...]:
-    return tuple(render_prompt(turn.catalog, lang) for lang in _languages_contact_first(turn))
-
-
-def _category_prompts(turn: Turn, category_id: str) -> tuple[Reply, ...]:
-    return tuple(
-        render_category_prompt(turn.catalog, category_id, lang)
-        for lang in _languages_contact_first(turn)
-    )
-
-
-def _languages_contact_first(turn: Turn) -> tuple[str, ...]:
-    others = tuple(o for o in usable_languages(turn.catalog) if o != turn.language)
-    return (turn.language, *others)
-
-
-def _open_category(turn: Turn) -> str | None:
-    """The category a message is about: the button's, or else the question being asked."""
-    if turn.category_id is not None:
-        return turn.category_id
-    if turn.state.stage is Stage.CHOOSING and turn.state.pending:
-        return turn.state.pending[0]
-    return None
-
+MAX_REPROMPTS = 2  # at most two hints in a row, then one pointer to HELP
 
 # ---------------------------------------------------------------------------------------------
 # Answers to the consent prompt and the category questions.
@@ -152,7 +42,7 @@ def _open_category(turn: Turn) -> str | None:
 
 def accept_all(turn: Turn) -> StepResult:
     """Every category, recorded with the exact prompt answered. Guarded by prompt_is_live."""
-    prompt = _answered(turn, _prompts(turn))
+    prompt = answered_prompt(turn)
     assert prompt is not None, "taken only behind prompt_is_live"
     ids = turn.catalog.category_ids
     changes = _decision(turn, ids, granted=True, text=prompt.shown_text)
@@ -161,7 +51,7 @@ def accept_all(turn: Turn) -> StepResult:
 
 
 def decline_all(turn: Turn) -> StepResult:
-    prompt = _answered(turn, _prompts(turn))
+    prompt = answered_prompt(turn)
     ids = turn.catalog.category_ids
     words = prompt.shown_text if prompt else turn.event.own_words
     changes = _decision(turn, ids, granted=False, text=words)
@@ -178,39 +68,39 @@ def choose(turn: Turn) -> StepResult:
 
 def accept_category(turn: Turn) -> StepResult:
     """The category asked, recorded with its exact question. Guarded by question_is_live."""
-    category_id = _open_category(turn)
-    question = _answered(turn, _category_prompts(turn, category_id)) if category_id else None
+    category_id = open_category(turn)
+    question = answered_question(turn, category_id) if category_id else None
     assert category_id is not None and question is not None, "taken only behind question_is_live"
     changes = _decision(turn, (category_id,), granted=True, text=question.shown_text)
     state = replace(
         turn.state,
         granted=turn.state.granted | {category_id},
-        pending=_without(turn.state.pending, category_id),
+        pending=without(turn.state.pending, category_id),
     )
     return _settle(turn, state, changes)
 
 
 def decline_category(turn: Turn) -> StepResult:
-    category_id = _open_category(turn)
+    category_id = open_category(turn)
     if category_id is None:
         return ask_category_again(turn)
-    question = _answered(turn, _category_prompts(turn, category_id))
+    question = answered_question(turn, category_id)
     words = question.shown_text if question else turn.event.own_words
     changes = _decision(turn, (category_id,), granted=False, text=words)
     state = replace(
         turn.state,
         granted=turn.state.granted - {category_id},
-        pending=_without(turn.state.pending, category_id),
+        pending=without(turn.state.pending, category_id),
     )
     return _settle(turn, state, changes)
 
 
 def ask_category_again(turn: Turn) -> StepResult:
     """Not consent: the category asked again, first, in its current wording (C02, C19)."""
-    category_id = _open_category(turn)
+    category_id = open_category(turn)
     if category_id is None:
-        return _show_question(turn, turn.state)
-    pending = (category_id, *_without(turn.state.pending, category_id))
+        return show_question(turn, turn.state)
+    pending = (category_id, *without(turn.state.pending, category_id))
     return _ask_category(turn, turn.state, pending)
 
 
@@ -226,58 +116,6 @@ def open_from_link(turn: Turn) -> StepResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Withdrawals.
-
-
-def stop_all(turn: Turn) -> StepResult:
-    changes = _withdrawal(turn, turn.catalog.in_order(turn.state.granted))
-    state = replace(turn.state, stage=Stage.STOPPED, granted=frozenset(), pending=(), reprompts=0)
-    return StepResult(state=state, changes=changes, replies=(_notice(turn, Purpose.STOP),))
-
-
-def stop_category(turn: Turn) -> StepResult:
-    category = turn.catalog.category(turn.category_id or "")
-    assert category is not None, "classify names only catalog categories"
-    changes = _withdrawal(turn, (category.id,))
-    state = replace(
-        turn.state,
-        granted=turn.state.granted - {category.id},
-        pending=_without(turn.state.pending, category.id),
-        reprompts=0,
-    )
-    # Withdrawing the last granted category, or the last one still to be asked, settles the stage.
-    finished_choosing = state.stage is Stage.CHOOSING and not state.pending
-    if finished_choosing or state.stage is Stage.SUBSCRIBED:
-        state = replace(state, stage=settled_stage(turn.catalog, state.granted))
-    reply = _notice(turn, Purpose.STOP_CATEGORY, title=category.title_in(turn.language))
-    return StepResult(state=state, changes=changes, replies=(reply,))
-
-
-def stop_promotions(turn: Turn) -> StepResult:
-    """Meta's "Stop promotions" quick reply is Meta's opt-out, answered by Meta, not by us."""
-    return meta_opt_out(
-        turn.state, turn.catalog, occurred_at=turn.event.timestamp, evidence=turn.event.evidence
-    )
-
-
-def meta_opt_out(
-    state: DialogueState,
-    catalog: Catalog,
-    *,
-    occurred_at: datetime,
-    evidence: Mapping[str, str],
-    text: str = META_OPT_OUT_TEXT,
-) -> StepResult:
-    """C13: every granted marketing category withdrawn, source meta; no reply."""
-    changes = marketing_opt_out(
-        state.granted, catalog.marketing_ids, occurred_at=occurred_at, evidence=evidence, text=text
-    )
-    granted = state.granted - {change.category for change in changes}
-    stage = settled_stage(catalog, granted) if state.stage is Stage.SUBSCRIBED else state.stage
-    return StepResult(state=replace(state, granted=granted, stage=stage), changes=changes)
-
-
-# ---------------------------------------------------------------------------------------------
 # Keywords that inform, and inputs with no transition.
 
 
@@ -286,9 +124,23 @@ def show_prompt(turn: Turn) -> StepResult:
     return _show_prompt(turn, turn.state)
 
 
+def show_subscriptions(turn: Turn) -> StepResult:
+    """START from someone already subscribed: what they receive and how to change it, rather
+    than a prompt for what they already agreed to."""
+    reply = render_already_subscribed(turn.catalog, turn.language, turn.state.granted)
+    return StepResult(state=replace(turn.state, reprompts=0), replies=(reply,))
+
+
 def show_help(turn: Turn) -> StepResult:
     reply = render_help(turn.catalog, turn.language)
     return StepResult(state=replace(turn.state, reprompts=0), replies=(reply,))
+
+
+def help_then_question(turn: Turn) -> StepResult:
+    """HELP in the middle of a question: the help, then the question again under it."""
+    helped = show_help(turn)
+    asked = show_question(turn, helped.state)
+    return StepResult(state=asked.state, replies=helped.replies + asked.replies)
 
 
 def show_preferences(turn: Turn) -> StepResult:
@@ -300,13 +152,13 @@ def switch_language(turn: Turn) -> StepResult:
     language = usable_language(turn.catalog, turn.switch_to)
     state = replace(turn.state, language=language, language_chosen=True, reprompts=0)
     turn = replace(turn, state=state, language=language)
-    if state.stage in (Stage.NEW, Stage.ASKED, Stage.CHOOSING):
-        return _show_question(turn, state)
-    return StepResult(state=state, replies=(_notice(turn, Purpose.LANGUAGE),))
+    if state.stage in (Stage.NEW, Stage.ASKED, Stage.CHOOSING, Stage.STOP_ASKED):
+        return show_question(turn, state)
+    return StepResult(state=state, replies=(notice(turn, Purpose.LANGUAGE),))
 
 
 def cannot_read(turn: Turn) -> StepResult:
-    return StepResult(state=turn.state, replies=(_notice(turn, Purpose.UNREADABLE),))
+    return StepResult(state=turn.state, replies=(notice(turn, Purpose.UNREADABLE),))
 
 
 def silence(turn: Turn) -> StepResult:
@@ -314,20 +166,27 @@ def silence(turn: Turn) -> StepResult:
 
 
 def reprompt(turn: Turn) -> StepResult:
+    """An answer not understood while a question is open: a one-line hint, the question being
+    still on screen above it; after two, one pointer to HELP; then quiet, never a loop."""
     count = turn.state.reprompts
+    state = replace(turn.state, reprompts=count + 1)
     if count < MAX_REPROMPTS:
-        return _show_question(turn, turn.state, reprompts=count + 1)
+        again = show_question(turn, turn.state, reprompts=count + 1)
+        if again.state.prompt_version != turn.state.prompt_version:
+            # The question on screen is in another language (or wording) than the one we would
+            # ask in now: a hint pointing at it would not help, the question itself does.
+            return again
+        return StepResult(state=state, replies=(notice(turn, Purpose.HINT),))
     if count == MAX_REPROMPTS:
-        state = replace(turn.state, reprompts=count + 1)
-        return StepResult(state=state, replies=(_notice(turn, Purpose.REPROMPT_LIMIT),))
-    return silence(turn)  # the pointer to HELP was given; never loop
+        return StepResult(state=state, replies=(notice(turn, Purpose.REPROMPT_LIMIT),))
+    return silence(turn)
 
 
 def fallback(turn: Turn) -> StepResult:
     # Settled contacts chatting get one pointer to HELP, then quiet until they do something.
     if turn.state.reprompts:
         return silence(turn)
-    reply = _notice(turn, Purpose.FALLBACK)
+    reply = notice(turn, Purpose.FALLBACK)
     return StepResult(state=replace(turn.state, reprompts=1), replies=(reply,))
 
 
@@ -336,16 +195,7 @@ def fallback(turn: Turn) -> StepResult:
 
 
 def _show_prompt(turn: Turn, state: DialogueState, *, reprompts: int = 0) -> StepResult:
-    prompt = render_prompt(turn.catalog, turn.language)
-    state = replace(
-        state,
-        stage=Stage.ASKED,
-        pending=(),
-        prompt_version=prompt.text_version,
-        asked_at=turn.now,
-        reprompts=reprompts,
-    )
-    return StepResult(state=state, replies=(prompt,))
+    return _ask(turn, state, render_prompt(turn.catalog, turn.language), Stage.ASKED, (), reprompts)
 
 
 def _ask_category(
@@ -357,21 +207,44 @@ def _ask_category(
     changes: tuple[ConsentChange, ...] = (),
 ) -> StepResult:
     question = render_category_prompt(turn.catalog, pending[0], turn.language)
+    asked = _ask(turn, state, question, Stage.CHOOSING, pending, reprompts)
+    return replace(asked, changes=changes)
+
+
+def ask_stop_question(
+    turn: Turn, state: DialogueState, categories: tuple[str, ...], *, reprompts: int = 0
+) -> StepResult:
+    """C21: stop everything, stop one of these categories, or change nothing (stopask:*)."""
+    question = render_stop_question(turn.catalog, turn.language, categories)
+    return _ask(turn, state, question, Stage.STOP_ASKED, categories, reprompts)
+
+
+def _ask(
+    turn: Turn,
+    state: DialogueState,
+    question: Reply,
+    stage: Stage,
+    pending: tuple[str, ...],
+    reprompts: int,
+) -> StepResult:
     state = replace(
         state,
-        stage=Stage.CHOOSING,
+        stage=stage,
         pending=pending,
         prompt_version=question.text_version,
         asked_at=turn.now,
         reprompts=reprompts,
     )
-    return StepResult(state=state, changes=changes, replies=(question,))
+    return StepResult(state=state, replies=(question,))
 
 
-def _show_question(turn: Turn, state: DialogueState, *, reprompts: int = 0) -> StepResult:
-    """The question that is open: the category being asked while choosing, else the prompt."""
+def show_question(turn: Turn, state: DialogueState, *, reprompts: int = 0) -> StepResult:
+    """The question that is open: the category being asked while choosing, whether they meant to
+    stop, else the prompt."""
     if state.stage is Stage.CHOOSING and state.pending:
         return _ask_category(turn, state, state.pending, reprompts=reprompts)
+    if state.stage is Stage.STOP_ASKED:
+        return ask_stop_question(turn, state, state.pending, reprompts=reprompts)
     return _show_prompt(turn, state, reprompts=reprompts)
 
 
@@ -391,11 +264,11 @@ def _settle(turn: Turn, state: DialogueState, changes: tuple[ConsentChange, ...]
     if stage is Stage.SUBSCRIBED:
         reply = render_confirmation(turn.catalog, turn.language, state.granted)
     else:
-        reply = _notice(turn, Purpose.DECLINED)
+        reply = notice(turn, Purpose.DECLINED)
     return StepResult(state=state, changes=changes, replies=(reply,))
 
 
-def _notice(turn: Turn, purpose: Purpose, **values: str) -> Reply:
+def notice(turn: Turn, purpose: Purpose, **values: str) -> Reply:
     return render_notice(turn.catalog, turn.language, purpose, **values)
 
 
@@ -408,20 +281,20 @@ def _decision(
 ) -> tuple[ConsentChange, ...]:
     """The contact's own answer on WhatsApp, one row per category the question named, with
     the link or QR code the conversation was opened from."""
-    evidence = turn.event.evidence
+    found = evidence(turn)
     if turn.state.entry_point:
-        evidence = evidence | {"entry_point": turn.state.entry_point}
+        found = found | {"entry_point": turn.state.entry_point}
     return decisions(
         category_ids,
         granted=granted,
         source=ConsentSource.WHATSAPP,
         text=text,
         occurred_at=turn.event.timestamp,
-        evidence=evidence,
+        evidence=found,
     )
 
 
-def _withdrawal(turn: Turn, category_ids: Iterable[str]) -> tuple[ConsentChange, ...]:
+def withdrawal(turn: Turn, category_ids: Iterable[str]) -> tuple[ConsentChange, ...]:
     """A stop in the contact's own words, recorded only for what is granted now."""
     return withdrawals(
         turn.state.granted,
@@ -429,9 +302,9 @@ def _withdrawal(turn: Turn, category_ids: Iterable[str]) -> tuple[ConsentChange,
         source=ConsentSource.WHATSAPP,
         text=turn.event.own_words,
         occurred_at=turn.event.timestamp,
-        evidence=turn.event.evidence,
+        evidence=evidence(turn),
     )
 
 
-def _without(pending: tuple[str, ...], category_id: str) -> tuple[str, ...]:
+def without(pending: tuple[str, ...], category_id: str) -> tuple[str, ...]:
     return tuple(p for p in pending if p != category_id)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from flows.model import DialogueState, Stage, StepResult
+from flows.model import DialogueState, Sent, Stage, StepResult
 from flows.policy import Purpose
 from storage.consents import granted_categories, record
 from storage.double_optin import pending_categories
-from storage.models import Contact, DialogueRow
+from storage.models import Contact, DialogueRow, Message
 from storage.outbox import cancel_pending
+from storage.shown import last_question, last_withdrawal_at
 from storage.types import utcnow
 from storage.web_optin import as_requested, live_request
 
@@ -36,8 +37,25 @@ def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, Dialogu
         awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
         requested=as_requested(live_request(session, contact_id=contact.id)),
         entry_point=row.entry_point,
+        # Read from the outbound log at answer time rather than copied into the dialogue row
+        # when the dispatcher settles a send: the log is the one truth about what went out,
+        # whichever process sent it and however often it was retried, and it needs no write
+        # from the dispatcher into a row the webhook holds locked.
+        last_question=_sent(last_question(session, contact_id=contact.id)),
+        withdrawn_at=last_withdrawal_at(session, contact_id=contact.id),
     )
     return row, state
+
+
+def _sent(message: Message | None) -> Sent | None:
+    if message is None:
+        return None
+    return Sent(
+        wamid=message.wamid,
+        text_version=message.text_version,
+        sent_at=message.created_at,
+        message_id=message.id,
+    )
 
 
 def save_result(

@@ -18,63 +18,23 @@ from bot.dev.chat import ChatSession
 from bot.wiring.services import services
 from flows.render import render_prompt
 from flows.versioning import text_version
-from tests.conftest import ROOT, Api, fixture_bytes
-
-WA_ID = "16505551234"  # the number in the recorded fixtures
+from tests.conftest import ROOT, fixture_bytes
+from tests.conversation import (
+    PROMPT_BUTTONS,
+    WA_ID,
+    body_of,
+    button_ids,
+    button_titles,
+    consents,
+    ledger,
+    opt_in_to_everything,
+    shown_text,
+)
 
 
 @pytest.fixture
 def customer(app) -> ChatSession:
     return ChatSession(app, wa_id=WA_ID, name="Sheena Nelson")
-
-
-def consents(api: Api, wa_id: str = WA_ID) -> dict[str, bool]:
-    response = api.get(f"/contacts/{wa_id}")
-    assert response.status_code == 200, response.json
-    return {k: v["granted"] for k, v in response.json["consents"].items()}
-
-
-def ledger(api: Api, wa_id: str = WA_ID) -> list[dict]:
-    return api.get(f"/contacts/{wa_id}/consent-events").json["events"]
-
-
-def body_of(messages) -> str:
-    return "\n".join(
-        m.payload.get("text", {}).get("body", "")
-        or m.payload.get("interactive", {}).get("body", {}).get("text", "")
-        for m in messages
-    )
-
-
-def button_ids(message) -> list[str]:
-    buttons = message.payload.get("interactive", {}).get("action", {}).get("buttons", [])
-    return [b["reply"]["id"] for b in buttons]
-
-
-def button_titles(message) -> list[str]:
-    buttons = message.payload.get("interactive", {}).get("action", {}).get("buttons", [])
-    return [b["reply"]["title"] for b in buttons]
-
-
-def shown_text(message) -> str:
-    """What the customer saw: the body, then each button's title in brackets, one per line."""
-    body = body_of([message])
-    return "\n".join([body, *(f"[{title}]" for title in button_titles(message))])
-
-
-PROMPT_BUTTONS = ["optin:yes", "optin:choose", "optin:no"]
-
-
-def opt_in_to_everything(customer: ChatSession, api: Api) -> None:
-    """Tap "Yes, all" on the prompt; the one reply is the confirmation and both are granted."""
-    customer.say("hello")
-    replies = customer.press(1)  # Yes, all
-    assert len(replies) == 1
-    assert replies[0].payload["type"] == "text"
-    confirmation = body_of(replies)
-    assert "Nimbus Bakery" in confirmation
-    assert "Order updates" in confirmation and "Offers" in confirmation
-    assert consents(api, customer.wa_id) == {"orders": True, "offers": True}
 
 
 def test_c01_prompt_names_company_whatsapp_every_category_and_stop(customer):
@@ -195,8 +155,10 @@ def test_c05_keywords_work_from_any_state(customer, api):
     customer.press(1)  # orders: yes (the question is still open)
     assert consents(api) == {"orders": True, "offers": False}
     replies = customer.say("مساعدة")
-    assert len(replies) == 1
-    arabic_help = body_of(replies)
+    # The help, then the question it interrupted, again and now in Arabic.
+    assert len(replies) == 2
+    assert button_ids(replies[1]) == ["cat:offers:yes", "cat:offers:no"]
+    arabic_help = body_of(replies[:1])
     for expected in (
         "Nimbus Bakery",
         "help@nimbus.example",
@@ -291,8 +253,11 @@ def test_c10_help_answers_in_every_state_and_changes_nothing(customer, api, setu
     ledger_before = ledger(api) if known else []
     consents_before = consents(api) if known else {"orders": False, "offers": False}
     replies = customer.say("HELP")
-    text = body_of(replies)
-    assert len(replies) == 1
+    text = body_of(replies[:1])
+    # Mid-dialogue the question HELP interrupted is shown again under it.
+    assert len(replies) == (2 if setup == "asked" else 1)
+    if setup == "asked":
+        assert button_ids(replies[1]) == PROMPT_BUTTONS
     for expected in (
         "Nimbus Bakery",
         "help@nimbus.example",

@@ -22,6 +22,7 @@ class Choice:
     reply_id: str
     title: str
     context_wamid: str
+    row: bool = False  # a row of a list message, answered as Meta answers a list choice
 
 
 @dataclass(slots=True)
@@ -57,8 +58,9 @@ class ChatSession:
 
     def press(self, number: int) -> list[BotMessage]:
         choice = self.choices[number - 1]
+        reply_body = simulate.list_reply_body if choice.row else simulate.button_reply_body
         return self._post(
-            simulate.button_reply_body(
+            reply_body(
                 wa_id=self.wa_id,
                 reply_id=choice.reply_id,
                 title=choice.title,
@@ -104,6 +106,9 @@ def _choices(messages: list[BotMessage]) -> list[Choice]:
             for b in action.get("buttons", [])
         ]
         for section in action.get("sections", []):
-            found += [Choice(r["id"], r["title"], message.wamid) for r in section.get("rows", [])]
+            found += [
+                Choice(r["id"], r["title"], message.wamid, row=True)
+                for r in section.get("rows", [])
+            ]
         return found
     return []

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from bot.graph.payloads import buttons_payload, text_payload
+from bot.graph.payloads import buttons_payload, list_payload, text_payload
 from bot.meta import InboundMessage
 from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, step
@@ -21,12 +21,13 @@ from storage import web_optin
 from storage.dialogue_state import load_state, save_result
 from storage.double_optin import settle_answers
 from storage.identity import strong_identifiers
-from storage.models import Contact, DialogueRow, Message
+from storage.models import Contact, DialogueRow
 from storage.outbox import enqueue_message, enqueue_read_receipt
+from storage.shown import sent_to_contact
 from storage.suppression import lift
 
 
-def to_inbound(session: Session, event: InboundMessage) -> Inbound:
+def to_inbound(session: Session, event: InboundMessage, contact_id: int | None = None) -> Inbound:
     if event.text is not None:
         kind = InboundKind.TEXT
     elif event.reply is not None and event.reply.other_kind == "nfm_reply":
@@ -43,11 +44,10 @@ def to_inbound(session: Session, event: InboundMessage) -> Inbound:
         kind = InboundKind.WELCOME
     else:
         kind = InboundKind.UNSUPPORTED
-    context_version = None
-    if event.context_wamid:
-        context_version = session.exec(
-            select(Message.text_version).where(Message.wamid == event.context_wamid)
-        ).first()
+    # The message answered is evidence only if we sent it to this very contact (C24).
+    context = None
+    if event.context_wamid and contact_id is not None:
+        context = sent_to_contact(session, contact_id=contact_id, wamid=event.context_wamid)
     return Inbound(
         kind=kind,
         wamid=event.wamid,
@@ -56,7 +56,8 @@ def to_inbound(session: Session, event: InboundMessage) -> Inbound:
         reply_id=event.reply_id,
         from_ad=event.from_ad,
         context_wamid=event.context_wamid,
-        context_text_version=context_version,
+        context_text_version=context.text_version if context else None,
+        context_sent_at=context.created_at if context else None,
         in_group=event.group_id is not None,
         edited=event.is_edit,
     )
@@ -70,7 +71,8 @@ class Responder:
 
     def __call__(self, session: Session, contact: Contact, event: InboundMessage) -> None:
         row, state = load_state(session, contact)
-        result = step(state, to_inbound(session, event), self.services.catalog, event.timestamp)
+        inbound = to_inbound(session, event, contact.id)
+        result = step(state, inbound, self.services.catalog, event.timestamp)
         self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
         # The confirmations this message settled (a tap on the double opt-in template): each is
         # settled by its answer unless that answer lost to a newer decision in the ledger.
@@ -142,6 +144,9 @@ def _readable(event: InboundMessage) -> bool:
 
 
 def _payload(recipient: str, reply: Reply) -> dict[str, Any]:
+    if reply.menu:
+        rows = [(b.id, b.title, None) for b in reply.buttons]
+        return list_payload(recipient, reply.body, reply.menu, [(None, rows)])
     if reply.buttons:
         return buttons_payload(recipient, reply.body, [(b.id, b.title) for b in reply.buttons])
     return text_payload(recipient, reply.body)

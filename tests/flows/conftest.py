@@ -11,8 +11,8 @@ import pytest
 
 from flows.catalog import Catalog, Category, Company
 from flows.dialogue import step
-from flows.model import DialogueState, Inbound, InboundKind, Reply, Stage, StepResult
-from flows.policy import ConsentChange
+from flows.model import DialogueState, Inbound, InboundKind, Reply, Sent, Stage, StepResult
+from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES, ConsentChange
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 BOTH = frozenset({"orders", "offers"})
@@ -66,7 +66,8 @@ def now() -> datetime:
 
 class Chat:
     """One contact talking to the dialogue, with the bookkeeping the webhook would do:
-    outbound wamids, the text version of the message a button belongs to, the ledger."""
+    outbound wamids and when each went out, the message a button was tapped on, the last
+    question sent and the last withdrawal confirmed (from the outbound log), the ledger."""
 
     def __init__(self, catalog: Catalog, state: DialogueState, now: datetime) -> None:
         self.catalog = catalog
@@ -74,19 +75,35 @@ class Chat:
         self.now = now
         self.ledger: list[ConsentChange] = []
         self.sent: list[tuple[str, Reply]] = []  # (outbound wamid, reply)
+        self.sent_at: dict[str, datetime] = {}  # outbound wamid → when it was queued
         self._count = 0
+        self._log_clock = now
         self.last_in: Inbound | None = None
 
     def _wamid(self, direction: str) -> str:
         self._count += 1
         return f"wamid.{direction}.{self._count}"
 
+    def _queued_at(self) -> datetime:
+        # The server's clock moves on between two messages even when the test's does not.
+        self._log_clock = max(self.now, self._log_clock + timedelta(microseconds=1))
+        return self._log_clock
+
     def deliver(self, event: Inbound) -> StepResult:
         self.last_in = event
         result = step(self.state, event, self.catalog, self.now)
-        self.state = result.state
+        state = result.state
+        for reply in result.replies:
+            wamid, queued_at = self._wamid("out"), self._queued_at()
+            self.sent.append((wamid, reply))
+            self.sent_at[wamid] = queued_at
+            if reply.purpose in QUESTION_PURPOSES:
+                sent = Sent(wamid=wamid, text_version=reply.text_version, sent_at=queued_at)
+                state = replace(state, last_question=sent)
+            if reply.purpose in WITHDRAWAL_PURPOSES:
+                state = replace(state, withdrawn_at=queued_at)
+        self.state = state
         self.ledger.extend(result.changes)
-        self.sent.extend((self._wamid("out"), reply) for reply in result.replies)
         return result
 
     def send(self, text: str, **fields: object) -> StepResult:
@@ -107,6 +124,7 @@ class Chat:
             wamid, reply = shown[-1]
             values["context_wamid"] = wamid
             values["context_text_version"] = reply.text_version
+            values["context_sent_at"] = self.sent_at[wamid]
             values["text"] = next(b.title for b in reply.buttons if b.id == reply_id)
         values.update(fields)
         event = Inbound(kind=InboundKind.BUTTON, wamid=self._wamid("in"), **values)  # type: ignore[arg-type]
@@ -151,6 +169,14 @@ def subscribed(chat: ChatFactory, language: str | None = None) -> Chat:
     return c
 
 
+def stop_asked(chat: ChatFactory) -> Chat:
+    """A subscribed contact whose words may have asked to stop: the one-tap question is open."""
+    c = subscribed(chat)
+    c.send("too many messages")
+    assert c.state.stage is Stage.STOP_ASKED
+    return c
+
+
 def stopped(chat: ChatFactory) -> Chat:
     c = subscribed(chat)
     c.send("STOP")
@@ -178,4 +204,5 @@ STAGE_SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
     Stage.SUBSCRIBED: subscribed,
     Stage.DECLINED: declined,
     Stage.STOPPED: stopped,
+    Stage.STOP_ASKED: stop_asked,
 }

@@ -13,22 +13,21 @@ from hypothesis import strategies as st
 from flows.catalog import Catalog, Category
 from flows.confirmations import confirm_double_opt_in, decline_double_opt_in
 from flows.dialogue import ANY, NO_TRANSITION, TRANSITIONS, marketing_preference, step, transition
+from flows.evidence import prompt_is_live, question_is_live
 from flows.keywords import Intent, match_keyword
-from flows.model import DialogueState, Inbound, InboundKind, Stage, StepResult
+from flows.model import DialogueState, Inbound, InboundKind, Sent, Stage, StepResult
 from flows.policy import META_OPT_OUT_TEXT, ConsentSource
 from flows.render import render_prompt
 from flows.signals import DOI_YES, Signal
 from flows.transitions import (
-    Guarded,
     accept_all,
     accept_category,
-    prompt_is_live,
-    question_is_live,
     show_prompt,
     silence,
-    stop_promotions,
 )
+from flows.turn import Guarded
 from flows.versioning import text_version
+from flows.withdrawals import stop_promotions
 
 from .conftest import (
     BOTH,
@@ -37,8 +36,6 @@ from .conftest import (
     Chat,
     ChatFactory,
     asked,
-    choosing,
-    declined,
     purposes,
     stopped,
     subscribed,
@@ -169,11 +166,24 @@ def test_c05_c07_stop_works_from_every_stage(stage: Stage, typed: str, chat: Cha
     c = STAGE_SETUPS[stage](chat)
     granted_before = c.state.granted
     result = c.send(typed)
+    if stage is Stage.STOPPED:
+        # Already stopped, nothing granted: the first STOP's one confirmation stands (C07).
+        assert result.replies == () and result.changes == ()
+        assert (c.state.stage, c.state.granted) == (Stage.STOPPED, frozenset())
+        return
     assert {ch.category for ch in result.changes} == granted_before
     assert all(not ch.granted for ch in result.changes)
     assert purposes(result) == ["stop"]
     assert c.state.stage is Stage.STOPPED
     assert c.state.granted == frozenset()
+
+
+# The question each stage has open; HELP shows it again under the help.
+OPEN_QUESTION = {
+    Stage.ASKED: "prompt",
+    Stage.CHOOSING: "category_prompt",
+    Stage.STOP_ASKED: "stop_question",
+}
 
 
 @pytest.mark.parametrize("stage", list(Stage))
@@ -184,7 +194,8 @@ def test_c05_c10_help_works_from_every_stage_and_changes_nothing(
     c = STAGE_SETUPS[stage](chat)
     before = c.state
     result = c.send(typed)
-    assert purposes(result) == ["help"]
+    question = [OPEN_QUESTION[stage]] if stage in OPEN_QUESTION else []
+    assert purposes(result) == ["help", *question]
     assert result.changes == ()
     assert c.state.stage is before.stage
     assert c.state.granted == before.granted
@@ -199,9 +210,14 @@ def test_c05_c09_start_shows_the_prompt_from_every_stage_and_grants_nothing(
     c = STAGE_SETUPS[stage](chat)
     before = c.state.granted
     result = c.send(typed)
-    assert purposes(result) == ["prompt"]
     assert result.changes == ()
     assert c.state.granted == before
+    if stage is Stage.SUBSCRIBED:
+        # Already subscribed: what they receive and how to change it, not the prompt again.
+        assert purposes(result) == ["already_subscribed"]
+        assert c.state.stage is Stage.SUBSCRIBED
+        return
+    assert purposes(result) == ["prompt"]
     assert c.state.stage is Stage.ASKED
 
 
@@ -287,7 +303,13 @@ def test_c13_meta_stop_without_marketing_consent_records_nothing(catalog: Catalo
 
 def test_c13_the_stop_promotions_button_is_metas_opt_out_not_a_keyword(chat: ChatFactory) -> None:
     c = subscribed(chat)
-    result = c.tap("Stop promotions", text="Stop promotions", context_wamid="wamid.TEMPLATE")
+    # Tapped on a marketing template we sent this contact.
+    result = c.tap(
+        "Stop promotions",
+        text="Stop promotions",
+        context_wamid="wamid.TEMPLATE",
+        context_sent_at=NOW,
+    )
     (change,) = result.changes
     assert (change.category, change.granted, change.source) == ("offers", False, ConsentSource.META)
     assert change.evidence == {"reply_wamid": c.last_in.wamid, "prompt_wamid": "wamid.TEMPLATE"}
@@ -334,85 +356,6 @@ def test_c03_c13_stop_promotions_from_an_ad_is_honoured(chat: ChatFactory) -> No
     assert [(ch.category, ch.source) for ch in result.changes] == [("offers", ConsentSource.META)]
 
 
-# --- inputs with no transition -------------------------------------------------------------------
-
-
-def test_unmatched_input_reprompts_twice_then_points_to_help_then_stays_quiet(
-    chat: ChatFactory,
-) -> None:
-    c = asked(chat)
-    assert purposes(c.send("what?")) == ["prompt"]
-    assert purposes(c.send("huh")) == ["prompt"]
-    limit = c.send("???")
-    assert purposes(limit) == ["reprompt_limit"]
-    assert "HELP" in limit.replies[0].body
-    for _ in range(3):
-        assert c.send("hello").replies == ()
-    assert c.state.stage is Stage.ASKED
-    # Still answerable: an explicit yes is consent, the prompt being current and live.
-    assert len(c.send("yes").changes) == 2
-
-
-def test_unmatched_input_while_choosing_repeats_the_same_question(chat: ChatFactory) -> None:
-    c = choosing(chat)
-    (question,) = c.send("maybe").replies
-    assert [b.id for b in question.buttons] == ["cat:offers:yes", "cat:offers:no"]
-    assert c.state.reprompts == 1
-
-
-def test_a_matched_input_resets_the_reprompt_count(chat: ChatFactory) -> None:
-    c = asked(chat)
-    c.send("what?")
-    c.send("huh")
-    c.send("HELP")
-    assert purposes(c.send("hmm")) == ["prompt"]
-
-
-@pytest.mark.parametrize("setup", [subscribed, declined])
-def test_settled_contact_chatting_gets_one_pointer_to_help(
-    setup: Callable[[ChatFactory], Chat], chat: ChatFactory
-) -> None:
-    c = setup(chat)
-    before = c.state.stage
-    first = c.send("thanks!")
-    assert purposes(first) == ["fallback"]
-    assert "HELP" in first.replies[0].body
-    assert c.send("bye").replies == ()
-    assert c.state.stage is before
-    # A keyword resets it.
-    c.send("help")
-    assert purposes(c.send("ok")) == ["fallback"]
-
-
-@pytest.mark.parametrize("kind", [InboundKind.REACTION, InboundKind.NOTICE])
-@pytest.mark.parametrize("stage", [Stage.NEW, Stage.ASKED, Stage.CHOOSING, Stage.SUBSCRIBED])
-def test_c33_a_reaction_or_a_notice_is_no_answer_and_gets_none(
-    kind: InboundKind, stage: Stage, chat: ChatFactory
-) -> None:
-    c = STAGE_SETUPS[stage](chat)
-    before = c.state
-    result = c.media(kind)
-    assert result.replies == () and result.changes == ()
-    assert c.state == before
-
-
-@pytest.mark.parametrize("kind", [InboundKind.MEDIA, InboundKind.UNSUPPORTED])
-@pytest.mark.parametrize("stage", [Stage.NEW, Stage.ASKED, Stage.CHOOSING, Stage.SUBSCRIBED])
-def test_media_gets_a_polite_answer_and_keeps_the_stage(
-    kind: InboundKind, stage: Stage, chat: ChatFactory
-) -> None:
-    c = STAGE_SETUPS[stage](chat)
-    before = c.state
-    result = c.media(kind)
-    assert purposes(result) == ["unreadable"]
-    assert result.changes == ()
-    # Only the note of which question was answered politely changes.
-    assert replace(c.state, unreadable_for=None) == replace(before, unreadable_for=None)
-    # At most once per open question: more pictures get nothing more.
-    assert c.media(kind).replies == ()
-    assert c.media(InboundKind.MEDIA).replies == ()
-
-
 # --- properties ----------------------------------------------------------------------------------
 
 
@@ -424,18 +367,23 @@ _settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture]
 def test_c02_no_typed_message_but_a_yes_ever_grants(
     text: str, stage: Stage, catalog: Catalog
 ) -> None:
+    version = render_prompt(catalog, "en").text_version
     state = DialogueState(
         stage=stage,
         pending=("offers",) if stage is Stage.CHOOSING else (),
-        prompt_version=render_prompt(catalog, "en").text_version,
+        prompt_version=version,
         asked_at=NOW,
+        # The prompt went out: a typed yes would be consent, so anything else being none is news.
+        last_question=Sent(wamid="wamid.prompt", text_version=version, sent_at=NOW),
     )
     event = Inbound(kind=InboundKind.TEXT, wamid="w", timestamp=NOW, text=text)
     result = step(state, event, catalog, NOW)
     match = match_keyword(text, catalog)
     if match is None or match.intent is not Intent.YES:
         assert not any(ch.granted for ch in result.changes)
-    assert len(result.replies) <= 1
+    # One reply per message; HELP during a question also shows that question again under it.
+    help_mid_question = match is not None and match.intent is Intent.HELP and stage in OPEN_QUESTION
+    assert len(result.replies) <= (2 if help_mid_question else 1)
 
 
 @_settings

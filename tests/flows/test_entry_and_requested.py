@@ -115,7 +115,7 @@ def test_c28_doi_yes_grants_exactly_the_chosen_categories_with_source_web(
     chat: ChatFactory,
 ) -> None:
     c = requested(chat, ("orders",))
-    result = c.tap(DOI_YES, text="Yes", context_wamid="wamid.TEMPLATE")
+    result = c.tap(DOI_YES, text="Yes", context_wamid="wamid.TEMPLATE", context_sent_at=NOW)
     (change,) = result.changes
     assert (change.category, change.granted, change.source) == ("orders", True, ConsentSource.WEB)
     assert (change.text, change.text_version) == (PAGE_TEXT, text_version(PAGE_TEXT))

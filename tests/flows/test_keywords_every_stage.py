@@ -99,6 +99,12 @@ def _stopped(chat: ChatFactory) -> Chat:
     return c
 
 
+def _stop_asked(chat: ChatFactory) -> Chat:
+    c = _subscribed(chat)
+    c.send("too many messages")  # may be asking to stop: the one-tap question is open
+    return c
+
+
 SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
     Stage.NEW: _new,
     Stage.ASKED: _asked,
@@ -106,6 +112,7 @@ SETUPS: dict[Stage, Callable[[ChatFactory], Chat]] = {
     Stage.SUBSCRIBED: _subscribed,
     Stage.DECLINED: _declined,
     Stage.STOPPED: _stopped,
+    Stage.STOP_ASKED: _stop_asked,
 }
 GRANTED_IN: dict[Stage, frozenset[str]] = {
     Stage.NEW: frozenset(),
@@ -114,6 +121,13 @@ GRANTED_IN: dict[Stage, frozenset[str]] = {
     Stage.SUBSCRIBED: frozenset({"orders", "offers"}),
     Stage.DECLINED: frozenset(),
     Stage.STOPPED: frozenset(),
+    Stage.STOP_ASKED: frozenset({"orders", "offers"}),
+}
+# The question open in a stage, which HELP shows again under the help.
+OPEN_QUESTION: dict[Stage, str] = {
+    Stage.ASKED: "prompt",
+    Stage.CHOOSING: "category_prompt",
+    Stage.STOP_ASKED: "stop_question",
 }
 
 
@@ -141,6 +155,11 @@ def test_c05_c07_every_stop_word_withdraws_everything_from_every_stage(
     result = c.send(typed)
     language = language_of(typed)
 
+    if stage is Stage.STOPPED:
+        # Nothing left to withdraw: the first STOP's one confirmation stands alone (C07).
+        assert result.replies == () and result.changes == ()
+        assert (c.state.stage, c.state.granted) == (Stage.STOPPED, frozenset())
+        return
     # One withdrawal row per category granted until now, in the customer's own words.
     withdrawn = [(cid, False) for cid in catalog.category_ids if cid in before.granted]
     assert [(ch.category, ch.granted) for ch in result.changes] == withdrawn
@@ -186,9 +205,10 @@ def test_c05_c08_every_stop_category_form_withdraws_only_that_category_from_ever
     else:
         assert result.changes == ()
     assert c.state.granted == before.granted - {category_id}
-    # Nor is that category asked about any more while choosing.
+    # Nor is that category asked about any more while choosing; a stop answers the question
+    # whether they meant to stop, so what it offered is no longer pending either.
     pending = tuple(p for p in before.pending if p != category_id)
-    assert c.state.pending == pending
+    assert c.state.pending == (() if before.stage is Stage.STOP_ASKED else pending)
     assert c.state.stage is expected_stage_after_stopping_one(before, pending, c.state.granted)
     (reply,) = result.replies
     assert (reply.purpose, reply.language, reply.buttons) == ("stop_category", language, ())
@@ -201,8 +221,11 @@ def expected_stage_after_stopping_one(
     before: DialogueState, pending: tuple[str, ...], granted: frozenset[str]
 ) -> Stage:
     """A settled contact, or one who has just been asked the last open question, settles on
-    what is left; a contact not yet asked, or still with questions open, stays where they were."""
-    settles = before.stage is Stage.SUBSCRIBED or (before.stage is Stage.CHOOSING and not pending)
+    what is left; a contact not yet asked, or still with questions open, stays where they were.
+    A stop answers the question whether they meant to stop, so that one settles too."""
+    settles = before.stage in (Stage.SUBSCRIBED, Stage.STOP_ASKED) or (
+        before.stage is Stage.CHOOSING and not pending
+    )
     if not settles:
         return before.stage
     return Stage.SUBSCRIBED if granted else Stage.DECLINED
@@ -222,6 +245,15 @@ def test_c05_c09_every_start_word_shows_the_prompt_and_grants_nothing_from_every
     language = language_of(typed)
 
     assert result.changes == ()
+    if stage is Stage.SUBSCRIBED:
+        # Already subscribed: what they receive, and a button to change it, instead.
+        (reply,) = result.replies
+        assert (reply.purpose, reply.language) == ("already_subscribed", language)
+        for category in catalog.categories:
+            assert category.title_in(language) in reply.body
+        assert [b.id for b in reply.buttons] == ["optin:choose"]
+        assert (c.state.stage, c.state.granted) == (Stage.SUBSCRIBED, before.granted)
+        return
     # The consent prompt, current and in their language; what was granted stays granted.
     (reply,) = result.replies
     assert reply == render_prompt(catalog, language)
@@ -246,7 +278,7 @@ def test_c05_c10_every_help_word_answers_with_help_and_changes_nothing_from_ever
     language = language_of(typed)
 
     assert result.changes == ()
-    (reply,) = result.replies
+    reply, *again = result.replies
     assert (reply.purpose, reply.language, reply.buttons) == ("help", language, ())
     assert COMPANY in reply.body
     assert "help@nimbus.example" in reply.body
@@ -259,7 +291,18 @@ def test_c05_c10_every_help_word_answers_with_help_and_changes_nothing_from_ever
         before.granted,
         before.pending,
     )
-    assert (c.state.prompt_version, c.state.asked_at) == (before.prompt_version, before.asked_at)
+    if stage not in OPEN_QUESTION:
+        assert again == []
+        assert (c.state.prompt_version, c.state.asked_at) == (
+            before.prompt_version,
+            before.asked_at,
+        )
+        return
+    # Mid-dialogue, the question HELP interrupted is shown again, in their language, under it.
+    (question,) = again
+    assert (question.purpose, question.language) == (OPEN_QUESTION[stage], language)
+    assert question.buttons
+    assert (c.state.prompt_version, c.state.asked_at) == (question.text_version, NOW)
 
 
 # --- see or change choices ----------------------------------------------------------------------

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 
 from flows.catalog import Catalog
+from flows.evidence import PROMPT_LIFETIME
 from flows.model import Stage
 from flows.policy import ConsentSource
 from flows.render import render_category_prompt, render_prompt
-from flows.transitions import PROMPT_LIFETIME
 from flows.versioning import text_version
 
 from .conftest import BOTH, NOW, ChatFactory, asked, purposes, stopped, subscribed
@@ -66,12 +66,17 @@ def test_c02_typed_yes_to_the_shown_prompt_is_consent(
     language: str, typed: str, chat: ChatFactory, catalog: Catalog
 ) -> None:
     c = asked(chat, language)
+    prompt_wamid, _ = c.message_with_button("optin:yes")
     result = c.send(typed)
     assert {ch.category for ch in result.changes} == BOTH
     assert all(ch.granted for ch in result.changes)
-    # No quoted message: the evidence is the reply; the text is the prompt shown last.
+    # No quoted message: the text is the prompt shown last, and the evidence cites it (C24).
     assert result.changes[0].text == render_prompt(catalog, language).shown_text
-    assert "prompt_wamid" not in result.changes[0].evidence
+    assert c.last_in is not None
+    assert result.changes[0].evidence == {
+        "reply_wamid": c.last_in.wamid,
+        "prompt_wamid": prompt_wamid,
+    }
     assert result.replies[0].language == language
 
 
@@ -103,7 +108,11 @@ def test_c02_yes_button_without_a_prompt_shown_is_not_consent(
     assert purposes(result) == ["prompt"]
 
 
-@pytest.mark.parametrize("typed", ["sure, why not", "ok", "👍", "yes please send cakes"])
+# "ok" was listed here until clear typed agreement became a yes (CONTRACT section 4): see
+# test_c02_clear_typed_agreement_is_a_yes_to_the_live_prompt.
+@pytest.mark.parametrize(
+    "typed", ["sure, why not", "ok but not offers", "👍", "yes please send cakes"]
+)
 def test_c02_any_other_answer_is_not_consent(typed: str, chat: ChatFactory) -> None:
     c = asked(chat)
     result = c.send(typed)

@@ -27,7 +27,7 @@ def test_c28_doi_yes_grants_what_awaits_the_tap_and_says_what_is_granted(
     chat: ChatFactory,
 ) -> None:
     c = awaiting(chat)
-    result = c.tap(DOI_YES, text="Yes", context_wamid="wamid.TEMPLATE")
+    result = c.tap(DOI_YES, text="Yes", context_wamid="wamid.TEMPLATE", context_sent_at=NOW)
     (change,) = result.changes
     assert (change.category, change.granted, change.source) == (
         "offers",
@@ -54,6 +54,16 @@ def test_c28_doi_yes_without_a_quoted_template_records_the_reply_only(chat: Chat
     assert change.evidence == {"reply_wamid": c.last_in.wamid}
 
 
+def test_c24_a_template_we_cannot_show_we_sent_is_not_cited_as_evidence(
+    chat: ChatFactory,
+) -> None:
+    # The tap's context is not among the messages we sent this contact (no context_sent_at).
+    c = awaiting(chat)
+    (change,) = c.tap(DOI_YES, text="Yes", context_wamid="wamid.SOMEONE-ELSES").changes
+    assert c.last_in is not None
+    assert change.evidence == {"reply_wamid": c.last_in.wamid}
+
+
 def test_c28_doi_yes_lists_everything_granted_now_in_the_contacts_language(
     chat: ChatFactory,
 ) -> None:
@@ -76,7 +86,7 @@ def test_c28_doi_yes_with_nothing_awaiting_records_nothing(chat: ChatFactory) ->
 
 def test_c28_doi_no_withdraws_what_awaits_the_tap_and_nothing_else(chat: ChatFactory) -> None:
     c = awaiting(chat, Stage.SUBSCRIBED, granted=BOTH)
-    result = c.tap(DOI_NO, text="No", context_wamid="wamid.TEMPLATE")
+    result = c.tap(DOI_NO, text="No", context_wamid="wamid.TEMPLATE", context_sent_at=NOW)
     (change,) = result.changes
     assert (change.category, change.granted, change.source) == (
         "offers",

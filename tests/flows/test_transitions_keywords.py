@@ -46,19 +46,23 @@ def test_c07_stop_in_arabic_is_confirmed_in_arabic(chat: ChatFactory) -> None:
     assert c.state.language == "ar"
 
 
-def test_c07_repeated_stop_adds_no_ledger_rows(chat: ChatFactory) -> None:
+def test_c07_repeated_stop_adds_no_ledger_rows_and_sends_nothing(chat: ChatFactory) -> None:
     c = stopped(chat)
     rows = len(c.ledger)
     result = c.send("stop")
     assert result.changes == ()
     assert len(c.ledger) == rows
-    assert purposes(result) == ["stop"]  # their own request, answered once
+    assert result.replies == ()  # exactly one confirmation: the first STOP's
 
 
-def test_c07_yes_button_on_the_current_prompt_opts_in_again(chat: ChatFactory) -> None:
-    c = stopped(chat)  # the prompt was shown minutes ago and is still current
+def test_c23_yes_button_on_a_prompt_shown_before_stop_asks_again(chat: ChatFactory) -> None:
+    c = stopped(chat)  # the prompt was shown minutes ago, and its wording is still current
     result = c.tap("optin:yes")
-    assert {ch.category for ch in result.changes} == BOTH
+    assert result.changes == ()
+    assert purposes(result) == ["prompt"]  # the current prompt, sent after the stop
+    assert c.state.stage is Stage.ASKED
+    # A tap on that one opts in again.
+    assert {ch.category for ch in c.tap("optin:yes").changes} == BOTH
     assert c.state.stage is Stage.SUBSCRIBED
 
 

@@ -110,6 +110,49 @@ def test_a_reply_to_our_message_carries_that_message_text_version(engine: Engine
             )
         )
         session.flush()
-        inbound = to_inbound(session, event)
+        inbound = to_inbound(session, event, contact.id)
     assert inbound.context_wamid == "wamid.PROMPT0001"
     assert inbound.context_text_version == "v-prompt"
+    assert inbound.context_sent_at is not None
+    assert inbound.verified_context == "wamid.PROMPT0001"
+
+
+def test_c24_a_reply_to_a_message_sent_to_someone_else_carries_nothing(engine: Engine) -> None:
+    event = parsed(fixture_bytes("interactive_button_reply.json"))
+    with Session(engine) as session:
+        other = lock_contact(session, wa_id="447700900999", user_id=None)
+        contact = lock_contact(session, wa_id="16505551234", user_id=None)
+        session.add(
+            Message(
+                contact_id=other.id,
+                direction="out",
+                wamid=event.context_wamid,
+                type="interactive",
+                meta_timestamp=datetime(2025, 6, 1, tzinfo=UTC),
+                text_version="v-prompt",
+            )
+        )
+        session.flush()
+        inbound = to_inbound(session, event, contact.id)
+    assert inbound.context_wamid == "wamid.PROMPT0001"  # as Meta reported it
+    assert (inbound.context_text_version, inbound.context_sent_at) == (None, None)
+    assert inbound.verified_context is None
+    assert "prompt_wamid" not in inbound.evidence
+
+
+def test_c24_a_reply_quoting_the_contacts_own_message_carries_nothing(engine: Engine) -> None:
+    event = parsed(fixture_bytes("interactive_button_reply.json"))
+    with Session(engine) as session:
+        contact = lock_contact(session, wa_id="16505551234", user_id=None)
+        session.add(
+            Message(
+                contact_id=contact.id,
+                direction="in",
+                wamid=event.context_wamid,
+                type="text",
+                meta_timestamp=datetime(2025, 6, 1, tzinfo=UTC),
+            )
+        )
+        session.flush()
+        inbound = to_inbound(session, event, contact.id)
+    assert inbound.verified_context is None
