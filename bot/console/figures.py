@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from bot.console.charts import Bar, Chart, daily_in_and_out, horizontal_bars
 from flows.catalog import Catalog
 from flows.keywords import Intent, match_keyword
-from flows.policy import META_REFUSAL_OPT_OUT_TEXT
+from flows.policy import META_REFUSAL_OPT_OUT_TEXT, ConsentSource
 from storage.dashboard import DECLINED, GRANTED, WITHDRAWN, DecisionCount, FailureCount
 from storage.dashboard import WithdrawalWords as Words
 from storage.outbox import PRIORITY_ANSWER, Backlog
@@ -61,9 +61,9 @@ def category_figures(
 
 def reason_of(words: Words, catalog: Catalog) -> str:
     """Meta's two signals carry fixed texts; a customer's own stop is told by its keyword."""
-    if words.source == "meta":
+    if words.source == ConsentSource.META:
         return META_131050 if words.text == META_REFUSAL_OPT_OUT_TEXT else META_STOP
-    if words.source == "whatsapp":
+    if words.source == ConsentSource.WHATSAPP:
         match = match_keyword(words.text, catalog)
         return STOP_KEYWORD if match and match.intent in STOP_INTENTS else OWN_WORDS
     return ELSEWHERE

@@ -48,6 +48,32 @@ def _line_from_message(message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def _locate(lines: list[str], table: str | None, index: int, key: str | None) -> int | None:
+    """Line of `key` inside the index-th `[table]`/`[[table]]` (or of the table header)."""
+    start, seen = None, -1
+    if table is None:
+        start = 0
+    else:
+        for number, line in enumerate(lines):
+            header = HEADER.match(line)
+            if header and header.group(1) == table:
+                seen += 1
+                if seen == index:
+                    start = number
+                    break
+    if start is None:
+        return None
+    if key is None:
+        return start + 1
+    key_line = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number in range(start + (table is not None), len(lines)):
+        if table is not None and HEADER.match(lines[number]):
+            break
+        if key_line.match(lines[number]):
+            return number + 1
+    return start + 1 if table is not None else None
+
+
 class _Validator:
     """Turns parsed TOML into a Catalog, pointing each problem at the line it comes from."""
 
@@ -56,32 +82,7 @@ class _Validator:
         self.path = path
 
     def fail(self, problem: str, table: str | None = None, index: int = 0, key: str | None = None):
-        raise OptinConfigError(self.path, self._locate(table, index, key), problem)
-
-    def _locate(self, table: str | None, index: int, key: str | None) -> int | None:
-        """Line of `key` inside the index-th `[table]`/`[[table]]` (or of the table header)."""
-        start, seen = None, -1
-        if table is None:
-            start = 0
-        else:
-            for number, line in enumerate(self.lines):
-                header = HEADER.match(line)
-                if header and header.group(1) == table:
-                    seen += 1
-                    if seen == index:
-                        start = number
-                        break
-        if start is None:
-            return None
-        if key is None:
-            return start + 1
-        key_line = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number in range(start + (table is not None), len(self.lines)):
-            if table is not None and HEADER.match(self.lines[number]):
-                break
-            if key_line.match(self.lines[number]):
-                return number + 1
-        return start + 1 if table is not None else None
+        raise OptinConfigError(self.path, _locate(self.lines, table, index, key), problem)
 
     def catalog(self, data: dict[str, Any]) -> Catalog:
         company_data = data.get("company")
