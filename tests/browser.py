@@ -24,8 +24,14 @@ def unavailable(problem: str) -> None:
     pytest.skip(f"{problem}; to run this test: {INSTALL_HINT}")
 
 
-def chromium(profile: Path, *, width: int = 412, height: int = 915) -> Iterator[Any]:
-    """A driver for a phone-sized window (mobile first), quit afterwards."""
+def chromium(
+    profile: Path,
+    *,
+    width: int = 412,
+    height: int = 915,
+    capabilities: dict[str, Any] | None = None,
+) -> Iterator[Any]:
+    """A driver for a phone-sized window (mobile first) unless told otherwise, quit afterwards."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
         unavailable(f"{', '.join(missing)} not found")
@@ -50,6 +56,8 @@ def chromium(profile: Path, *, width: int = 412, height: int = 915) -> Iterator[
         f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
+    for name, value in (capabilities or {}).items():
+        options.set_capability(name, value)
     # A driver path given explicitly means Selenium Manager is never run (it would download).
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)

@@ -7,14 +7,13 @@ Screenshots are kept in test-artifacts/console/ (git-ignored) for a person to lo
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from tests.browser import chromium
 from tests.conftest import ROOT
 from tests.console.conftest import (
     ARABIC_TEXT,
@@ -27,53 +26,13 @@ from tests.console.conftest import (
 )
 
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL_HINT = "apt-get install -y chromium chromium-driver (and pip install selenium)"
-
-
-def unavailable(problem: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{problem}: CI must provide the browser ({INSTALL_HINT}; see .ci/run)")
-    pytest.skip(f"{problem}; to run this test: {INSTALL_HINT}")
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
-    if missing:
-        unavailable(f"{', '.join(missing)} not found")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        unavailable("the selenium package is not installed")
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,1600",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
     # The network log gives each answer's status; the console log would show CSP violations.
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    # A driver path given explicitly means Selenium Manager is never run (it would download).
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+    logs = {"goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"}}
+    yield from chromium(tmp_path / "chromium-profile", width=1280, height=1600, capabilities=logs)
 
 
 @pytest.fixture
