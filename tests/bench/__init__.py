@@ -60,7 +60,7 @@ class Result:
 def table(results: list[Result]) -> str:
     header = ("benchmark", "figure", "value", "goal", "met")
     rows = [
-        (r.benchmark, r.figure, f"{r.value:,.1f} {r.unit}", r.goal, "yes" if r.met else "NO")
+        (r.benchmark, r.figure, f"{_number(r.value)} {r.unit}", r.goal, "yes" if r.met else "NO")
         for r in results
     ]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -68,3 +68,8 @@ def table(results: list[Result]) -> str:
     lines.append("-+-".join("-" * w for w in widths))
     lines += [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    """Ratios keep three decimals; rates and sizes one."""
+    return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "audience": "tests.bench.bench_audience",
     "dispatcher": "tests.bench.bench_dispatcher",
     "import": "tests.bench.bench_import",
+    "intake": "tests.bench.bench_intake",
     "webhook": "tests.bench.bench_webhook",
 }
 

@@ -1,0 +1,409 @@
+"""Intake under load, as Meta delivers it, measured against a bare Flask webhook in the same run.
+
+Both are served by gunicorn (2 sync workers; SQLite: 1) and loaded by wrk with 8 connections
+for 10 s, each request a unique signed body, so the dedupe fast path never answers. The bare
+webhook (tests/bench/bare_app.py) checks the signature, parses the JSON and answers 200; every
+figure of the app is printed as a ratio to it:
+
+- single-status bodies (each a status of a message the app sent, seeded beforehand);
+- bodies of 100 statuses, as statuses per bare request;
+- a new customer's first message (the whole dialogue: contact, log, state, ledger, outbox),
+  on PostgreSQL + Redis and on the embedded SQLite, with p50 and p99 latency;
+- a 1,000-message batch (Meta's largest) posted to the running server;
+- the workers' resident memory.
+
+The dispatcher does not run (RUN_DISPATCHER=0): what is measured is intake alone; the replies
+stay queued. Settings: TEST_POSTGRES_URL, TEST_REDIS_URL; BENCH_SECONDS (10), BENCH_WORKERS (2).
+Run alone: `python -m tests.bench intake`. wrk must be installed (`apt-get install wrk`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from sqlalchemy import func, insert, select
+
+from bot.dev import simulate
+from storage import migrate
+from storage.db import make_engine
+from storage.models import Contact, Message, StatusEvent
+from storage.types import utcnow
+from tests.bench import Result, fresh_schema, postgres_url, redis_url
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SECRET = "bench-secret"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+CONNECTIONS = 8
+WRK_THREADS = 2
+BODIES = 30_000  # more than the bare webhook takes in BENCH_SECONDS on a small machine
+STATUSES_PER_BODY = 100
+BATCH = 1000
+PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What wrk reported for one run."""
+
+    requests: int
+    seconds: float
+    non2xx: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+
+def write_bodies(path: Path, bodies: Iterator[bytes]) -> int:
+    """One "signature<TAB>body" line per body, for load.lua; how many."""
+    count = 0
+    with path.open("wb") as out:
+        for body in bodies:
+            out.write(simulate.sign(body, SECRET).encode() + b"\t" + body + b"\n")
+            count += 1
+    return count
+
+
+def outbound_wamid(tag: str, n: int) -> str:
+    return f"wamid.BENCH{tag}{n:08d}"
+
+
+def single_statuses(tag: str, count: int) -> Iterator[bytes]:
+    """sent, delivered, read for each seeded message in turn: every body a new (wamid, status)."""
+    stages = ("sent", "delivered", "read")
+    for n in range(count):
+        yield simulate.status_body(
+            wamid=outbound_wamid(tag, n // 3),
+            status=stages[n % 3],
+            recipient_id=f"4917{n // 3:08d}",
+        )
+
+
+def status_batches(tag: str, count: int) -> Iterator[bytes]:
+    """Bodies of STATUSES_PER_BODY statuses, each of another seeded message."""
+    for b in range(count):
+        yield simulate.batch_body(
+            *(
+                simulate.status_body(
+                    wamid=outbound_wamid(tag, b * STATUSES_PER_BODY + i),
+                    status="delivered",
+                    recipient_id=f"4918{b * STATUSES_PER_BODY + i:08d}",
+                )
+                for i in range(STATUSES_PER_BODY)
+            )
+        )
+
+
+def first_messages(prefix: str, count: int) -> Iterator[bytes]:
+    """A new customer's first words: each from a number never seen."""
+    for n in range(count):
+        yield simulate.text_body(wa_id=f"{prefix}{n:08d}", text="hello")
+
+
+def seed_outbound(database_url: str, tag: str, count: int) -> None:
+    """Messages the business sent, for the statuses to move forward: plain bulk inserts."""
+    engine = make_engine(database_url)
+    now = utcnow()
+    try:
+        with engine.begin() as connection:
+            contact_id = connection.execute(
+                insert(Contact).returning(Contact.id),  # type: ignore[arg-type]
+                [{"wa_id": f"4910{tag}", "created_at": now}],
+            ).scalar_one()
+            for start in range(0, count, 10_000):
+                connection.execute(
+                    insert(Message),
+                    [
+                        {
+                            "id": uuid.uuid4().hex,
+                            "contact_id": contact_id,
+                            "direction": "out",
+                            "wamid": outbound_wamid(tag, n),
+                            "phone_number_id": PHONE_NUMBER_ID,
+                            "type": "text",
+                            "text": "bench",
+                            "status": "queued",
+                            "meta_timestamp": now,
+                            "created_at": now,
+                        }
+                        for n in range(start, min(start + 10_000, count))
+                    ],
+                )
+    finally:
+        engine.dispose()
+
+
+def count_rows(database_url: str, model: type) -> int:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(model)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+# --- servers and load ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], workers: int) -> Iterator[tuple[int, int]]:
+    """A gunicorn master serving `app` until the block ends; (port, master pid)."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--log-level",
+        "warning",
+        app,
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    try:
+        _wait_until_answering(port, process)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_answering(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            requests.post(f"http://127.0.0.1:{port}/webhook", data=b"{}", timeout=30)
+            return
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def wrk(port: int, bodies: Path) -> Load:
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{SECONDS}s",
+            "-s",
+            str(HERE / "load.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={**os.environ, "BENCH_BODIES": str(bodies), "BENCH_THREADS": str(WRK_THREADS)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return Load(**json.loads(output.strip().splitlines()[-1]))
+
+
+def workers_rss_mb(master_pid: int) -> float:
+    """The largest resident set among the master's worker processes."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    largest = 0
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
+    return largest / 1024
+
+
+def app_env(database_url: str, redis: str | None) -> dict[str, str]:
+    env = {
+        "APP_ENV": "production",
+        "WHATSAPP_VERIFY_TOKEN": "bench",
+        "WHATSAPP_APP_SECRET": SECRET,
+        "WHATSAPP_ACCESS_TOKEN": "bench-token",
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "SECRET_KEY": "bench-secret-key-of-32-characters-or-more",
+        "DATABASE_URL": database_url,
+        "OPTIN_CONFIG": str(ROOT / "optin.toml"),
+        "RUN_DISPATCHER": "0",
+        "REDIS_PREFIX": f"optin-bench-{uuid.uuid4().hex[:8]}:",
+        "REDIS_URL": redis or "",
+        "LOG_LEVEL": "WARNING",
+    }
+    return env
+
+
+def post_batch(port: int, prefix: str) -> float:
+    """Seconds to answer one body of BATCH first messages (200 contacts, five each)."""
+    body = simulate.batch_body(
+        *(
+            simulate.text_body(wa_id=f"{prefix}{n % 200:08d}", text=f"hello {n}")
+            for n in range(BATCH)
+        )
+    )
+    headers = {"X-Hub-Signature-256": simulate.sign(body, SECRET)}
+    started = time.perf_counter()
+    answer = requests.post(f"http://127.0.0.1:{port}/webhook", data=body, headers=headers)
+    seconds = time.perf_counter() - started
+    assert answer.status_code == 200 and answer.json()["messages"] == BATCH, answer.text
+    return seconds
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def run() -> list[Result]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("the intake bench needs wrk: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as folder:
+        return _run(Path(folder))
+
+
+def _run(folder: Path) -> list[Result]:
+    statuses_file = folder / "statuses.txt"
+    batches_file = folder / "batches.txt"
+    firsts_file = folder / "firsts.txt"
+    firsts_lite_file = folder / "firsts-sqlite.txt"
+    batch_bodies = BODIES // STATUSES_PER_BODY
+    write_bodies(statuses_file, single_statuses("S", BODIES))
+    write_bodies(batches_file, status_batches("B", batch_bodies))
+    write_bodies(firsts_file, first_messages("4930", BODIES))
+    write_bodies(firsts_lite_file, first_messages("4931", BODIES))
+
+    bare_env = {"WHATSAPP_APP_SECRET": SECRET}
+    with gunicorn("tests.bench.bare_app:app", bare_env, WORKERS) as (port, _):
+        bare_status = wrk(port, statuses_file)
+        bare_first = wrk(port, firsts_file)
+
+    pg = fresh_schema(postgres_url(), "bench_intake")
+    seed_outbound(pg, "S", BODIES // 3 + 1)
+    seed_outbound(pg, "B", batch_bodies * STATUSES_PER_BODY)
+    with gunicorn("wsgi:app", app_env(pg, redis_url()), WORKERS) as (port, master):
+        status = wrk(port, statuses_file)
+        batches = wrk(port, batches_file)
+        first = wrk(port, firsts_file)
+        batch_seconds = post_batch(port, "4932")
+        rss = workers_rss_mb(master)
+    stored_statuses = count_rows(pg, StatusEvent)
+
+    lite = f"sqlite:///{folder}/bench.db"
+    migrate.upgrade(lite)
+    with gunicorn("wsgi:app", app_env(lite, None), 1) as (port, _):
+        first_lite = wrk(port, firsts_lite_file)
+
+    loads = (status, batches, first, first_lite)
+    failures = sum(load.non2xx + load.socket_errors for load in loads)
+    expected_statuses = status.requests + batches.requests * STATUSES_PER_BODY
+    group = "intake"
+    return [
+        Result(
+            group,
+            "bare Flask, single-status bodies (baseline)",
+            bare_status.rate,
+            "req/s",
+            "(baseline)",
+            True,
+        ),
+        Result(
+            group,
+            "bare Flask, first-message bodies (baseline)",
+            bare_first.rate,
+            "req/s",
+            "(baseline)",
+            True,
+        ),
+        Result(
+            group,
+            "single-status bodies, PostgreSQL + Redis",
+            status.rate / bare_status.rate,
+            "× bare",
+            "≥ 0.35",
+            status.rate / bare_status.rate >= 0.35,
+        ),
+        Result(
+            group,
+            "100-status bodies: statuses per bare request",
+            batches.rate * STATUSES_PER_BODY / bare_status.rate,
+            "statuses",
+            "≥ 5",
+            batches.rate * STATUSES_PER_BODY / bare_status.rate >= 5,
+        ),
+        Result(
+            group,
+            "first message, PostgreSQL + Redis",
+            first.rate / bare_first.rate,
+            "× bare",
+            "≥ 0.12",
+            first.rate / bare_first.rate >= 0.12,
+        ),
+        Result(
+            group, "first message, PostgreSQL + Redis, p50", first.p50_ms, "ms", "(context)", True
+        ),
+        Result(
+            group,
+            "first message, PostgreSQL + Redis, p99",
+            first.p99_ms,
+            "ms",
+            "≤ 100 ms",
+            first.p99_ms <= 100,
+        ),
+        Result(
+            group,
+            "first message, SQLite (1 worker)",
+            first_lite.rate / bare_first.rate,
+            "× bare",
+            "≥ 0.06",
+            first_lite.rate / bare_first.rate >= 0.06,
+        ),
+        Result(
+            group,
+            "1,000-message batch, PostgreSQL + Redis",
+            batch_seconds,
+            "s",
+            "≤ 3 s",
+            batch_seconds <= 3,
+        ),
+        Result(group, "worker RSS", rss, "MB", "≤ 120 MB", rss <= 120),
+        Result(group, "non-2xx answers and socket errors", failures, "", "0", failures == 0),
+        Result(
+            group,
+            "statuses stored / statuses answered 200",
+            stored_statuses / expected_statuses,
+            "",
+            "≥ 1.0 (each body fresh)",
+            stored_statuses >= expected_statuses,
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    from tests.bench import table
+
+    print(table(run()))
