@@ -24,6 +24,7 @@ from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
 from storage.conversation import insert_inbound, record_status_event
 from storage.db import session_scope, storage_unavailable
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
+from storage.statuses import StatusRow, record_statuses
 from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
@@ -63,30 +64,27 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
         return report
 
     store_messages(services, body.messages, handler, report)
-    with session_scope(services.engine) as session:
-        for status in body.statuses:
-            act = partial(store_status, session, status, services.catalog)
-            stored = _apart(session, act, raw=status.raw, what=f"status of {status.wamid}")
-            if stored is KEPT:
+    store_statuses(services, body.statuses, report)
+    if body.others or body.malformed:
+        with session_scope(services.engine) as session:
+            for other in body.others:
+                act = partial(
+                    keep_other_event,
+                    session,
+                    field=other.field,
+                    entry_id=other.entry_id,
+                    raw=other.raw,
+                )
+                kept = _apart(session, act, raw=other.raw, what=other.path)
+                if kept is KEPT:
+                    report.malformed += 1
+                elif kept:
+                    report.others += 1
+                else:
+                    report.duplicates += 1
+            for item in body.malformed:
+                keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
                 report.malformed += 1
-            elif stored:
-                report.statuses += 1
-            else:
-                report.duplicates += 1
-        for other in body.others:
-            act = partial(
-                keep_other_event, session, field=other.field, entry_id=other.entry_id, raw=other.raw
-            )
-            kept = _apart(session, act, raw=other.raw, what=other.path)
-            if kept is KEPT:
-                report.malformed += 1
-            elif kept:
-                report.others += 1
-            else:
-                report.duplicates += 1
-        for item in body.malformed:
-            keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
-            report.malformed += 1
     for preference in body.preferences:
         stored = _preference_apart(services, preference, handler)
         if stored is KEPT:
@@ -206,11 +204,56 @@ def _done_key(message: InboundMessage) -> str:
     return f"done:msg:{message.wamid}"
 
 
-def store_status(session: Session, status: Status, catalog: Catalog) -> bool:
-    """Apply one status; False when it was already stored (a redelivery)."""
+def store_statuses(services: Services, statuses: tuple[Status, ...], report: IngestReport) -> None:
+    """Apply a body's statuses together in one transaction (storage.statuses); should the
+    database refuse one of them, each is stored again on its own and only that one is kept
+    for support."""
+    if not statuses:
+        return
+    rows = [_status_row(status) for status in statuses]
+    try:
+        with session_scope(services.engine) as session:
+            applied = record_statuses(session, rows)
+            for step in applied.moved:
+                if step.status == "failed":
+                    apply_refusal(
+                        session,
+                        services.catalog,
+                        contact_id=step.contact_id,
+                        code=step.error_code,
+                        message_id=step.message_id,
+                        occurred_at=step.occurred_at,
+                        wamid=step.wamid,
+                    )
+    except Exception as exc:
+        if storage_unavailable(exc):
+            raise
+        log.warning("statuses refused together (%s); storing each apart", type(exc).__name__)
+        _store_statuses_apart(services, statuses, report)
+        return
+    new = sum(applied.new)
+    report.statuses += new
+    report.duplicates += len(rows) - new
+
+
+def _store_statuses_apart(
+    services: Services, statuses: tuple[Status, ...], report: IngestReport
+) -> None:
+    with session_scope(services.engine) as session:
+        for status in statuses:
+            act = partial(store_status, session, status, services.catalog)
+            stored = _apart(session, act, raw=status.raw, what=f"status of {status.wamid}")
+            if stored is KEPT:
+                report.malformed += 1
+            elif stored:
+                report.statuses += 1
+            else:
+                report.duplicates += 1
+
+
+def _status_row(status: Status) -> StatusRow:
     error = status.errors[0] if status.errors else None
-    new, message = record_status_event(
-        session,
+    return StatusRow(
         wamid=status.wamid,
         status=status.status.value,
         meta_timestamp=status.timestamp,
@@ -221,6 +264,24 @@ def store_status(session: Session, status: Status, catalog: Catalog) -> bool:
         error_code=error.code if error else None,
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),
+    )
+
+
+def store_status(session: Session, status: Status, catalog: Catalog) -> bool:
+    """Apply one status; False when it was already stored (a redelivery)."""
+    row = _status_row(status)
+    new, message = record_status_event(
+        session,
+        wamid=row.wamid,
+        status=row.status,
+        meta_timestamp=row.meta_timestamp,
+        phone_number_id=row.phone_number_id,
+        recipient_id=row.recipient_id,
+        recipient_user_id=row.recipient_user_id,
+        recipient_participant_id=row.recipient_participant_id,
+        error_code=row.error_code,
+        error_title=row.error_title,
+        raw=row.raw,
     )
     if message is not None and message.status == "failed":
         apply_refusal(
