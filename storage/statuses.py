@@ -163,13 +163,10 @@ def _insert_new(session: Session, rows: Sequence[StatusRow]) -> set[tuple[str, s
             for row in rows[start : start + CHUNK]
         ]
         # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-        statement = (
-            insert(table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .returning(table.c.wamid, table.c.status)
-        )
-        inserted.update((wamid, status) for wamid, status in session.execute(statement))
+        # Executed as many: SQLAlchemy sends it as one multi-row INSERT, compiled once.
+        statement = insert(table).on_conflict_do_nothing().returning(table.c.wamid, table.c.status)
+        result = session.connection().execute(statement, values)
+        inserted.update((wamid, status) for wamid, status in result)
     return inserted
 
 
