@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -21,7 +22,6 @@ from storage.identity import (
 from storage.models import Contact
 from storage.suppression import carry_suppression
 from storage.types import utcnow
-from storage.upsert import insert_ignoring_conflict
 
 
 class ContactKeyMissing(ValueError):
@@ -54,7 +54,36 @@ def lock_contact(
     wamid: str | None = None,
     suppression_key: bytes | None = None,
 ) -> Contact:
-    """The person these identifiers name, created if new, row-locked on PostgreSQL until commit.
+    """The person these identifiers name, created if new, row-locked on PostgreSQL until commit
+    (see lock_or_create_contact)."""
+    return lock_or_create_contact(
+        session,
+        wa_id=wa_id,
+        user_id=user_id,
+        parent_user_id=parent_user_id,
+        name=name,
+        username=username,
+        country_code=country_code,
+        at=at,
+        wamid=wamid,
+        suppression_key=suppression_key,
+    )[0]
+
+
+def lock_or_create_contact(
+    session: Session,
+    *,
+    wa_id: str | None,
+    user_id: str | None,
+    parent_user_id: str | None = None,
+    name: str | None = None,
+    username: str | None = None,
+    country_code: str | None = None,
+    at: datetime | None = None,
+    wamid: str | None = None,
+    suppression_key: bytes | None = None,
+) -> tuple[Contact, bool]:
+    """The person these identifiers name, and whether this transaction created them.
 
     Found by number or user id; else by the contact that held one of them when the message of
     `at` was written (delivered late, after a change); else by parent user id or username. The
@@ -70,15 +99,15 @@ def lock_contact(
     )
     report = Report(at=at or utcnow(), wamid=wamid)
     contact = _locate(session, identity, report)
+    created = False
     if contact is None:
-        insert_ignoring_conflict(
-            session,
-            Contact,
-            identity.reported()
-            | {"name": name, "country_code": country_code, "created_at": utcnow()},
+        contact = _insert(
+            session, identity.reported() | {"name": name, "country_code": country_code}
         )
-        contact = _locate(session, identity, report)
-        assert contact is not None, "contact vanished after insert"
+        created = contact is not None
+        if contact is None:  # another transaction created them meanwhile: theirs, now locked
+            contact = _locate(session, identity, report)
+            assert contact is not None, "contact vanished after insert"
     had = adopt(session, contact, identity, report)
     if suppression_key is not None and set(had) != set(strong_identifiers(contact)):
         carry_suppression(
@@ -88,7 +117,20 @@ def lock_contact(
         if value and getattr(contact, field) != value:
             setattr(contact, field, value)
     session.add(contact)
-    return contact
+    return contact, created
+
+
+def _insert(session: Session, values: dict[str, object]) -> Contact | None:
+    """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
+    another transaction holds one of its keys."""
+    insert = postgresql.insert if is_postgres(session.get_bind()) else sqlite.insert
+    statement = (
+        insert(Contact)
+        .values(**values, created_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(Contact)
+    )
+    return session.scalars(statement).first()
 
 
 def _locate(session: Session, identity: Identity, report: Report) -> Contact | None:

@@ -20,7 +20,15 @@ from storage.types import utcnow
 from storage.web_optin import as_requested, live_request
 
 
-def load_state(session: Session, contact: Contact) -> tuple[DialogueRow, DialogueState]:
+def load_state(
+    session: Session, contact: Contact, *, new: bool = False
+) -> tuple[DialogueRow, DialogueState]:
+    """The contact's dialogue row and state. `new`: the contact was created in this transaction,
+    so no row refers to it yet and nothing is read (a first message's six queries saved)."""
+    if new:
+        return DialogueRow(contact_id=contact.id, updated_at=utcnow()), DialogueState(
+            language=contact.language
+        )
     row = session.get(DialogueRow, contact.id)
     if row is None:
         row = DialogueRow(contact_id=contact.id, updated_at=utcnow())

@@ -104,15 +104,19 @@ def last_erased_at(
     digests = [suppression_digest(key, i) for i in identifiers if i]
     if not digests:
         return None
-    recorded = session.exec(
-        select(func.max(ErasureRecord.erased_at)).where(col(ErasureRecord.digest).in_(digests))
-    ).one()
-    suppressed = session.exec(
-        select(func.max(Suppression.created_at)).where(
-            col(Suppression.digest).in_(digests), Suppression.reason == ERASURE_REASON
-        )
-    ).one()
-    return max((t for t in (recorded, suppressed) if t is not None), default=None)
+    # Both in one round trip: this runs for every inbound message.
+    recorded = (
+        select(func.max(ErasureRecord.erased_at))
+        .where(col(ErasureRecord.digest).in_(digests))
+        .scalar_subquery()
+    )
+    suppressed = (
+        select(func.max(Suppression.created_at))
+        .where(col(Suppression.digest).in_(digests), Suppression.reason == ERASURE_REASON)
+        .scalar_subquery()
+    )
+    times = session.execute(select(recorded, suppressed)).one()
+    return max((t for t in times if t is not None), default=None)
 
 
 def person_is_suppressed(session: Session, *, key: bytes, contact: Contact) -> bool:

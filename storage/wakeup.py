@@ -12,27 +12,34 @@ import logging
 import threading
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy.orm import Session
 
 from storage.db import is_postgres
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "optin_outbox"
-_NOTIFIED = "optin_outbox_notified"  # session.info: the transaction that already notified
+_PENDING = "optin_outbox_notify"  # session.info: this transaction queued a row
 
 
 def notify_queued(session: Session) -> None:
-    """Wake the listening dispatchers when this transaction commits (once per transaction)."""
-    if not is_postgres(session.get_bind()):
-        return
-    transaction = session.get_transaction()
-    if transaction is not None and session.info.get(_NOTIFIED) is transaction:
-        return
-    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-    session.info[_NOTIFIED] = transaction
+    """Wake the listening dispatchers when this transaction commits: one NOTIFY per transaction,
+    sent just before COMMIT, so it does not split the transaction's inserts into two flushes."""
+    if is_postgres(session.get_bind()):
+        session.info[_PENDING] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_before_commit(session: Session) -> None:
+    if session.info.pop(_PENDING, False):
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def listen(

@@ -20,7 +20,12 @@ from bot.outbound.refusals import apply_refusal
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
 from flows.catalog import Catalog
-from storage.contacts import ContactKeyMissing, lock_contact, note_inbound
+from storage.contacts import (
+    ContactKeyMissing,
+    lock_contact,
+    lock_or_create_contact,
+    note_inbound,
+)
 from storage.conversation import insert_inbound, record_status_event
 from storage.db import session_scope, storage_unavailable
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
@@ -107,29 +112,54 @@ def store_messages(
     One commit for the batch instead of one per message. Contacts are locked in key order, the
     same order in every worker, so two batches naming the same contacts never deadlock.
     """
-    fresh = [m for m in messages if not _seen(services, _done_key(m))]
+    seen = _seen(services, [_done_key(m) for m in messages])
+    fresh = [m for m, was_seen in zip(messages, seen, strict=True) if not was_seen]
     report.duplicates += len(messages) - len(fresh)
     if not fresh:
         return
     ordered = sorted(fresh, key=lambda m: (m.contact_key or "", m.timestamp))
-    key = services.settings.suppression_key
-    new: list[InboundMessage] = []
-    kept = 0
-    with session_scope(services.engine) as session:
-        for m in ordered:
-            act = partial(store_message, session, m, handler, suppression_key=key)
-            stored = _apart(session, act, raw=m.raw, what=f"message {m.wamid}")
-            if stored is KEPT:
-                kept += 1
-            elif stored:
-                new.append(m)
-    for message in fresh:
-        _remember(services, _done_key(message))
+    try:
+        outcomes = _store_together(services, ordered, handler)
+    except Exception as exc:
+        if storage_unavailable(exc):
+            raise
+        log.warning("messages refused together (%s); storing each apart", type(exc).__name__)
+        outcomes = _store_each_apart(services, ordered, handler)
+    new = [m for m, outcome in zip(ordered, outcomes, strict=True) if outcome is True]
+    kept = sum(1 for outcome in outcomes if outcome is KEPT)
+    _remember(services, [_done_key(message) for message in fresh])
     for message in new:
         log.info("stored message %s from %s", message.wamid, mask_number(message.contact_key))
     report.messages += len(new)
     report.malformed += kept
     report.duplicates += len(fresh) - len(new) - kept
+
+
+def _store_together(
+    services: Services, ordered: list[InboundMessage], handler: Responder | None
+) -> list[object]:
+    """Every message in one transaction with no savepoints: the common case, and the cheap one."""
+    key = services.settings.suppression_key
+    with session_scope(services.engine) as session:
+        return [store_message(session, m, handler, suppression_key=key) for m in ordered]
+
+
+def _store_each_apart(
+    services: Services, ordered: list[InboundMessage], handler: Responder | None
+) -> list[object]:
+    """Each message in a savepoint of its own, so the one the database refuses is kept for
+    support and the rest are stored (C26)."""
+    key = services.settings.suppression_key
+    with session_scope(services.engine) as session:
+        return [
+            _apart(
+                session,
+                partial(store_message, session, m, handler, suppression_key=key),
+                raw=m.raw,
+                what=f"message {m.wamid}",
+            )
+            for m in ordered
+        ]
 
 
 def store_message(
@@ -160,7 +190,7 @@ def store_message(
     if erased_at is not None and event.timestamp < erased_at.replace(microsecond=0):
         return False
     try:
-        contact = lock_contact(
+        contact, created = lock_or_create_contact(
             session,
             wa_id=wa_id,
             user_id=user_id,
@@ -196,7 +226,7 @@ def store_message(
     note_inbound(contact, event.timestamp)
     session.add(contact)
     if handler is not None:
-        handler(session, contact, event)
+        handler(session, contact, event, new_contact=created)
     return True
 
 
@@ -399,17 +429,22 @@ def _isolated(act: Callable[[], object], keep: Callable[[str], None], what: str)
             return KEPT
 
 
-def _seen(services: Services, key: str) -> bool:
-    """Fast path only: a store outage costs speed, never correctness (SQL keys still hold)."""
+def _seen(services: Services, keys: list[str]) -> list[bool]:
+    """Fast path only, one round trip per body: a store outage costs speed, never correctness
+    (SQL keys still hold)."""
+    if not keys:
+        return []
     try:
-        return services.store.exists(key)
+        return services.store.exists_many(keys)
     except redis.RedisError as exc:
         log.warning("dedupe store unavailable, relying on the database: %s", exc)
-        return False
+        return [False] * len(keys)
 
 
-def _remember(services: Services, key: str) -> None:
+def _remember(services: Services, keys: list[str]) -> None:
+    if not keys:
+        return
     try:
-        services.store.add(key, DONE_TTL_SECONDS)
+        services.store.add_many(keys, DONE_TTL_SECONDS)
     except redis.RedisError as exc:
         log.warning("dedupe store unavailable, relying on the database: %s", exc)

@@ -69,9 +69,17 @@ class Responder:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def __call__(self, session: Session, contact: Contact, event: InboundMessage) -> None:
-        row, state = load_state(session, contact)
-        inbound = to_inbound(session, event, contact.id)
+    def __call__(
+        self,
+        session: Session,
+        contact: Contact,
+        event: InboundMessage,
+        *,
+        new_contact: bool = False,
+    ) -> None:
+        """`new_contact`: created by this transaction, so there is nothing of theirs to read."""
+        row, state = load_state(session, contact, new=new_contact)
+        inbound = to_inbound(session, event, None if new_contact else contact.id)
         result = step(state, inbound, self.services.catalog, event.timestamp)
         self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
         # The confirmations this message settled (a tap on the double opt-in template): each is

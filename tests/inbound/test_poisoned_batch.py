@@ -228,10 +228,10 @@ def test_c26_an_item_the_database_still_refuses_is_kept_and_the_batch_goes_on(
     """Were a check missing, or the dialogue to fail on one message, only that one is lost."""
     real = Responder.__call__
 
-    def fails_on_one(self, session, contact, event):  # type: ignore[no-untyped-def]
+    def fails_on_one(self, session, contact, event, **options):  # type: ignore[no-untyped-def]
         if event.wamid == "wamid.BROKEN":
             raise RuntimeError("the dialogue failed on this one")
-        return real(self, session, contact, event)
+        return real(self, session, contact, event, **options)
 
     monkeypatch.setattr(Responder, "__call__", fails_on_one)
     batch = simulate.batch_body(
