@@ -191,7 +191,9 @@ def transition(stage: Stage, signal: Signal) -> Handler:
 
 def step(state: DialogueState, event: Inbound, catalog: Catalog, now: datetime) -> StepResult:
     """One inbound message: the new state, the ledger rows to append and the replies to send."""
-    language, state = contact_language(state, event, catalog)
+    language, guessed = contact_language(state, event, catalog)
+    # A group is not a private conversation: its words say nothing of the contact's language.
+    state = state if event.in_group else guessed
     signal, category_id, switch_to = classify(event, catalog)
     turn = Turn(
         state=state,

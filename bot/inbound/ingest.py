@@ -195,7 +195,8 @@ def store_message(
     )
     if stored is None:
         return False
-    note_inbound(contact, event.timestamp)
+    if event.group_id is None:  # a group message is no private message from the person (C31)
+        note_inbound(contact, event.timestamp)
     session.add(contact)
     if handler is not None:
         handler(session, contact, event)
