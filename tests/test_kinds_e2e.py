@@ -176,6 +176,18 @@ def test_status_rows_keep_the_user_id_and_the_group_participant(customer, engine
     )
 
 
+def test_a_group_status_keeps_the_participant_by_user_id_when_no_number_is_given(customer, engine):
+    customer.say("hello")
+    wamid = customer.choices[0].context_wamid
+    read = json.loads(simulate.status_body(wamid=wamid, status="read", recipient_id=GROUP))
+    item = read["entry"][0]["changes"][0]["value"]["statuses"][0]
+    item |= {"recipient_type": "group", "recipient_participant_user_id": "US.1410018717833190"}
+    customer._post(json.dumps(read).encode())
+    with Session(engine) as session:
+        row = session.exec(select(StatusEvent).where(StatusEvent.wamid == wamid)).one()
+    assert (row.recipient_id, row.recipient_participant_id) == (GROUP, "US.1410018717833190")
+
+
 def test_pictures_get_the_polite_answer_once_per_question(customer, api):
     customer.say("hello")
     assert len(customer.send_image()) == 1

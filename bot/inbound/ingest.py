@@ -218,7 +218,7 @@ def store_status(session: Session, status: Status, catalog: Catalog) -> bool:
         phone_number_id=status.phone_number_id,
         recipient_id=status.recipient_id or status.recipient_user_id,
         recipient_user_id=status.recipient_user_id,
-        recipient_participant_id=status.recipient_participant_id,
+        recipient_participant_id=status.participant,
         error_code=error.code if error else None,
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),
