@@ -1,4 +1,4 @@
-"""Command-line entry points: `flask --app wsgi db ...`, `chat`, `outbox ...`."""
+"""Command-line entry points: `flask --app wsgi db ...`, `chat`, `outbox ...`, `flows ...`."""
 
 from __future__ import annotations
 
@@ -294,6 +294,32 @@ def consent_import(file: Path, source: str, batch_size: int) -> None:
     sys.exit(report.exit_code)
 
 
+flows_cli = AppGroup("flows", help="The WhatsApp Flows the bot sends (PREFERENCES as a form).")
+
+
+@flows_cli.command("export")
+@click.option("--language", help="Language of the example texts (default: the first configured).")
+@with_appcontext
+def flows_export(language: str | None) -> None:
+    """Print the preferences form's Flow JSON, to publish in WhatsApp Manager.
+
+    Its texts come with each message, in the contact's language: the JSON is the same for every
+    language, and its examples only show WhatsApp Manager's preview something real.
+    """
+    import json
+
+    from bot.graph.forms import flow_json
+    from flows.render import render_preferences_form
+    from flows.signals import usable_language
+
+    catalog = services().catalog
+    language = usable_language(catalog, language)
+    example = render_preferences_form(catalog, language, frozenset(catalog.category_ids[:1]))
+    assert example.form is not None
+    document = flow_json(example.form, title=catalog.company.name)
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
 def init_app(app: Flask) -> None:
     from bot.console.auth import console_cli
 
@@ -301,4 +327,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(consent_cli)
     app.cli.add_command(console_cli)
     app.cli.add_command(db_cli)
+    app.cli.add_command(flows_cli)
     app.cli.add_command(outbox_cli)
