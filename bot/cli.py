@@ -213,7 +213,8 @@ def chat(wa_id: str, name: str) -> None:
     session = ChatSession(current_app._get_current_object(), wa_id=wa_id, name=name)  # type: ignore[attr-defined]
     click.echo(
         f"You are {name} ({wa_id}). Type a message; a number picks a button. "
-        "/image sends a picture, /ad <text> writes as if from an ad, /quit leaves."
+        "/image sends a picture, /ad <text> writes as if from an ad, "
+        "/form <ids> answers the preferences form with those boxes ticked, /quit leaves."
     )
     while True:
         try:
@@ -228,6 +229,11 @@ def chat(wa_id: str, name: str) -> None:
             replies = session.send_image()
         elif line.startswith("/ad "):
             replies = session.say(line[4:], from_ad=True)
+        elif line.split()[0] == "/form":
+            if session.form is None:
+                click.echo("   (no form shown yet: send PREFERENCES)")
+                continue
+            replies = session.answer_form(line[len("/form") :].replace(",", " ").split())
         else:
             replies = session.say(line)
         if not replies:
