@@ -1,4 +1,4 @@
-"""Command-line entry points: `flask --app wsgi db ...`, `chat`, `outbox ...`."""
+"""Command-line entry points: `flask --app wsgi db ...`, `chat`, `outbox ...`, `flows ...`."""
 
 from __future__ import annotations
 
@@ -213,7 +213,8 @@ def chat(wa_id: str, name: str) -> None:
     session = ChatSession(current_app._get_current_object(), wa_id=wa_id, name=name)  # type: ignore[attr-defined]
     click.echo(
         f"You are {name} ({wa_id}). Type a message; a number picks a button. "
-        "/image sends a picture, /ad <text> writes as if from an ad, /quit leaves."
+        "/image sends a picture, /ad <text> writes as if from an ad, "
+        "/form <ids> answers the preferences form with those boxes ticked, /quit leaves."
     )
     while True:
         try:
@@ -228,6 +229,11 @@ def chat(wa_id: str, name: str) -> None:
             replies = session.send_image()
         elif line.startswith("/ad "):
             replies = session.say(line[4:], from_ad=True)
+        elif line.split()[0] == "/form":
+            if session.form is None:
+                click.echo("   (no form shown yet: send PREFERENCES)")
+                continue
+            replies = session.answer_form(line[len("/form") :].replace(",", " ").split())
         else:
             replies = session.say(line)
         if not replies:
@@ -294,6 +300,32 @@ def consent_import(file: Path, source: str, batch_size: int) -> None:
     sys.exit(report.exit_code)
 
 
+flows_cli = AppGroup("flows", help="The WhatsApp Flows the bot sends (PREFERENCES as a form).")
+
+
+@flows_cli.command("export")
+@click.option("--language", help="Language of the example texts (default: the first configured).")
+@with_appcontext
+def flows_export(language: str | None) -> None:
+    """Print the preferences form's Flow JSON, to publish in WhatsApp Manager.
+
+    Its texts come with each message, in the contact's language: the JSON is the same for every
+    language, and its examples only show WhatsApp Manager's preview something real.
+    """
+    import json
+
+    from bot.graph.forms import flow_json
+    from flows.render import render_preferences_form
+    from flows.signals import usable_language
+
+    catalog = services().catalog
+    language = usable_language(catalog, language)
+    example = render_preferences_form(catalog, language, frozenset(catalog.category_ids[:1]))
+    assert example.form is not None
+    document = flow_json(example.form, title=catalog.company.name)
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
 def init_app(app: Flask) -> None:
     from bot.console.auth import console_cli
 
@@ -301,4 +333,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(consent_cli)
     app.cli.add_command(console_cli)
     app.cli.add_command(db_cli)
+    app.cli.add_command(flows_cli)
     app.cli.add_command(outbox_cli)

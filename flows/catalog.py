@@ -54,11 +54,24 @@ class WebOptIn:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreferencesFlow:
+    """PREFERENCES as a WhatsApp Flow: a native form with a checkbox per category, once the
+    business has published the Flow JSON (`flask flows export`) and named it here."""
+
+    flow_id: str | None = None  # the published Flow's id in WhatsApp Manager; None: buttons
+
+    @property
+    def enabled(self) -> bool:
+        return self.flow_id is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Catalog:
     company: Company
     categories: tuple[Category, ...]
     double_opt_in: DoubleOptIn = field(default_factory=DoubleOptIn)
     web_optin: WebOptIn = field(default_factory=WebOptIn)
+    preferences_flow: PreferencesFlow = field(default_factory=PreferencesFlow)
 
     def category(self, category_id: str) -> Category | None:
         return next((c for c in self.categories if c.id == category_id), None)

@@ -36,6 +36,7 @@ from flows.evidence import (
     question_is_answered,
     question_is_live,
 )
+from flows.forms import answer_form
 from flows.model import DialogueState, Inbound, Stage, StepResult
 from flows.policy import META_REFUSAL_OPT_OUT_TEXT
 from flows.signals import Signal, classify, contact_language
@@ -144,6 +145,8 @@ TRANSITIONS: Mapping[tuple[Stage | None, Signal], Handler] = MappingProxyType(
         (ANY, Signal.UNREADABLE): when(told_cannot_read, silence, otherwise=cannot_read_once),
         # Not the customer's words, or from a group or an edit without a stop (C31-C33).
         (ANY, Signal.IGNORED): silence,
+        # The preferences form's answer: each box against what is granted (flows.forms).
+        (ANY, Signal.FORM_ANSWER): answer_form,
         # The chat opened for the first time: ask, or show what they already chose (C33).
         (ANY, Signal.WELCOME): when(has_chosen, show_preferences, otherwise=show_prompt),
         # From a click-to-WhatsApp ad, whatever it says, anything but a keyword or a stop is a
@@ -191,7 +194,9 @@ def transition(stage: Stage, signal: Signal) -> Handler:
 
 def step(state: DialogueState, event: Inbound, catalog: Catalog, now: datetime) -> StepResult:
     """One inbound message: the new state, the ledger rows to append and the replies to send."""
-    language, state = contact_language(state, event, catalog)
+    language, guessed = contact_language(state, event, catalog)
+    # A group is not a private conversation: its words say nothing of the contact's language.
+    state = state if event.in_group else guessed
     signal, category_id, switch_to = classify(event, catalog)
     turn = Turn(
         state=state,

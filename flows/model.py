@@ -39,6 +39,11 @@ class Inbound:
     context_sent_at: datetime | None = None
     in_group: bool = False  # written in a group chat: may only withdraw, never answered (C31)
     edited: bool = False  # an edit of an earlier message: may only withdraw (C32)
+    # A WhatsApp Flow's answer to our preferences form: the form, set only when the caller found
+    # it among the forms we sent this very contact (C24), and the categories ticked in the
+    # answer (None: the answer is not shaped as our form's).
+    form: SentForm | None = None
+    form_ticked: frozenset[str] | None = None
 
     @property
     def verified_context(self) -> str | None:
@@ -75,6 +80,19 @@ class Sent:
     wamid: str | None  # Meta's id for it; None until the dispatcher has sent it
     text_version: str | None
     sent_at: datetime  # when it was queued, on the same clock as DialogueState.withdrawn_at
+    message_id: str | None = None  # our id for it in the conversation log
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentForm:
+    """Our preferences form as the outbound log records it: exactly what the person saw."""
+
+    token: str  # the flow_token it was sent with, which its answer carries back
+    text: str  # the message and the form, as shown (Reply.shown_text)
+    text_version: str | None
+    sent_at: datetime  # when it was queued, on the clock of DialogueState.withdrawn_at
+    offered: tuple[str, ...]  # the categories it had a checkbox for, in its order
+    wamid: str | None = None  # Meta's id for it; None until the dispatcher has sent it
     message_id: str | None = None  # our id for it in the conversation log
 
 
@@ -122,12 +140,41 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FormChoice:
+    id: str  # the category
+    title: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Form:
+    """A WhatsApp Flow form we fill in: a checkbox per category, the ones granted ticked."""
+
+    cta: str  # the button that opens it: at most 20 characters (Meta's limit)
+    heading: str
+    intro: str
+    label: str  # above the checkboxes
+    submit: str
+    choices: tuple[FormChoice, ...]
+    ticked: tuple[str, ...] = ()
+
+    @property
+    def shown_text(self) -> str:
+        """The form's wording. Which boxes are ticked is the person's state, not the wording:
+        leaving it out keeps one version per wording, as for the prompt (C19)."""
+        boxes = [f"☐ {c.title}: {c.description}" for c in self.choices]
+        return "\n".join([self.heading, self.intro, "", self.label, *boxes, f"[{self.submit}]"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
-    """A message to send back. Buttons make it an interactive reply-button message."""
+    """A message to send back. Buttons make it an interactive reply-button message, a form a
+    WhatsApp Flow message."""
 
     body: str
     buttons: tuple[Button, ...] = ()
     menu: str | None = None  # set: the buttons are sent as the rows of a list, behind this label
+    form: Form | None = None
     purpose: Purpose = Purpose.INFO
     language: str = "en"
 
@@ -139,7 +186,9 @@ class Reply:
 
     @property
     def shown_text(self) -> str:
-        """Exactly what the person sees: the body and the button titles."""
+        """Exactly what the person sees: the body and the button titles, or the form."""
+        if self.form is not None:
+            return f"{self.body}\n[{self.form.cta}]\n\n{self.form.shown_text}"
         if not self.buttons:
             return self.body
         return self.body + "\n" + "\n".join(f"[{b.title}]" for b in self.buttons)

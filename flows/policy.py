@@ -57,6 +57,9 @@ class Purpose(StrEnum):
     STOP_CATEGORY = "stop_category"
     HELP = "help"
     PREFERENCES = "preferences"
+    PREFERENCES_FORM = "preferences_form"  # the same as a WhatsApp Flow form
+    PREFERENCES_SAVED = "preferences_saved"  # the answer to the form: what they now receive
+    PREFERENCES_WITHDRAWN = "preferences_withdrawn"  # the same, when the form withdrew some
     LANGUAGE = "language"
     UNREADABLE = "unreadable"
     REPROMPT_LIMIT = "reprompt_limit"
@@ -73,7 +76,9 @@ class Purpose(StrEnum):
 # The messages that ask something: a typed answer answers the last of them we sent (C24).
 QUESTION_PURPOSES = frozenset({Purpose.PROMPT, Purpose.CATEGORY_PROMPT, Purpose.STOP_QUESTION})
 # The confirmations of a withdrawal: every question sent before one is retired (C23).
-WITHDRAWAL_PURPOSES = frozenset({Purpose.STOP, Purpose.STOP_CATEGORY})
+WITHDRAWAL_PURPOSES = frozenset(
+    {Purpose.STOP, Purpose.STOP_CATEGORY, Purpose.PREFERENCES_WITHDRAWN}
+)
 
 
 # The business writes first: suppression (an erasure) holds these; everything else answers the

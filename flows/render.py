@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from flows import texts
 from flows.catalog import Catalog
-from flows.model import Button, Reply
+from flows.model import Button, Form, FormChoice, Reply
 from flows.policy import Purpose
 from flows.signals import (
     OPTIN_CHOOSE,
@@ -26,6 +26,7 @@ BUTTONS_MAX = 3
 BUTTON_TITLE_MAX = 20
 LIST_ROWS_MAX = 10
 LIST_ROW_TITLE_MAX = 24
+FORM_DESCRIPTION_MAX = 300  # a checkbox's description in a WhatsApp Flow
 
 
 def render_prompt(catalog: Catalog, language: str) -> Reply:
@@ -160,7 +161,51 @@ def render_help(catalog: Catalog, language: str) -> Reply:
 
 def render_preferences(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
     """Each category on or off, and one button to change them."""
-    lines = "\n".join(
+    lines = _preference_lines(catalog, language, granted)
+    body = texts.text(language, "preferences", company=catalog.company.name, lines=lines)
+    # The button starts the one-by-one questions: each answer there is its own explicit act.
+    button = Button(id=OPTIN_CHOOSE, title=texts.text(language, "button_change"))
+    return Reply(body=body, buttons=(button,), purpose=Purpose.PREFERENCES, language=language)
+
+
+def render_preferences_form(catalog: Catalog, language: str, granted: frozenset[str]) -> Reply:
+    """PREFERENCES as a WhatsApp Flow form: a checkbox per category with its description, the
+    granted ones ticked; the form names the company, WhatsApp and how to stop (C01)."""
+    language = usable_language(catalog, language)
+    company = catalog.company.name
+    form = Form(
+        cta=texts.text(language, "button_change"),
+        heading=texts.text(language, "form_heading"),
+        intro=texts.text(language, "form_intro", company=company),
+        label=texts.text(language, "form_label"),
+        submit=texts.text(language, "form_submit"),
+        choices=tuple(
+            FormChoice(
+                id=c.id,
+                title=c.title_in(language),
+                description=_fit(c.description_in(language), FORM_DESCRIPTION_MAX),
+            )
+            for c in catalog.categories
+        ),
+        ticked=catalog.in_order(granted & frozenset(catalog.category_ids)),
+    )
+    body = texts.text(language, "form_body", company=company)
+    return Reply(body=body, form=form, purpose=Purpose.PREFERENCES_FORM, language=language)
+
+
+def render_form_saved(
+    catalog: Catalog, language: str, granted: frozenset[str], *, withdrew: bool
+) -> Reply:
+    """The answer to the form: each category on or off now. One that withdrew something is a
+    withdrawal's confirmation, which retires every question sent before it (C23)."""
+    lines = _preference_lines(catalog, language, granted)
+    body = texts.text(language, "form_saved", company=catalog.company.name, lines=lines)
+    purpose = Purpose.PREFERENCES_WITHDRAWN if withdrew else Purpose.PREFERENCES_SAVED
+    return Reply(body=body, purpose=purpose, language=language)
+
+
+def _preference_lines(catalog: Catalog, language: str, granted: frozenset[str]) -> str:
+    return "\n".join(
         texts.text(
             language,
             "preference_on" if c.id in granted else "preference_off",
@@ -168,10 +213,6 @@ def render_preferences(catalog: Catalog, language: str, granted: frozenset[str])
         )
         for c in catalog.categories
     )
-    body = texts.text(language, "preferences", company=catalog.company.name, lines=lines)
-    # The button starts the one-by-one questions: each answer there is its own explicit act.
-    button = Button(id=OPTIN_CHOOSE, title=texts.text(language, "button_change"))
-    return Reply(body=body, buttons=(button,), purpose=Purpose.PREFERENCES, language=language)
 
 
 # The short replies that are one text each, by purpose; every one may name the company.

@@ -76,6 +76,8 @@ class Signal(StrEnum):
     FROM_AD = "from_ad"
     # The customer opened the chat for the first time: the moment to ask (C33).
     WELCOME = "welcome"
+    # The answer to our preferences form (a WhatsApp Flow), found among the forms we sent them.
+    FORM_ANSWER = "form_answer"
     # A link's or QR code's prefilled text (flows.entry): a first contact, never consent.
     ENTRY = "entry"
     # Anything else.
@@ -133,7 +135,7 @@ _BUTTON_SIGNALS: Mapping[str, Signal] = MappingProxyType(
 )
 _ANSWERS = frozenset({Intent.YES, Intent.NO})
 _UNREADABLE_KINDS = frozenset({InboundKind.MEDIA, InboundKind.UNSUPPORTED})
-_IGNORED_KINDS = frozenset({InboundKind.REACTION, InboundKind.NOTICE, InboundKind.FLOW})
+_IGNORED_KINDS = frozenset({InboundKind.REACTION, InboundKind.NOTICE})
 
 
 def classify(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, str | None]:
@@ -150,6 +152,10 @@ def _recognise(event: Inbound, catalog: Catalog) -> tuple[Signal, str | None, st
     """Meta's opt-out button first, then our button ids, then keywords, then own words."""
     if event.kind in _IGNORED_KINDS:
         return Signal.IGNORED, None, None
+    if event.kind is InboundKind.FLOW:
+        # Another Flow's answer is the business's form, kept for it: not an answer to us.
+        ours = event.form is not None and event.form_ticked is not None
+        return (Signal.FORM_ANSWER if ours else Signal.IGNORED), None, None
     if event.kind is InboundKind.WELCOME:
         return Signal.WELCOME, None, None
     if event.kind in _UNREADABLE_KINDS:

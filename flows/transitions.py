@@ -28,6 +28,7 @@ from flows.render import (
     render_help,
     render_notice,
     render_preferences,
+    render_preferences_form,
     render_prompt,
     render_stop_question,
 )
@@ -144,7 +145,11 @@ def help_then_question(turn: Turn) -> StepResult:
 
 
 def show_preferences(turn: Turn) -> StepResult:
-    reply = render_preferences(turn.catalog, turn.language, turn.state.granted)
+    """Each category on or off with a button to change them, or, once the business has
+    published it, the preferences form (a WhatsApp Flow) with the granted ones ticked."""
+    as_form = turn.catalog.preferences_flow.enabled
+    render = render_preferences_form if as_form else render_preferences
+    reply = render(turn.catalog, turn.language, turn.state.granted)
     return StepResult(state=replace(turn.state, reprompts=0), replies=(reply,))
 
 

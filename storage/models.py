@@ -184,7 +184,7 @@ class StatusEvent(SQLModel, table=True):
     phone_number_id: str | None = Field(default=None, max_length=limits.PHONE_NUMBER_ID)
     recipient_id: str | None = Field(default=None, max_length=limits.USER_ID)
     recipient_user_id: str | None = Field(default=None, max_length=limits.USER_ID)
-    # Sent to a group: the participant this status is about.
+    # Sent to a group: the participant this status is about, by number, else by user id.
     recipient_participant_id: str | None = Field(default=None, max_length=limits.USER_ID)
     meta_timestamp: datetime = _time()
     error_code: int | None = Field(default=None, sa_type=BigInteger)

@@ -45,11 +45,13 @@ def enqueue_message(
     text_version: str | None = None,
     priority: int = PRIORITY_ANSWER,
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> Message:
-    """Log an outbound message as queued and put it in the outbox, in the caller's transaction."""
+    """Log an outbound message as queued and put it in the outbox, in the caller's transaction.
+    ``message_id`` is for a payload that must name its own message (a Flow's token)."""
     now = now or utcnow()
     message = Message(
-        id=new_id(),
+        id=message_id or new_id(),
         contact_id=contact_id,
         direction="out",
         phone_number_id=phone_number_id,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES
+from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES, Purpose
 from storage.models import Message
 
 # A question Meta could not deliver, or that a STOP cancelled before it went out, was not seen.
@@ -56,4 +56,28 @@ def last_withdrawal_at(session: Session, *, contact_id: int) -> datetime | None:
         )
         .order_by(col(Message.created_at).desc())
         .limit(1)
+    ).first()
+
+
+# A form's flow token names the message that sent it: its answer leads back to the very form,
+# and to the contact it was sent to.
+FORM_TOKEN_PREFIX = "form."
+
+
+def form_token(message_id: str) -> str:
+    return FORM_TOKEN_PREFIX + message_id
+
+
+def sent_form(session: Session, *, contact_id: int, token: str | None) -> Message | None:
+    """Our preferences form this flow token names, if it went to this contact; else None (a
+    token of another Flow, or of a form sent to someone else)."""
+    if not token or not token.startswith(FORM_TOKEN_PREFIX):
+        return None
+    return session.exec(
+        select(Message).where(
+            Message.id == token.removeprefix(FORM_TOKEN_PREFIX),
+            Message.contact_id == contact_id,
+            Message.direction == "out",
+            Message.purpose == Purpose.PREFERENCES_FORM.value,
+        )
     ).first()

@@ -4,6 +4,7 @@ signed bodies, with the ledger, the stored rows and what was sent checked after 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -69,6 +70,34 @@ def test_c31_a_stop_in_a_group_withdraws_that_participant_without_a_reply(custom
     sent = customer._post(group_text_body(wa_id=WA_ID, text="STOP", group_id=GROUP))
     assert sent == []
     assert consents(api) == {"orders": False, "offers": False}
+
+
+def test_c31_a_group_message_leaves_the_participants_contact_record_alone(customer, api):
+    written = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    customer._post(simulate.text_body(wa_id=WA_ID, text="hello", timestamp=written))
+    before = api.get(f"/contacts/{WA_ID}").json
+    assert before["language"] == "en"
+    later = written + timedelta(hours=30)
+    group = group_text_body(wa_id=WA_ID, text="مرحبا بالجميع", group_id=GROUP, timestamp=later)
+    assert customer._post(group) == []
+    after = api.get(f"/contacts/{WA_ID}").json
+    # Neither the service window (C15) nor the language (C11) moves for words said in a group.
+    assert (after["last_inbound_at"], after["language"]) == (before["last_inbound_at"], "en")
+    assert after["first_inbound_at"] == before["first_inbound_at"]
+
+
+def test_c31_a_stop_in_a_group_withdraws_but_touches_nothing_else(customer, api):
+    opt_in_to_everything(customer, api)
+    before = api.get(f"/contacts/{WA_ID}").json
+    later = datetime.now(UTC) + timedelta(hours=2)
+    stop = group_text_body(wa_id=WA_ID, text="إلغاء", group_id=GROUP, timestamp=later)
+    assert customer._post(stop) == []
+    after = api.get(f"/contacts/{WA_ID}").json
+    assert consents(api) == {"orders": False, "offers": False}
+    assert (after["last_inbound_at"], after["language"]) == (
+        before["last_inbound_at"],
+        before["language"],
+    )
 
 
 def test_c32_an_edit_into_stop_withdraws(customer, api, engine):
@@ -145,6 +174,18 @@ def test_status_rows_keep_the_user_id_and_the_group_participant(customer, engine
         GROUP,
         WA_ID,
     )
+
+
+def test_a_group_status_keeps_the_participant_by_user_id_when_no_number_is_given(customer, engine):
+    customer.say("hello")
+    wamid = customer.choices[0].context_wamid
+    read = json.loads(simulate.status_body(wamid=wamid, status="read", recipient_id=GROUP))
+    item = read["entry"][0]["changes"][0]["value"]["statuses"][0]
+    item |= {"recipient_type": "group", "recipient_participant_user_id": "US.1410018717833190"}
+    customer._post(json.dumps(read).encode())
+    with Session(engine) as session:
+        row = session.exec(select(StatusEvent).where(StatusEvent.wamid == wamid)).one()
+    assert (row.recipient_id, row.recipient_participant_id) == (GROUP, "US.1410018717833190")
 
 
 def test_pictures_get_the_polite_answer_once_per_question(customer, api):

@@ -13,8 +13,10 @@ from typing import Any
 from flask import Flask
 
 from bot.dev import simulate
+from bot.dev.simulate_kinds import flow_reply_body
 from bot.graph.console import ConsoleTransport, render
 from bot.wiring.services import services
+from flows.forms import FORM_KEY, FORM_NAME, TICKED_KEY
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class ChatSession:
     wa_id: str = "15550001234"
     name: str = "Terminal Customer"
     choices: list[Choice] = field(default_factory=list)
+    form: tuple[str, str] | None = None  # (flow token, wamid) of the last form shown
 
     def __post_init__(self) -> None:
         self.transport = ConsoleTransport(stream=io.StringIO())
@@ -69,6 +72,17 @@ class ChatSession:
             )
         )
 
+    def answer_form(self, ticked: list[str]) -> list[BotMessage]:
+        """Send the last preferences form back with these boxes ticked, as WhatsApp would."""
+        if self.form is None:
+            raise LookupError("no form has been shown: send PREFERENCES first")
+        token, wamid = self.form
+        response = {"flow_token": token, FORM_KEY: FORM_NAME, TICKED_KEY: ticked}
+        body = flow_reply_body(
+            wa_id=self.wa_id, response=response, context_wamid=wamid, name=self.name
+        )
+        return self._post(body)
+
     def send_image(self) -> list[BotMessage]:
         return self._post(simulate.media_body(wa_id=self.wa_id, media_type="image", name=self.name))
 
@@ -91,7 +105,17 @@ class ChatSession:
         shown = _choices(new)
         if shown:
             self.choices = shown
+        self.form = _form(new) or self.form
         return new
+
+
+def _form(messages: list[BotMessage]) -> tuple[str, str] | None:
+    """The flow token and wamid of the last form among these messages."""
+    for message in reversed(messages):
+        interactive = message.payload.get("interactive") or {}
+        if interactive.get("type") == "flow":
+            return interactive["action"]["parameters"]["flow_token"], message.wamid
+    return None
 
 
 def _choices(messages: list[BotMessage]) -> list[Choice]:

@@ -1,8 +1,11 @@
-"""Bodies for the message kinds that are not a private answer: group messages, edits, deletions,
-reactions and the first opening of a chat. Same conventions as :mod:`bot.dev.simulate`."""
+"""Bodies for the message kinds that are not a plain answer: group messages, edits, deletions,
+reactions, the first opening of a chat and a WhatsApp Flow's answer. Same conventions as
+:mod:`bot.dev.simulate`."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from bot.dev.simulate import (
@@ -76,3 +79,22 @@ def reaction_body(*, wa_id: str, message_id: str, emoji: str = "", **fields: Any
 def request_welcome_body(*, wa_id: str, **fields: Any) -> bytes:
     """The customer opened the chat for the first time."""
     return kind_body(wa_id=wa_id, type_="request_welcome", **fields)
+
+
+def flow_reply_body(
+    *, wa_id: str, response: Mapping[str, Any], context_wamid: str | None = None, **fields: Any
+) -> bytes:
+    """A WhatsApp Flow's answer (``nfm_reply``): ``response`` is what the Flow sent back, the
+    flow token among it, carried as Meta carries it, a JSON string in ``response_json``."""
+    content = {
+        "type": "nfm_reply",
+        "nfm_reply": {"name": "flow", "body": "Sent", "response_json": json.dumps(response)},
+    }
+    extra = {"context": {"from": DEFAULT_DISPLAY_PHONE_NUMBER, "id": context_wamid}}
+    return kind_body(
+        wa_id=wa_id,
+        type_="interactive",
+        content=content,
+        extra=extra if context_wamid else None,
+        **fields,
+    )

@@ -53,8 +53,23 @@ def _render_interactive(interactive: dict[str, Any]) -> list[str]:
                 lines.append(
                     f"  {number}) {row.get('title', '')}{description} [{row.get('id', '')}]"
                 )
+    elif interactive.get("type") == "flow":
+        lines += _render_flow(action.get("parameters") or {})
     else:
         lines.append(f"  (interactive {interactive.get('type')!r}: {json.dumps(action)})")
+    return lines
+
+
+def _render_flow(parameters: dict[str, Any]) -> list[str]:
+    """A WhatsApp Flow's button, and the form it opens with its boxes as they start out."""
+    data = (parameters.get("flow_action_payload") or {}).get("data") or {}
+    ticked = set(data.get("ticked") or ())
+    lines = [f"  ▸ {parameters.get('flow_cta', '')} [flow {parameters.get('flow_id', '')}]"]
+    if data.get("heading"):
+        lines.append(f"    {data['heading']}")
+    for choice in data.get("choices") or ():
+        box = "☑" if choice.get("id") in ticked else "☐"
+        lines.append(f"    {box} {choice.get('title', '')} [{choice.get('id', '')}]")
     return lines
 
 

@@ -223,7 +223,8 @@ def store_message(
     )
     if stored is None:
         return False
-    note_inbound(contact, event.timestamp)
+    if event.group_id is None:  # a group message is no private message from the person (C31)
+        note_inbound(contact, event.timestamp)
     session.add(contact)
     if handler is not None:
         handler(session, contact, event, new_contact=created)
@@ -290,7 +291,7 @@ def _status_row(status: Status) -> StatusRow:
         phone_number_id=status.phone_number_id,
         recipient_id=status.recipient_id or status.recipient_user_id,
         recipient_user_id=status.recipient_user_id,
-        recipient_participant_id=status.recipient_participant_id,
+        recipient_participant_id=status.participant,
         error_code=error.code if error else None,
         error_title=(error.title or error.message) if error else None,
         raw=dict(status.raw),

@@ -11,19 +11,21 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.graph.forms import flow_payload, offered_in
 from bot.graph.payloads import buttons_payload, list_payload, text_payload
 from bot.meta import InboundMessage
 from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, step
-from flows.model import Inbound, InboundKind, Reply, StepResult
+from flows.forms import ticked_in
+from flows.model import Inbound, InboundKind, Reply, SentForm, StepResult
 from flows.policy import ConsentSource
 from storage import web_optin
 from storage.dialogue_state import load_state, save_result
 from storage.double_optin import settle_answers
 from storage.identity import strong_identifiers
-from storage.models import Contact, DialogueRow
+from storage.models import Contact, DialogueRow, new_id
 from storage.outbox import enqueue_message, enqueue_read_receipt
-from storage.shown import sent_to_contact
+from storage.shown import form_token, sent_form, sent_to_contact
 from storage.suppression import lift
 
 
@@ -48,6 +50,11 @@ def to_inbound(session: Session, event: InboundMessage, contact_id: int | None =
     context = None
     if event.context_wamid and contact_id is not None:
         context = sent_to_contact(session, contact_id=contact_id, wamid=event.context_wamid)
+    # So is a form: its answer counts only if its token names a form we sent this contact.
+    form = ticked = None
+    if kind is InboundKind.FLOW and event.reply is not None and contact_id is not None:
+        form = _sent_form(session, contact_id, event.reply.flow_token)
+        ticked = ticked_in(dict(event.reply.flow_fields)) if form else None
     return Inbound(
         kind=kind,
         wamid=event.wamid,
@@ -60,6 +67,23 @@ def to_inbound(session: Session, event: InboundMessage, contact_id: int | None =
         context_sent_at=context.created_at if context else None,
         in_group=event.group_id is not None,
         edited=event.is_edit,
+        form=form,
+        form_ticked=ticked,
+    )
+
+
+def _sent_form(session: Session, contact_id: int, token: str | None) -> SentForm | None:
+    message = sent_form(session, contact_id=contact_id, token=token)
+    if message is None or token is None:
+        return None
+    return SentForm(
+        token=token,
+        text=message.text or "",
+        text_version=message.text_version,
+        sent_at=message.created_at,
+        offered=offered_in(message.raw),
+        wamid=message.wamid,
+        message_id=message.id,
     )
 
 
@@ -135,16 +159,25 @@ class Responder:
         # The number when known, else the user id: payloads put that in `recipient` (C27).
         recipient = contact.wa_id or contact.user_id
         for reply in result.replies:
+            message_id = new_id()  # a form's token names its own message
             enqueue_message(
                 session,
                 contact_id=contact.id,
                 phone_number_id=sender,
-                payload=_payload(recipient, reply),
-                type="interactive" if reply.buttons else "text",
+                payload=self._payload(recipient, reply, form_token(message_id)),
+                type="interactive" if reply.buttons or reply.form else "text",
                 text=reply.shown_text,
                 purpose=reply.purpose,
                 text_version=reply.text_version,
+                message_id=message_id,
             )
+
+    def _payload(self, recipient: str, reply: Reply, token: str) -> dict[str, Any]:
+        if reply.form is not None:
+            flow_id = self.services.catalog.preferences_flow.flow_id
+            assert flow_id is not None, "flows renders a form only when one is published"
+            return flow_payload(recipient, reply.body, reply.form, flow_id=flow_id, token=token)
+        return _payload(recipient, reply)
 
 
 def _readable(event: InboundMessage) -> bool:

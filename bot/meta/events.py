@@ -241,8 +241,11 @@ class Status:
     recipient_id: str | None = None
     recipient_user_id: str | None = None
     recipient_parent_user_id: str | None = None
-    # A message sent to a group: `recipient_id` is the group, this the participant it reached.
+    # A message sent to a group (`recipient_type` "group"): `recipient_id` is the group, these
+    # the participant it reached: the number if we know it, else the business-scoped user id.
     recipient_participant_id: str | None = None
+    recipient_participant_user_id: str | None = None
+    recipient_participant_parent_user_id: str | None = None
     conversation_id: str | None = None
     conversation_origin: str | None = None
     pricing_category: str | None = None
@@ -252,6 +255,11 @@ class Status:
 
     def __post_init__(self) -> None:
         require_aware(self.timestamp, "timestamp")
+
+    @property
+    def participant(self) -> str | None:
+        """The group participant this status is about, by number, else by user id."""
+        return self.recipient_participant_id or self.recipient_participant_user_id
 
     @property
     def error_codes(self) -> tuple[int, ...]:
@@ -276,6 +284,10 @@ class Status:
             recipient_user_id=get_str(payload, "recipient_user_id"),
             recipient_parent_user_id=get_str(payload, "recipient_parent_user_id"),
             recipient_participant_id=get_str(payload, "recipient_participant_id"),
+            recipient_participant_user_id=get_str(payload, "recipient_participant_user_id"),
+            recipient_participant_parent_user_id=get_str(
+                payload, "recipient_participant_parent_user_id"
+            ),
             conversation_id=get_str(conversation, "id"),
             conversation_origin=get_str(get_dict(conversation, "origin"), "type"),
             pricing_category=get_str(pricing, "category"),

@@ -75,8 +75,10 @@ class ReplyChoice:
     title: str | None = None  # what the customer saw and tapped
     description: str | None = None  # list rows only
     other_kind: str | None = None  # Meta's interactive type when kind is OTHER
-    # A WhatsApp Flow's answer (nfm_reply): the form's fields as sent, each value as JSON text.
+    # A WhatsApp Flow's answer (nfm_reply): the form's fields as sent, each value as JSON text,
+    # and the flow token we sent the Flow with, which Meta returns among them.
     flow_fields: tuple[tuple[str, str], ...] = ()
+    flow_token: str | None = None
 
     @property
     def message_type(self) -> MessageType:
@@ -96,6 +98,7 @@ class ReplyChoice:
         meta_kind = get_str(payload, "type") or ""
         answer = get_dict(payload, meta_kind) if meta_kind else {}
         kind = _INTERACTIVE_KINDS.get(meta_kind, ReplyKind.OTHER)
+        fields = _flow_fields(get_str(answer, "response_json"))
         return cls(
             kind=kind,
             id=get_str(answer, "id"),
@@ -103,7 +106,8 @@ class ReplyChoice:
             title=get_str(answer, "title") or get_str(answer, "body"),
             description=get_str(answer, "description"),
             other_kind=meta_kind if kind is ReplyKind.OTHER else None,
-            flow_fields=_flow_fields(get_str(answer, "response_json")),
+            flow_fields=fields,
+            flow_token=_flow_token(fields),
         )
 
     @classmethod
@@ -127,6 +131,11 @@ def _flow_fields(response_json: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(
         (str(key), json.dumps(value, ensure_ascii=False)) for key, value in document.items()
     )
+
+
+def _flow_token(fields: tuple[tuple[str, str], ...]) -> str | None:
+    token = json.loads(dict(fields).get("flow_token", "null"))
+    return token if isinstance(token, str) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

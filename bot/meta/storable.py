@@ -160,6 +160,13 @@ def check_status(status: Status) -> None:
             ("recipient_id", status.recipient_id, limits.USER_ID),
             # Kept as the recipient where Meta gives no number.
             ("recipient_user_id", status.recipient_user_id, limits.USER_ID),
+            # A group participant, kept by number, else by user id.
+            ("recipient_participant_id", status.recipient_participant_id, limits.USER_ID),
+            (
+                "recipient_participant_user_id",
+                status.recipient_participant_user_id,
+                limits.USER_ID,
+            ),
         ]
     )
     for error in status.errors:

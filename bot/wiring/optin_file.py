@@ -9,10 +9,11 @@ from typing import Any
 
 import phonenumbers
 
-from flows.catalog import Catalog, Category, Company, DoubleOptIn, WebOptIn
+from flows.catalog import Catalog, Category, Company, DoubleOptIn, PreferencesFlow, WebOptIn
 
 CATEGORY_ID = re.compile(r"[a-z0-9_]{1,32}")
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+FLOW_ID = re.compile(r"[0-9]{1,32}")  # Meta's Flow ids are numbers, sent as strings
 HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?")
 
 
@@ -106,6 +107,7 @@ class _Validator:
             categories=categories,
             double_opt_in=double_opt_in,
             web_optin=self.web_optin(data.get("web_optin"), double_opt_in),
+            preferences_flow=_preferences_flow(self, data.get("preferences_flow")),
         )
 
     def company(self, data: dict[str, Any]) -> Company:
@@ -263,3 +265,21 @@ class _Validator:
                 "embed_origins",
             )
         return WebOptIn(enabled=enabled, embed_origins=tuple(origins))
+
+
+def _preferences_flow(v: _Validator, data: Any) -> PreferencesFlow:
+    """[preferences_flow]: PREFERENCES opens the published WhatsApp Flow instead of buttons."""
+    if data is None:
+        return PreferencesFlow()
+    if not isinstance(data, dict):
+        v.fail("[preferences_flow] must be a table", "preferences_flow")
+    flow_id = data.get("flow_id")
+    if not (isinstance(flow_id, str) and FLOW_ID.fullmatch(flow_id)):
+        v.fail(
+            "preferences_flow.flow_id must be the id WhatsApp Manager shows for the "
+            f'published Flow, in quotes (e.g. "1234567890123456"), not {flow_id!r}',
+            "preferences_flow",
+            0,
+            "flow_id" if "flow_id" in data else None,
+        )
+    return PreferencesFlow(flow_id=flow_id)

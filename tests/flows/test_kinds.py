@@ -34,6 +34,16 @@ def test_c31_a_stop_in_a_group_withdraws_that_participant_silently(chat: ChatFac
     assert c.state.stage is Stage.STOPPED
 
 
+@pytest.mark.parametrize("text", ["مرحبا بالجميع", "إلغاء"])
+def test_c31_a_group_message_says_nothing_of_the_contacts_language(
+    text: str, chat: ChatFactory
+) -> None:
+    c = subscribed(chat)
+    assert c.state.language == "en"
+    c.send(text, in_group=True)
+    assert c.state.language == "en"
+
+
 @pytest.mark.parametrize("text", ["yes", "START", "hello"])
 def test_c32_an_edit_never_grants(text: str, chat: ChatFactory) -> None:
     c = asked(chat)

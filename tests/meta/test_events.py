@@ -18,6 +18,7 @@ from bot.meta import (
     Reaction,
     ReplyChoice,
     ReplyKind,
+    Status,
     SystemNotice,
     Text,
     parse_body,
@@ -229,3 +230,35 @@ def test_events_refuse_impossible_values() -> None:
     with pytest.raises(ValueError, match="interactive message cannot carry ReplyChoice"):
         quick_reply = ReplyChoice(kind=ReplyKind.QUICK_REPLY, id="Stop promotions")
         dataclasses.replace(parsed, type=MessageType.INTERACTIVE, text=None, reply=quick_reply)
+
+
+# --- statuses of messages sent to a group ---
+
+# Meta's "Status messages webhooks for groups" (business-scoped user ids guide, 2026): the group in
+# `recipient_id`, the participant by number (`recipient_participant_id`, omitted when the message
+# went to their user id) and by user id (`recipient_participant_user_id`).
+GROUP_STATUS = {
+    "id": "wamid.GROUPOUT1",
+    "status": "read",
+    "timestamp": "1764488400",
+    "recipient_id": "Y2FwaV9ncm91cDoxNTU1MDc4Mzg4MToxMjAzNjM0MDQ2OTQyMzM4MjA=",
+    "recipient_type": "group",
+    "recipient_participant_user_id": "US.1410018717833190",
+    "recipient_participant_parent_user_id": "US.ENT.1410018717833190",
+}
+
+
+def test_a_group_status_names_the_participant_by_user_id_when_meta_gives_no_number() -> None:
+    status = Status.from_payload(GROUP_STATUS, phone_number_id="106540352242922")
+    assert status.recipient_id == GROUP_STATUS["recipient_id"]
+    assert status.recipient_participant_id is None
+    assert status.recipient_participant_user_id == "US.1410018717833190"
+    assert status.recipient_participant_parent_user_id == "US.ENT.1410018717833190"
+    assert status.participant == "US.1410018717833190"
+    assert status.recipient_user_id is None  # the recipient is the group, not the participant
+
+
+def test_a_group_status_names_the_participant_by_number_when_meta_gives_one() -> None:
+    item = GROUP_STATUS | {"recipient_participant_id": "16505551234"}
+    status = Status.from_payload(item, phone_number_id="106540352242922")
+    assert status.participant == "16505551234"

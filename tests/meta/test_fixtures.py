@@ -228,6 +228,8 @@ def check_flow_reply(body: WebhookBody) -> None:
         other_kind="nfm_reply",
         # The form's answers are kept, not only the "Sent" the customer saw.
         flow_fields=(("flow_token", '"prefs-1"'), ("orders", "true"), ("offers", "false")),
+        # The token we sent the Flow with: it leads back to the form it answers, if ours.
+        flow_token="prefs-1",
     )
     # A Flow's answer names no button: the dialogue sees its body and no reply id.
     assert message.reply_id is None

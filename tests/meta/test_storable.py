@@ -143,6 +143,10 @@ def test_a_contact_that_cannot_be_stored_is_kept_apart_and_its_message_still_par
     [
         ({"recipient_id": "1" * (limits.USER_ID + 1)}, f"'recipient_id' is {limits.USER_ID + 1} "),
         ({"recipient_user_id": "U" * 200}, "'recipient_user_id' is 200 characters"),
+        (
+            {"recipient_participant_user_id": "U" * 200},
+            "'recipient_participant_user_id' is 200 characters",
+        ),
         ({"errors": [{"code": 2**70}]}, "'errors[].code' 1180591620717411303424 does not fit"),
         ({"errors": [{"code": 1, "title": "t" * 600}]}, "'errors[].title' is 600 characters"),
         ({"conversation": {"id": "x\x00"}}, "NUL character at conversation.id"),

@@ -60,3 +60,29 @@ def test_a_web_optin_flag_that_is_no_boolean_names_the_line(tmp_path: Path) -> N
         load_catalog(write(tmp_path, GOOD + TEMPLATE + '[web_optin]\nenabled = "yes"\n'))
     assert excinfo.value.line == 16
     assert "web_optin.enabled must be true or false" in excinfo.value.problem
+
+
+def test_preferences_are_buttons_until_a_flow_is_named(tmp_path: Path) -> None:
+    assert not load_catalog(write(tmp_path, GOOD)).preferences_flow.enabled
+    text = GOOD + '\n[preferences_flow]\nflow_id = "1234567890123456"\n'
+    flow = load_catalog(write(tmp_path, text)).preferences_flow
+    assert flow.enabled and flow.flow_id == "1234567890123456"
+
+
+@pytest.mark.parametrize("value", ["1234567890123456", '""', '"my flow"', '"12 34"'])
+def test_a_flow_id_that_is_no_flow_id_stops_start_up_at_its_line(
+    tmp_path: Path, value: str
+) -> None:
+    path = write(tmp_path, GOOD + f"\n[preferences_flow]\nflow_id = {value}\n")
+    with pytest.raises(OptinConfigError) as excinfo:
+        load_catalog(path)
+    assert excinfo.value.line == len(GOOD.splitlines()) + 3
+    assert "preferences_flow.flow_id" in excinfo.value.problem
+    assert str(excinfo.value).startswith(f"{path}:{excinfo.value.line}: ")
+
+
+def test_a_preferences_flow_without_its_id_names_the_table(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "\n[preferences_flow]\n")
+    with pytest.raises(OptinConfigError) as excinfo:
+        load_catalog(path)
+    assert excinfo.value.line == len(GOOD.splitlines()) + 2
