@@ -1,5 +1,5 @@
 """The figures behind the console's dashboard: consent decisions per category and day, the words
-of the withdrawals, and sends that failed, each in one grouped query.
+of the withdrawals, sends that failed and the consent webhook backlog, each in one grouped query.
 
 Counts only: no contact is named in anything returned here.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, case, cast, exists, func, true
+from sqlalchemy import Date, and_, case, cast, exists, func, or_, true
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from storage.db import is_postgres
-from storage.models import ConsentEvent, Message
+from storage.models import ConsentEvent, ConsentWebhook, Message
 
 GRANTED = "granted"
 WITHDRAWN = "withdrawn"  # a "no" after the category had been granted: an opt-out
@@ -44,6 +44,18 @@ class FailureCount:
     code: int | None
     title: str | None  # the latest of Meta's titles for that code
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookGroup:
+    """Consent webhook rows (C29) still waiting for a 2xx, alike in state and in last error."""
+
+    failing: bool  # delivered at least once without a 2xx
+    state: str  # "due" | "scheduled" | "claimed", as in the outbox
+    error: str | None  # the last delivery's error ("HTTP 500", an exception's name)
+    rows: int
+    failed_attempts: int
+    oldest_at: datetime  # when the oldest of them was queued
 
 
 def _day(session: Session, column: ColumnElement[datetime]) -> ColumnElement[date]:
@@ -104,3 +116,33 @@ def failures_by_code(session: Session, *, since: datetime) -> list[FailureCount]
         .order_by(count.desc())
     ).all()
     return [FailureCount(code, title, n) for code, title, n in rows]
+
+
+def webhook_backlog(session: Session, *, now: datetime) -> list[WebhookGroup]:
+    """What waits to reach the business's consent webhook receiver, by state and last error.
+
+    Unlike storage.consent_webhooks.backlog (the metrics' totals), this tells a retry that is
+    due from one that waits for its backoff, and a row being sent from both.
+    """
+    row = ConsentWebhook
+    claimed = and_(col(row.claimed_until).is_not(None), col(row.claimed_until) >= now)
+    state = case((claimed, "claimed"), (col(row.due_at) <= now, "due"), else_="scheduled").label(
+        "state"
+    )
+    failing = case(
+        (or_(col(row.attempts) > 0, col(row.last_error).is_not(None)), 1), else_=0
+    ).label("failing")
+    rows = session.execute(
+        select(
+            failing,
+            state,
+            row.last_error,
+            func.count(),
+            func.coalesce(func.sum(row.attempts), 0),
+            func.min(row.created_at),
+        ).group_by(failing, state, row.last_error)
+    ).all()
+    return [
+        WebhookGroup(bool(f), s, error, count, int(attempts), oldest)
+        for f, s, error, count, attempts, oldest in rows
+    ]

@@ -18,9 +18,15 @@ from bot.console.figures import (
     failures_chart,
     period_days,
     reasons_chart,
+    webhook_figure,
 )
 from bot.wiring.services import services
-from storage.dashboard import decisions_by_day, failures_by_code, withdrawal_words
+from storage.dashboard import (
+    decisions_by_day,
+    failures_by_code,
+    webhook_backlog,
+    withdrawal_words,
+)
 from storage.outbox import backlog
 from storage.types import utcnow
 
@@ -41,6 +47,7 @@ def dashboard() -> str:
         withdrawals = withdrawal_words(db, since=since)
         waiting = backlog(db, now=now)
         failures = failures_by_code(db, since=since)
+        webhooks = webhook_backlog(db, now=now)
     oldest_due = min(
         (b.oldest_due_at for b in waiting if b.state == "due" and b.oldest_due_at), default=None
     )
@@ -55,4 +62,6 @@ def dashboard() -> str:
         waiting_for=(now - oldest_due) if oldest_due else None,
         failures=failures_chart(failures),
         any_failures=bool(failures),
+        webhooks=webhook_figure(webhooks, now),
+        webhooks_on=app_services.settings.consent_webhook_url is not None,
     )

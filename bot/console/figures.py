@@ -1,5 +1,6 @@
 """What the dashboard shows, from the storage counts: one chart per category of daily opt-ins and
-opt-outs, why people opted out, what waits in the outbox and why sends failed."""
+opt-outs, why people opted out, what waits in the outbox and why sends failed, and what waits to
+reach the business's consent webhook."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from bot.console.charts import Bar, Chart, daily_in_and_out, horizontal_bars
 from flows.catalog import Catalog
 from flows.keywords import Intent, match_keyword
 from flows.policy import META_REFUSAL_OPT_OUT_TEXT, ConsentSource
-from storage.dashboard import DECLINED, GRANTED, WITHDRAWN, DecisionCount, FailureCount
+from storage.dashboard import (
+    DECLINED,
+    GRANTED,
+    WITHDRAWN,
+    DecisionCount,
+    FailureCount,
+    WebhookGroup,
+)
 from storage.dashboard import WithdrawalWords as Words
 from storage.outbox import PRIORITY_ANSWER, Backlog
 
@@ -25,6 +33,15 @@ ELSEWHERE = "Recorded through the API"
 REASONS = (STOP_KEYWORD, OWN_WORDS, META_STOP, META_131050, ELSEWHERE)
 STOP_INTENTS = (Intent.STOP_ALL, Intent.STOP_CATEGORY)
 STATE_WORDS = {"due": "due now", "scheduled": "retrying later", "claimed": "being sent"}
+# Consent webhook rows by (failing, state): never tried yet, or failed and retried with backoff.
+WEBHOOK_BARS = {
+    (False, "due"): "new, due now",
+    (False, "claimed"): "new, being sent",
+    (False, "scheduled"): "new, due later",
+    (True, "due"): "failing, retry due now",
+    (True, "scheduled"): "failing, retrying later",
+    (True, "claimed"): "failing, being sent",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +50,20 @@ class CategoryFigure:
     title: str
     chart: Chart
     totals: dict[str, int]  # GRANTED, WITHDRAWN, DECLINED over the period
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookFigure:
+    chart: Chart
+    waiting: int  # rows not yet answered 2xx
+    failing: int  # of them, rows whose last delivery failed
+    failed_attempts: int
+    oldest_age: timedelta | None  # how long the oldest waiting row has waited
+    errors: tuple[tuple[str, int], ...]  # failing rows per last error, most frequent first
+
+    @property
+    def oldest_words(self) -> str | None:
+        return age_words(self.oldest_age) if self.oldest_age is not None else None
 
 
 def period_days(now: datetime, days: int) -> list[date]:
@@ -98,3 +129,39 @@ def failures_chart(failures: Iterable[FailureCount]) -> Chart:
         for f in failures
     ]
     return horizontal_bars("Failed sends by Meta error code", bars)
+
+
+def webhook_figure(groups: Iterable[WebhookGroup], now: datetime) -> WebhookFigure:
+    groups = list(groups)
+    counts: Counter[tuple[bool, str]] = Counter()
+    errors: Counter[str] = Counter()
+    for group in groups:
+        counts[(group.failing, group.state)] += group.rows
+        if group.failing:
+            errors[group.error or "unknown error"] += group.rows
+    bars = [
+        Bar(words, counts[(failing, state)], f"{'failing ' if failing else ''}state-{state}")
+        for (failing, state), words in WEBHOOK_BARS.items()
+    ]
+    oldest = min((g.oldest_at for g in groups), default=None)
+    return WebhookFigure(
+        chart=horizontal_bars("What waits to reach the consent webhook", bars),
+        waiting=sum(g.rows for g in groups),
+        failing=sum(g.rows for g in groups if g.failing),
+        failed_attempts=sum(g.failed_attempts for g in groups),
+        oldest_age=max(timedelta(0), now - oldest) if oldest else None,
+        errors=tuple(sorted(errors.items(), key=lambda item: (-item[1], item[0]))),
+    )
+
+
+def age_words(age: timedelta) -> str:
+    """A wait as a person reads it: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
+    seconds = int(age.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours < 1:
+        return f"{minutes} min"
+    if days < 1:
+        return f"{hours} h {minutes % 60} min"
+    return f"{days} d {hours % 24} h"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 from werkzeug.security import generate_password_hash
 
 from bot import create_app
@@ -19,10 +21,11 @@ from bot.dev.chat import ChatSession
 from bot.wiring.services import services
 from flows.policy import META_OPT_OUT_TEXT, META_REFUSAL_OPT_OUT_TEXT
 from flows.versioning import text_version
+from storage import consent_webhooks
 from storage.consents import append_decision
 from storage.contacts import find_contact
 from storage.db import session_scope
-from storage.models import Contact, Message, OutboxItem
+from storage.models import ConsentWebhook, Contact, Message, OutboxItem
 from storage.outbox import PRIORITY_BUSINESS
 from storage.types import utcnow
 
@@ -183,3 +186,34 @@ def activity(app: Flask, engine: Engine) -> None:
             session.add(
                 OutboxItem(phone_number_id="1", payload={}, priority=PRIORITY_BUSINESS, due_at=due)
             )
+
+
+@pytest.fixture
+def webhook_backlog(engine: Engine) -> datetime:
+    """Six consent changes queued for the business's webhook (C29) through the ledger, then in
+    every state: two new and due, one new being sent, one failing and due again, two failing
+    and waiting for their retry. The oldest was queued two hours before the time returned."""
+    consent_webhooks.enable(engine)  # as CONSENT_WEBHOOK_URL does
+    decide(engine, "15550000021", ("offers", True, "web", "Yes"), ("orders", True, "web", "Yes"))
+    decide(engine, "15550000022", ("offers", True, "web", "Yes"))
+    decide(engine, "15550000023", ("offers", True, "web", "Yes"), ("offers", False, "web", "No"))
+    decide(engine, "15550000024", ("orders", True, "web", "Yes"))
+    engine.update_execution_options(**{consent_webhooks.OPTION: False})  # the rest queue none
+    at = utcnow()
+    later, day = at + timedelta(hours=1), timedelta(days=1)  # far off: a slow test stays exact
+    with session_scope(engine) as session:
+        ids = list(session.exec(select(ConsentWebhook.id).order_by(col(ConsentWebhook.id))))
+        assert len(ids) == 6
+        first, _, sending, due_again, _, last = ids
+        for _attempt in range(2):
+            consent_webhooks.retry_later(session, first, due_at=at + day, error="HTTP 500")
+        consent_webhooks.retry_later(session, due_again, due_at=at - day, error="ConnectTimeout")
+        consent_webhooks.retry_later(session, last, due_at=at + day, error="HTTP 500")
+        for row_id, values in (
+            (first, {"created_at": at - timedelta(hours=2)}),
+            (sending, {"claimed_until": later}),
+        ):
+            session.execute(
+                update(ConsentWebhook).where(col(ConsentWebhook.id) == row_id).values(**values)
+            )
+    return at

@@ -285,6 +285,7 @@ def test_the_dashboard_renders_its_charts(
     browser,  # type: ignore[no-untyped-def]
     live_server_factory: Callable[[Flask], str],
     activity,  # type: ignore[no-untyped-def]
+    webhook_backlog,  # type: ignore[no-untyped-def]
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -293,7 +294,7 @@ def test_the_dashboard_renders_its_charts(
     browser.find_element(By.LINK_TEXT, "Dashboard").click()
 
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
-    assert len(charts) == 5
+    assert len(charts) == 6
     assert all(chart.is_displayed() and chart.size["width"] > 300 for chart in charts)
     opt_in = browser.find_element(By.CSS_SELECTOR, "#category-offers svg rect.in")
     assert opt_in.size["height"] > 10
@@ -301,6 +302,19 @@ def test_the_dashboard_renders_its_charts(
     assert opt_in.value_of_css_property("fill") == "rgb(28, 124, 58)"
     bars = browser.find_elements(By.CSS_SELECTOR, "#reasons svg rect.out")
     assert len(bars) == 5
+    # The consent webhook backlog: new rows in the outbox's colours, failing ones in red.
+    webhooks = browser.find_element(By.CSS_SELECTOR, "#consent-webhooks svg.chart")
+    assert webhooks.is_displayed() and webhooks.size["width"] > 300
+    failing = webhooks.find_elements(By.CSS_SELECTOR, "rect.failing")
+    assert len(failing) == 2
+    assert all(bar.is_displayed() and bar.size["width"] > 10 for bar in failing)
+    assert {bar.value_of_css_property("fill") for bar in failing} == {"rgb(161, 42, 42)"}
+    due = webhooks.find_element(By.CSS_SELECTOR, "rect.state-due:not(.failing)")
+    assert due.value_of_css_property("fill") != "rgb(161, 42, 42)"
+    values = [t.text for t in webhooks.find_elements(By.CSS_SELECTOR, "text.value")]
+    assert values == ["2", "1", "0", "1", "2", "0"]  # in the order of the labels
+    caption = browser.find_element(By.ID, "consent-webhooks").text
+    assert "6 consent changes not yet accepted" in caption and "HTTP 500: 2" in caption
     assert csp_violations(browser) == []
     assert statuses(browser)[f"{base}/console/dashboard"] == 200
     save_page(browser, "dashboard.png")
