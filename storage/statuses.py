@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -86,6 +86,9 @@ def record_statuses(session: Session, rows: Sequence[StatusRow]) -> Applied:
     fresh = [row for row, is_new in zip(rows, new, strict=True) if is_new]
     if not fresh:
         return Applied(new=tuple(new), moved=())
+    if len(fresh) == 1:  # what Meta mostly sends: one statement moves it, or finds it moved on
+        moved_one = _move_one(session, fresh[0])
+        return Applied(new=tuple(new), moved=(moved_one,) if moved_one else ())
     stored = _lock_messages(session, sorted({row.wamid for row in fresh}))
     moved = forward_steps(stored, fresh)
     _write_final(session, moved)
@@ -191,6 +194,35 @@ def _lock_messages(session: Session, wamids: list[str]) -> dict[str, Stored]:
             statement
         )
     }
+
+
+def _move_one(session: Session, row: StatusRow) -> Moved | None:
+    """One status applied in one UPDATE whose condition keeps it forward-only (rechecked by
+    PostgreSQL on the newest row should another transaction have moved it first)."""
+    table = Message.__table__  # type: ignore[attr-defined]
+    rank = case(STATUS_RANK, value=table.c.status, else_=0)
+    values: dict[str, Any] = {"status": row.status, "status_at": row.meta_timestamp}
+    if row.error_code is not None or row.error_title is not None:
+        values |= {"error_code": row.error_code, "error_title": row.error_title}
+    statement = (
+        update(table)
+        .where(table.c.wamid == row.wamid, rank < STATUS_RANK.get(row.status, 0))
+        .values(**values)
+        .returning(table.c.id, table.c.contact_id, table.c.error_code, table.c.error_title)
+    )
+    found = session.connection().execute(statement).first()
+    if found is None:
+        return None
+    message_id, contact_id, error_code, error_title = found
+    return Moved(
+        message_id=message_id,
+        contact_id=contact_id,
+        wamid=row.wamid,
+        status=row.status,
+        error_code=error_code,
+        error_title=error_title,
+        occurred_at=row.meta_timestamp,
+    )
 
 
 def _write_final(session: Session, moved: Sequence[Moved]) -> None:

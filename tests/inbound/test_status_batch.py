@@ -188,3 +188,17 @@ def test_the_set_path_leaves_what_the_one_by_one_path_leaves(engine: Engine) -> 
         131026,
         "refused",
     )
+
+
+def test_single_statuses_move_forward_only_and_keep_the_error_they_brought(
+    engine: Engine,
+) -> None:
+    [(wamid, _)] = sent_messages(engine, 1)
+    for status, seconds, code in (("failed", 1, 131026), ("delivered", 2, None), ("read", 3, None)):
+        with session_scope(engine) as session:
+            applied = record_statuses(session, [row(wamid, status, seconds, code=code)])
+        assert applied.new == (True,)
+    with Session(engine) as session:
+        message = session.exec(select(Message).where(Message.wamid == wamid)).one()
+    assert (message.status, message.status_at) == ("read", AT + timedelta(seconds=3))
+    assert (message.error_code, message.error_title) == (131026, "refused")
