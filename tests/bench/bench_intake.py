@@ -10,7 +10,9 @@ figure of the app is printed as a ratio to it:
 - a new customer's first message (the whole dialogue: contact, log, state, ledger, outbox),
   on PostgreSQL + Redis and on the embedded SQLite, with p50 and p99 latency;
 - a 1,000-message batch (Meta's largest) posted to the running server;
-- the workers' resident memory.
+- the workers' resident memory;
+- CPU per request (the workers', plus the database backends serving the app), for context: it
+  does not depend on what else the machine runs, so it tells where a busy machine's run went.
 
 The dispatcher does not run (RUN_DISPATCHER=0): what is measured is intake alone; the replies
 stay queued. Settings: TEST_POSTGRES_URL, TEST_REDIS_URL; BENCH_SECONDS (10), BENCH_WORKERS (2).
@@ -28,13 +30,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 
 from bot.dev import simulate
 from storage import migrate
@@ -54,6 +57,7 @@ BODIES = 30_000  # more than the bare webhook takes in BENCH_SECONDS on a small 
 STATUSES_PER_BODY = 100
 BATCH = 1000
 PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID
+APPLICATION_NAME = "optin-bench-intake"  # tells the app's database backends apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class Load:
     socket_errors: int
     p50_ms: float
     p99_ms: float
+    cpu_ms: float = 0.0  # CPU per request of the workers
+    database_cpu_ms: float = 0.0  # and of the database backends serving them
 
     @property
     def rate(self) -> float:
@@ -212,7 +218,12 @@ def _wait_until_answering(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("gunicorn did not answer within 60 s")
 
 
-def wrk(port: int, bodies: Path) -> Load:
+def wrk(
+    port: int, bodies: Path, serving: Callable[[], list[int]], database: Callable[[], list[int]]
+) -> Load:
+    """Load the server for SECONDS; `serving` and `database` name the processes whose CPU it
+    costs."""
+    before = cpu_seconds(serving()), cpu_seconds(database())
     output = subprocess.run(
         [
             "wrk",
@@ -228,14 +239,52 @@ def wrk(port: int, bodies: Path) -> Load:
         text=True,
         check=True,
     ).stdout
-    return Load(**json.loads(output.strip().splitlines()[-1]))
+    load = Load(**json.loads(output.strip().splitlines()[-1]))
+    per_request = 1000 / max(load.requests, 1)
+    return replace(
+        load,
+        cpu_ms=(cpu_seconds(serving()) - before[0]) * per_request,
+        database_cpu_ms=(cpu_seconds(database()) - before[1]) * per_request,
+    )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes have used so far (those gone since count nothing)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def workers(master_pid: int) -> list[int]:
+    return [
+        int(p) for p in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    ]
+
+
+def backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the app's connections (by application_name)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": APPLICATION_NAME},
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
 
 
 def workers_rss_mb(master_pid: int) -> float:
     """The largest resident set among the master's worker processes."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     largest = 0
-    for pid in children:
+    for pid in workers(master_pid):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 largest = max(largest, int(line.split()[1]))
@@ -276,6 +325,22 @@ def post_batch(port: int, prefix: str) -> float:
     return seconds
 
 
+def cpu_results(group: str, loads: tuple[tuple[str, Load], ...]) -> list[Result]:
+    """CPU per request, the app's counting its database backends: unlike req/s, it does not
+    depend on what else the machine is doing, so it tells where a busy machine's run went."""
+    return [
+        Result(
+            group,
+            f"CPU per request, {label} (context)",
+            load.cpu_ms + load.database_cpu_ms,
+            f"ms ({load.database_cpu_ms:.2f} of it the database's)",
+            "(none)",
+            True,
+        )
+        for label, load in loads
+    ]
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -298,25 +363,34 @@ def _run(folder: Path) -> list[Result]:
     write_bodies(firsts_lite_file, first_messages("4931", BODIES))
 
     bare_env = {"WHATSAPP_APP_SECRET": SECRET}
-    with gunicorn("tests.bench.bare_app:app", bare_env, WORKERS) as (port, _):
-        bare_status = wrk(port, statuses_file)
-        bare_first = wrk(port, firsts_file)
+    with gunicorn("tests.bench.bare_app:app", bare_env, WORKERS) as (port, master):
+        bare_status = wrk(port, statuses_file, lambda: workers(master), list)
+        bare_first = wrk(port, firsts_file, lambda: workers(master), list)
 
     pg = fresh_schema(postgres_url(), "bench_intake")
     seed_outbound(pg, "S", BODIES // 3 + 1)
     seed_outbound(pg, "B", batch_bodies * STATUSES_PER_BODY)
-    with gunicorn("wsgi:app", app_env(pg, redis_url()), WORKERS) as (port, master):
-        status = wrk(port, statuses_file)
-        batches = wrk(port, batches_file)
-        first = wrk(port, firsts_file)
+    served = make_url(pg).update_query_dict({"application_name": APPLICATION_NAME})
+    served_url = served.render_as_string(hide_password=False)
+    with gunicorn("wsgi:app", app_env(served_url, redis_url()), WORKERS) as (port, master):
+
+        def serving() -> list[int]:
+            return workers(master)
+
+        def database() -> list[int]:
+            return backends(pg)
+
+        status = wrk(port, statuses_file, serving, database)
+        batches = wrk(port, batches_file, serving, database)
+        first = wrk(port, firsts_file, serving, database)
         batch_seconds = post_batch(port, "4932")
         rss = workers_rss_mb(master)
     stored_statuses = count_rows(pg, StatusEvent)
 
     lite = f"sqlite:///{folder}/bench.db"
     migrate.upgrade(lite)
-    with gunicorn("wsgi:app", app_env(lite, None), 1) as (port, _):
-        first_lite = wrk(port, firsts_lite_file)
+    with gunicorn("wsgi:app", app_env(lite, None), 1) as (port, master):
+        first_lite = wrk(port, firsts_lite_file, lambda: workers(master), list)
 
     loads = (status, batches, first, first_lite)
     failures = sum(load.non2xx + load.socket_errors for load in loads)
@@ -391,6 +465,17 @@ def _run(folder: Path) -> list[Result]:
             batch_seconds <= 3,
         ),
         Result(group, "worker RSS", rss, "MB", "≤ 120 MB", rss <= 120),
+        *cpu_results(
+            group,
+            (
+                ("bare Flask, single status", bare_status),
+                ("bare Flask, first message", bare_first),
+                ("single status, PostgreSQL + Redis", status),
+                ("100 statuses, PostgreSQL + Redis", batches),
+                ("first message, PostgreSQL + Redis", first),
+                ("first message, SQLite", first_lite),
+            ),
+        ),
         Result(group, "non-2xx answers and socket errors", failures, "", "0", failures == 0),
         Result(
             group,
