@@ -310,7 +310,8 @@ def app_env(database_url: str, redis: str | None) -> dict[str, str]:
 
 
 def post_batch(port: int, prefix: str) -> float:
-    """Seconds to answer one body of BATCH first messages (200 contacts, five each)."""
+    """Seconds to answer one body of BATCH first messages (200 contacts, five each); infinite if
+    it was not answered 200."""
     body = simulate.batch_body(
         *(
             simulate.text_body(wa_id=f"{prefix}{n % 200:08d}", text=f"hello {n}")
@@ -321,7 +322,10 @@ def post_batch(port: int, prefix: str) -> float:
     started = time.perf_counter()
     answer = requests.post(f"http://127.0.0.1:{port}/webhook", data=body, headers=headers)
     seconds = time.perf_counter() - started
-    assert answer.status_code == 200 and answer.json()["messages"] == BATCH, answer.text
+    if answer.status_code != 200:  # gunicorn killed the worker at its timeout: Meta would retry
+        print(f"1,000-message batch answered {answer.status_code}", file=sys.stderr)
+        return float("inf")
+    assert answer.json()["messages"] == BATCH, answer.text
     return seconds
 
 
