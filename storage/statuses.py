@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import Update, bindparam, case, exists, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -76,6 +76,8 @@ class Applied:
 
 def record_statuses(session: Session, rows: Sequence[StatusRow]) -> Applied:
     """Keep each status once per (wamid, status) and move each message forward only."""
+    if len(rows) == 1 and is_postgres(session.get_bind()):
+        return _record_one_in_one_statement(session, rows[0])
     inserted = _insert_new(session, rows)
     # A key twice in one body is inserted once: only its first row is new.
     new = []
@@ -93,6 +95,28 @@ def record_statuses(session: Session, rows: Sequence[StatusRow]) -> Applied:
     moved = forward_steps(stored, fresh)
     _write_final(session, moved)
     return Applied(new=tuple(new), moved=tuple(moved))
+
+
+def _record_one_in_one_statement(session: Session, row: StatusRow) -> Applied:
+    """What Meta mostly sends, in one round trip on PostgreSQL: the event's INSERT feeds the
+    message's forward-only UPDATE, which runs only if the event was new."""
+    table = StatusEvent.__table__  # type: ignore[attr-defined]
+    new_event = (
+        postgresql.insert(table)
+        .values(_event_values(row, utcnow()))
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+        .cte("new_event")
+    )
+    is_new = exists(select(new_event.c.id))
+    moved = _move_statement(row).where(is_new).cte("moved")
+    one = select(literal(1).label("one")).subquery("one")
+    statement = select(
+        is_new, moved.c.id, moved.c.contact_id, moved.c.error_code, moved.c.error_title
+    ).select_from(one.outerjoin(moved, true()))
+    new, *found = session.connection().execute(statement).one()
+    step = _moved(row, found)
+    return Applied(new=(bool(new),), moved=(step,) if step else ())
 
 
 def forward_steps(stored: dict[str, Stored], fresh: Sequence[StatusRow]) -> list[Moved]:
@@ -149,28 +173,29 @@ def _insert_new(session: Session, rows: Sequence[StatusRow]) -> set[tuple[str, s
     now = utcnow()
     inserted: set[tuple[str, str]] = set()
     for start in range(0, len(rows), CHUNK):
-        values = [
-            {
-                "wamid": row.wamid,
-                "status": row.status,
-                "phone_number_id": row.phone_number_id,
-                "recipient_id": row.recipient_id,
-                "recipient_user_id": row.recipient_user_id,
-                "recipient_participant_id": row.recipient_participant_id,
-                "meta_timestamp": row.meta_timestamp,
-                "error_code": row.error_code,
-                "error_title": row.error_title,
-                "raw": row.raw,
-                "received_at": now,
-            }
-            for row in rows[start : start + CHUNK]
-        ]
+        values = [_event_values(row, now) for row in rows[start : start + CHUNK]]
         # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
         # Executed as many: SQLAlchemy sends it as one multi-row INSERT, compiled once.
         statement = insert(table).on_conflict_do_nothing().returning(table.c.wamid, table.c.status)
         result = session.connection().execute(statement, values)
         inserted.update((wamid, status) for wamid, status in result)
     return inserted
+
+
+def _event_values(row: StatusRow, now: datetime) -> dict[str, Any]:
+    return {
+        "wamid": row.wamid,
+        "status": row.status,
+        "phone_number_id": row.phone_number_id,
+        "recipient_id": row.recipient_id,
+        "recipient_user_id": row.recipient_user_id,
+        "recipient_participant_id": row.recipient_participant_id,
+        "meta_timestamp": row.meta_timestamp,
+        "error_code": row.error_code,
+        "error_title": row.error_title,
+        "raw": row.raw,
+        "received_at": now,
+    }
 
 
 def _lock_messages(session: Session, wamids: list[str]) -> dict[str, Stored]:
@@ -199,19 +224,27 @@ def _lock_messages(session: Session, wamids: list[str]) -> dict[str, Stored]:
 def _move_one(session: Session, row: StatusRow) -> Moved | None:
     """One status applied in one UPDATE whose condition keeps it forward-only (rechecked by
     PostgreSQL on the newest row should another transaction have moved it first)."""
+    found = session.connection().execute(_move_statement(row)).first()
+    return _moved(row, found)
+
+
+def _move_statement(row: StatusRow) -> Update:
     table = Message.__table__  # type: ignore[attr-defined]
     rank = case(STATUS_RANK, value=table.c.status, else_=0)
     values: dict[str, Any] = {"status": row.status, "status_at": row.meta_timestamp}
     if row.error_code is not None or row.error_title is not None:
         values |= {"error_code": row.error_code, "error_title": row.error_title}
-    statement = (
+    return (
         update(table)
         .where(table.c.wamid == row.wamid, rank < STATUS_RANK.get(row.status, 0))
         .values(**values)
         .returning(table.c.id, table.c.contact_id, table.c.error_code, table.c.error_title)
     )
-    found = session.connection().execute(statement).first()
-    if found is None:
+
+
+def _moved(row: StatusRow, found: Any) -> Moved | None:
+    """The step an UPDATE's returned (id, contact id, error code, error title) says it took."""
+    if found is None or found[0] is None:
         return None
     message_id, contact_id, error_code, error_title = found
     return Moved(
