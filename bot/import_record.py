@@ -22,30 +22,42 @@ class BatchOutcome:
     confirmations: int = 0  # double opt-in templates queued
 
 
+def stage(
+    app_services: Services, rows: list[Checked], *, row_by_row: bool = False
+) -> consent_import.Staged | None:
+    """The batch as the set-based way takes it, or None when it goes row by row. Built while the
+    batch before is recorded.
+
+    row_by_row: bot.intake's way whatever the database, the reference the set-based way is held
+    to."""
+    if row_by_row or not rows or not is_postgres(app_services.engine):
+        return None
+    if any(is_user_id(row.wa_id) for row in rows):
+        return None
+    staged = consent_import.Staged()
+    for row in rows:
+        staged.add(row.line, row.wa_id, row.categories, row.collected_at, row.text, row.version)
+    staged.seal()
+    return staged
+
+
 def record_batch(
-    app_services: Services, rows: list[Checked], check: RowCheck, *, row_by_row: bool = False
+    app_services: Services,
+    rows: list[Checked],
+    check: RowCheck,
+    staged: consent_import.Staged | None,
 ) -> BatchOutcome:
-    """row_by_row: bot.intake's way whatever the database, the reference the set-based way is
-    held to."""
+    """`rows` are not needed once staged."""
+    if staged is not None:
+        return _set_based(app_services, check, staged)
     if not rows:
         return BatchOutcome([])
-    set_based = is_postgres(app_services.engine) and not row_by_row
-    if set_based and not any(is_user_id(row.wa_id) for row in rows):
-        return _set_based(app_services, rows, check)
     return _row_by_row(app_services, rows, check)
 
 
-def _set_based(app_services: Services, rows: list[Checked], check: RowCheck) -> BatchOutcome:
-    staged = consent_import.Staged()
-    for row in rows:
-        staged.add(
-            row.line,
-            row.wa_id,
-            row.categories,
-            row.collected_at.isoformat(),
-            row.text,
-            row.version,
-        )
+def _set_based(
+    app_services: Services, check: RowCheck, staged: consent_import.Staged
+) -> BatchOutcome:
     catalog = app_services.catalog
     held = catalog.marketing_ids if catalog.double_opt_in.enabled else ()
     with session_scope(app_services.engine) as session:

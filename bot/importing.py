@@ -27,9 +27,10 @@ from sqlmodel import Session
 
 from bot.api.errors import ApiError
 from bot.import_check import Checked, RowCheck
-from bot.import_record import BatchOutcome, record_batch
+from bot.import_record import BatchOutcome, record_batch, stage
 from bot.wiring.services import Services
 from flows.policy import RECORDABLE_SOURCES, ConsentSource
+from storage.consent_import import Staged
 from storage.contacts import find_contact
 from storage.db import is_postgres
 
@@ -37,7 +38,7 @@ COLUMNS = ("wa_id", "categories", "collected_at", "text")
 # Consent collected elsewhere; an opt-in on WhatsApp is recorded by the bot itself.
 IMPORT_SOURCES = tuple(s.value for s in RECORDABLE_SOURCES if s is not ConsentSource.WHATSAPP)
 BATCH_ROWS = 2000  # row by row: a transaction the webhook's writers barely wait for
-SET_BATCH_ROWS = 20_000  # set-based (PostgreSQL): fewer, larger statements
+SET_BATCH_ROWS = 10_000  # set-based (PostgreSQL): fewer, larger statements, in 150 MB
 
 
 class UnusableFile(Exception):
@@ -186,18 +187,20 @@ def _unreadable(exc: Exception) -> str:
 
 @dataclass(slots=True)
 class _Batch:
-    rows: list[Checked]
+    rows: list[Checked]  # emptied once staged for the set-based way
+    lines: list[int]
     raw: list[list[str]]  # each row as read, for the rejects file
     rejected: list[tuple[int, list[str], str]]  # rows that failed the checks, as read
     rows_read: int  # lines of the file read so far, the header aside
     position: int  # bytes read so far
+    staged: Staged | None = None  # for the set-based way
 
     def reject_into(self, rejects: _Rejects, refused: list[tuple[int, str]]) -> None:
         """The rows that failed the checks, then those the recording refused."""
         for line, raw, reason in self.rejected:
             rejects.add(line, raw, reason)
         if refused:
-            by_line = {row.line: raw for row, raw in zip(self.rows, self.raw, strict=True)}
+            by_line = dict(zip(self.lines, self.raw, strict=True))
             for line, reason in refused:
                 rejects.add(line, by_line[line], reason)
 
@@ -217,6 +220,7 @@ class _Reading:
         reader, width, check = self.reader, len(self.header), self.check.check
         wa_id, categories, collected_at, text = (self.header.index(c) for c in COLUMNS)
         rows: list[Checked] = []
+        lines: list[int] = []
         raws: list[list[str]] = []
         for raw in reader:
             line = reader.line_num
@@ -230,16 +234,18 @@ class _Reading:
                 self.rejected.append((line, raw, exc.message))
                 continue
             rows.append(row)
+            lines.append(line)
             raws.append(raw)
             if len(rows) >= self.batch_rows:
-                yield self._batch(rows, raws)
-                rows, raws = [], []
+                yield self._batch(rows, lines, raws)
+                rows, lines, raws = [], [], []
         if rows or self.rejected:
-            yield self._batch(rows, raws)
+            yield self._batch(rows, lines, raws)
 
-    def _batch(self, rows: list[Checked], raws: list[list[str]]) -> _Batch:
+    def _batch(self, rows: list[Checked], lines: list[int], raws: list[list[str]]) -> _Batch:
         rejected, self.rejected = self.rejected, []
-        return _Batch(rows, raws, rejected, self.reader.line_num - 1, self.binary.tell())
+        position = self.binary.tell()
+        return _Batch(rows, lines, raws, rejected, self.reader.line_num - 1, position)
 
 
 class _Pipeline:
@@ -261,6 +267,9 @@ class _Pipeline:
         self.in_flight: tuple[_Batch, Future[BatchOutcome]] | None = None
 
     def push(self, batch: _Batch) -> None:
+        batch.staged = stage(self.app_services, batch.rows, row_by_row=self.row_by_row)
+        if batch.staged is not None:
+            batch.rows = []  # memory stays flat: what is staged is all the recording needs
         if self.worker is None:
             self.finish(batch, self._record(batch))
             return
@@ -282,7 +291,7 @@ class _Pipeline:
                 self.worker.shutdown()
 
     def _record(self, batch: _Batch) -> BatchOutcome:
-        return record_batch(self.app_services, batch.rows, self.check, row_by_row=self.row_by_row)
+        return record_batch(self.app_services, batch.rows, self.check, batch.staged)
 
 
 def _known(app_services: Services) -> Callable[[str], bool]:

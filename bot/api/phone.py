@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from typing import Any
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, region_code_for_country_code
 from phonenumbers.phonemetadata import PhoneNumberDesc
 
 # phonenumbers' own bounds on a national significant number.
 NSN_MIN, NSN_MAX = 2, 17
+_CODES = {str(code): code for code in COUNTRY_CODE_TO_REGION_CODE}
 _TYPE_DESCS = (
     "premium_rate",
     "toll_free",
@@ -48,21 +49,25 @@ class _Country:
     regions: tuple[_Region, ...]
 
 
+_COUNTRIES: dict[int, _Country | None] = {}  # compiled at a country's first number
+_UNSEEN: Any = object()
+
+
 def plain_wa_id(digits: str) -> str | None:
     """The wa_id of a number written as ASCII digits, country code first, when phonenumbers
     would parse it unchanged and find it possible and valid; None: let phonenumbers decide."""
-    if digits[0] == "0":
-        return None  # no country code starts with 0
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in COUNTRY_CODE_TO_REGION_CODE:
+    for size in (1, 2, 3):  # the first prefix that is a country code is the library's choice
+        code = _CODES.get(digits[:size])
+        if code is not None:
             break
     else:
-        return None
+        return None  # no country code (none starts with 0)
     national = digits[size:]
     if not NSN_MIN <= len(national) <= NSN_MAX or national[0] == "0":
         return None  # too short or long, or leading zeros the library keeps apart
-    country = _country(code)
+    country = _COUNTRIES.get(code, _UNSEEN)
+    if country is _UNSEEN:
+        country = _COUNTRIES[code] = _country(code)
     if country is None or len(national) not in country.possible_lengths:
         return None
     if country.national_prefix is not None and country.national_prefix.match(national):
@@ -85,7 +90,6 @@ def _valid(region: _Region, national: str) -> bool:
     return bool(general and typed and general.fullmatch(national) and typed.fullmatch(national))
 
 
-@cache
 def _country(code: int) -> _Country | None:
     main = PhoneMetadata.metadata_for_region_or_calling_code(
         code, region_code_for_country_code(code)

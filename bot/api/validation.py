@@ -107,7 +107,10 @@ def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | No
     phonenumbers does not consider valid is still accepted when `known` says WhatsApp already
     reported it as a contact's wa_id (new ranges reach WhatsApp before the library).
     """
-    if not isinstance(value, str) or is_blank(value):
+    # Blank is checked only where it can be: a number's first character never is.
+    if not isinstance(value, str) or (
+        value[:1] != "+" and not value[:1].isdigit() and is_blank(value)
+    ):
         raise invalid(
             field_name, "a phone number in international format is required", "invalid_number"
         )
@@ -150,7 +153,12 @@ def contact_key_from(
 ) -> str:
     """How the API names a person: a business-scoped user id, exactly as Meta gave it, or a phone
     number in any common spelling (as its wa_id, see wa_id_from), the same on every route."""
-    if isinstance(value, str) and USER_ID_SHAPE.fullmatch(value.strip(" \t")):
+    # A user id starts with a letter: a number is not matched against its shape.
+    if (
+        isinstance(value, str)
+        and not value[:1].isdigit()
+        and USER_ID_SHAPE.fullmatch(value.strip(" \t"))
+    ):
         if len(value) > limits.USER_ID:  # as long as the column keeping it, spaces and all
             raise invalid(field_name, f"must be at most {limits.USER_ID} characters")
         return value.strip(" \t")

@@ -47,6 +47,7 @@ ROWS = [
     f'{ERASED},orders,{at(0)},"{TEXT}"',
     f'{NEW},orders;offers,{at(0)},"{TEXT}"',
     f"{NEW},orders,{at(-1)},older than the row before",  # kept in the ledger, moves nothing
+    f"{NEW},orders,{at(-0.5)},between the two",  # older than the newest before it: moves nothing
     f"{NEW},orders;offers,{at(1)},newer",
     f"{NEW},offers,{at(1)},the same moment and another text",  # a tie: the later row wins
     f'{TWICE},orders,{at(0)},"{TEXT}"',
@@ -170,8 +171,8 @@ def test_c16_c29_set_based_leaves_what_row_by_row_leaves(postgres_app, tmp_path,
     set_based, row_by_row = both_ways(app, tmp_path, ROWS, batch_rows)
     assert set_based == row_by_row
     (first, after_first), (second, after_second) = set_based
-    assert first[:4] == (len(ROWS), 11, 1, 3) and first[5] == 1
-    assert second[:4] == (len(ROWS), 0, 12, 3)
+    assert first[:4] == (len(ROWS), 12, 1, 3) and first[5] == 1
+    assert second[:4] == (len(ROWS), 0, 13, 3)
     assert after_second == after_first  # a second run adds nothing
     assert "this number was erased and is suppressed" in first[6]
     state = {(who[0], category): granted for who, category, granted, *_ in after_first["state"]}
@@ -222,7 +223,7 @@ def test_the_set_based_way_is_what_runs_on_postgresql(postgres_app, tmp_path):
     @event.listens_for(services(app).engine, "commit")
     def staged(connection: Any) -> None:  # before the COMMIT, which drops the staging tables
         raw = connection.connection.dbapi_connection
-        seen.append(str(raw.execute("SELECT to_regclass('import_change')").fetchone()[0]))
+        seen.append(str(raw.execute("SELECT to_regclass('import_decision')").fetchone()[0]))
 
     assert import_file(services(app), path, "paper").recorded == 1
-    assert "import_change" in seen
+    assert "import_decision" in seen
