@@ -45,13 +45,13 @@ CREATE TEMP TABLE import_text (id integer NOT NULL, text text NOT NULL, version 
 CREATE TEMP TABLE import_contact (id bigint, wa_id text, user_id text, new boolean)
     ON COMMIT DROP;
 """
-# New contacts first, in number order as lock_contacts inserts them; then the others, locked in
-# id order.
+# New contacts first, in number order as lock_contacts inserts them (the numbers come sorted);
+# then the others, locked in id order.
 _NEW_CONTACTS = """
 WITH new AS (
     INSERT INTO contact (wa_id, created_at)
-    SELECT DISTINCT wa_id, %(now)s::timestamptz FROM import_staged
-    WHERE wa_id NOT IN (SELECT wa_id FROM import_contact) ORDER BY wa_id
+    SELECT n, %(now)s::timestamptz FROM unnest(%(numbers)s::text[]) AS n
+    WHERE NOT EXISTS (SELECT FROM import_contact i WHERE i.wa_id = n)
     ON CONFLICT DO NOTHING RETURNING id, wa_id
 )
 INSERT INTO import_contact SELECT id, wa_id, NULL, true FROM new
@@ -242,7 +242,7 @@ def apply(
         suppressed = _suppressed(cursor, suppression_key, staged.numbers)
         if suppressed:
             cursor.execute("DELETE FROM import_staged WHERE wa_id = ANY(%s)", (list(suppressed),))
-        numbers = [number for number in staged.numbers if number not in suppressed]
+        numbers = sorted(number for number in staged.numbers if number not in suppressed)
         known = _find_contacts(cursor, values | {"numbers": numbers}, len(numbers))
         if known:
             cursor.execute(_STATES)
@@ -298,11 +298,11 @@ def _find_contacts(cursor: Any, values: dict[str, Any], wanted: int) -> bool:
     """import_contact: the contact of every staged number, created or found and locked; whether
     any existed before."""
     found = known = 0
-    for _ in range(2):  # again for a number a concurrent erasure removed in between
+    for _ in range(2):  # again for a number a concurrent erasure removed meanwhile
         found += cursor.execute(_NEW_CONTACTS, values).rowcount
         if found < wanted:
-            known += cursor.execute(_KNOWN_CONTACTS, values).rowcount
-            found += known
+            locked = cursor.execute(_KNOWN_CONTACTS, values).rowcount
+            known, found = known + locked, found + locked
         if found >= wanted:
             break
     return known > 0
