@@ -250,7 +250,7 @@ consent_cli = AppGroup("consent", help="Consent collected outside WhatsApp.")
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 100_000),
+    type=click.IntRange(1, 20_000),
     help=f"Rows per transaction [default: {SET_BATCH_ROWS} on PostgreSQL, {BATCH_ROWS} on SQLite]",
 )
 @with_appcontext
