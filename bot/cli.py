@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from bot.importing import BATCH_ROWS, IMPORT_SOURCES, ImportReport
+from bot.importing import BATCH_ROWS, IMPORT_SOURCES, SET_BATCH_ROWS, ImportReport
 from bot.wiring.services import services
 from storage import migrate
 
@@ -254,9 +254,13 @@ consent_cli = AppGroup("consent", help="Consent collected outside WhatsApp.")
     type=click.Choice(IMPORT_SOURCES),
     help="Where the consent in the file was collected.",
 )
-@click.option("--batch-size", default=BATCH_ROWS, show_default=True, type=click.IntRange(1, 20_000))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 20_000),
+    help=f"Rows per transaction [default: {SET_BATCH_ROWS} on PostgreSQL, {BATCH_ROWS} on SQLite]",
+)
 @with_appcontext
-def consent_import(file: Path, source: str, batch_size: int) -> None:
+def consent_import(file: Path, source: str, batch_size: int | None) -> None:
     """Record every row of FILE (header wa_id,categories,collected_at,text; categories
     separated by ;) as POST /api/v1/consents would. Rejected rows go to FILE.rejects.csv with
     the reason. Exit 0: all recorded; 1: some rejected; 2: the file cannot be used.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from sqlmodel import Session, col, func, select
@@ -20,6 +20,18 @@ ERASURE_REASON = "erasure"
 
 def suppression_digest(key: bytes, wa_id: str) -> str:
     return hmac.new(key, b"suppression:" + wa_id.encode(), hashlib.sha256).hexdigest()
+
+
+def suppression_digester(key: bytes) -> Callable[[str], str]:
+    """suppression_digest with this key, for many numbers: the keyed state is built once."""
+    keyed = hmac.new(key, b"suppression:", hashlib.sha256)
+
+    def digest(wa_id: str) -> str:
+        state = keyed.copy()
+        state.update(wa_id.encode())
+        return state.hexdigest()
+
+    return digest
 
 
 def is_suppressed(session: Session, *, key: bytes, wa_id: str | None) -> bool:

@@ -13,6 +13,7 @@ import phonenumbers
 from flask import request
 
 from bot.api.errors import ApiError
+from bot.api.phone import plain_wa_id
 from bot.graph.payloads import MessageLimitError, template_payload, text_payload
 from flows.catalog import Catalog
 from flows.policy import RECORDABLE_SOURCES, ConsentSource
@@ -28,6 +29,7 @@ TEMPLATE_NAME_MAX = 512
 EVIDENCE_MAX_BYTES = 16 * 1024
 CLOCK_SKEW = timedelta(minutes=5)  # a collected_at slightly ahead of our clock is accepted
 NUMBER_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{4,30}")
+SEPARATORS = str.maketrans("", "", " ()-.")
 # Meta's business-scoped user id: a country code, a dot ("ENT." next for a parent id), then up
 # to 128 letters and digits, e.g. "US.13491208655302741918" (META.md).
 USER_ID_SHAPE = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
@@ -105,7 +107,10 @@ def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | No
     phonenumbers does not consider valid is still accepted when `known` says WhatsApp already
     reported it as a contact's wa_id (new ranges reach WhatsApp before the library).
     """
-    if not isinstance(value, str) or is_blank(value):
+    # Blank is checked only where it can be: a number's first character never is.
+    if not isinstance(value, str) or (
+        value[:1] != "+" and not value[:1].isdigit() and is_blank(value)
+    ):
         raise invalid(
             field_name, "a phone number in international format is required", "invalid_number"
         )
@@ -122,6 +127,11 @@ def wa_id_from(value: Any, field_name: str, *, known: Callable[[str], bool] | No
         )
     if not spelled.startswith("+"):
         spelled = "+" + spelled
+    # The spaces, dashes, dots and brackets this shape allows are all phonenumbers drops from a
+    # number written with its country code: the digits alone parse the same, faster.
+    digits = spelled[1:].translate(SEPARATORS)
+    if digits.isdigit() and (plain := plain_wa_id(digits)) is not None:
+        return plain  # the library's own answer, without its parser (bot.api.phone)
     try:
         number = phonenumbers.parse(spelled, None)
     except phonenumbers.NumberParseException:
@@ -143,7 +153,12 @@ def contact_key_from(
 ) -> str:
     """How the API names a person: a business-scoped user id, exactly as Meta gave it, or a phone
     number in any common spelling (as its wa_id, see wa_id_from), the same on every route."""
-    if isinstance(value, str) and USER_ID_SHAPE.fullmatch(value.strip(" \t")):
+    # A user id starts with a letter: a number is not matched against its shape.
+    if (
+        isinstance(value, str)
+        and not value[:1].isdigit()
+        and USER_ID_SHAPE.fullmatch(value.strip(" \t"))
+    ):
         if len(value) > limits.USER_ID:  # as long as the column keeping it, spaces and all
             raise invalid(field_name, f"must be at most {limits.USER_ID} characters")
         return value.strip(" \t")
@@ -181,7 +196,7 @@ def _category(value: Any, field_name: str, catalog: Catalog) -> str:
     return value
 
 
-def _timestamp(value: Any, field_name: str) -> datetime:
+def timestamp_from(value: Any, field_name: str) -> datetime:
     if not isinstance(value, str):
         raise invalid(
             field_name, "an ISO 8601 timestamp with a zone is required", "invalid_timestamp"
@@ -244,39 +259,53 @@ def consent_request(
 
     wa_id = contact_key_from(body.get("wa_id"), "wa_id", known=known)
 
-    raw_categories = body.get("categories")
-    if not isinstance(raw_categories, list) or not raw_categories:
-        raise invalid("categories", "a non-empty list of category ids is required")
-    categories: list[str] = []
-    for index, value in enumerate(raw_categories):
-        category = _category(value, f"categories[{index}]", catalog)
-        if category not in categories:
-            categories.append(category)
+    categories = categories_from(body.get("categories"), catalog)
 
     granted = body.get("granted")
     if not isinstance(granted, bool):
         raise invalid("granted", "must be true (consent given) or false (withdrawn)")
 
-    collected_at = _timestamp(body.get("collected_at"), "collected_at")
+    collected_at = timestamp_from(body.get("collected_at"), "collected_at")
     text = _string(body, "text", max_length=TEXT_MAX)
 
     evidence = body.get("evidence")
     if evidence is None:
         evidence = {}
-    if not isinstance(evidence, dict):
-        raise invalid("evidence", "must be an object (ids, URLs, recording references)")
-    if len(json.dumps(evidence, ensure_ascii=False).encode()) > EVIDENCE_MAX_BYTES:
-        raise invalid("evidence", f"must be at most {EVIDENCE_MAX_BYTES} bytes as JSON")
+    check_evidence(evidence)
 
     return ConsentRequest(
         wa_id=wa_id,
-        categories=tuple(categories),
+        categories=categories,
         granted=granted,
         source=ConsentSource(source),
         collected_at=collected_at,
         text=text,
         evidence=evidence,
     )
+
+
+def categories_from(value: Any, catalog: Catalog) -> tuple[str, ...]:
+    """A non-empty list of configured category ids, each once, in the order given."""
+    if not isinstance(value, list) or not value:
+        raise invalid("categories", "a non-empty list of category ids is required")
+    categories: list[str] = []
+    for index, item in enumerate(value):
+        category = _category(item, f"categories[{index}]", catalog)
+        if category not in categories:
+            categories.append(category)
+    return tuple(categories)
+
+
+def consent_text_from(value: Any) -> str:
+    """The exact wording the person agreed to."""
+    return _string({"text": value}, "text", max_length=TEXT_MAX)
+
+
+def check_evidence(evidence: Any) -> None:
+    if not isinstance(evidence, dict):
+        raise invalid("evidence", "must be an object (ids, URLs, recording references)")
+    if len(json.dumps(evidence, ensure_ascii=False).encode()) > EVIDENCE_MAX_BYTES:
+        raise invalid("evidence", f"must be at most {EVIDENCE_MAX_BYTES} bytes as JSON")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

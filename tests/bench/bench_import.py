@@ -10,7 +10,10 @@ child process, so its peak RSS (wait4) is the importer's alone.
 
 Goal: the import at least 0.3 of COPY's speed, with peak RSS under 150 MB.
 Set BENCH_IMPORT_ROWS for a shorter run, BENCH_IMPORT_PROFILE=1 to profile the importer
-(cProfile, top functions printed).
+(cProfile, top functions printed; the batches are recorded by a second thread it does not see),
+BENCH_IMPORT_FLOOR=1 to also time what the schema itself costs: the same contacts, ledger rows
+and current consent written by bare INSERT ... SELECT from the COPY table, no check made, the
+least any importer keeping these tables, indexes and foreign keys can take.
 """
 
 from __future__ import annotations
@@ -88,6 +91,71 @@ def copy_seconds(url: str, path: Path) -> float:
     return elapsed
 
 
+# The rows an import of the file leaves, by the plainest statements: no check, no dedupe; one
+# transaction per batch of the file's rows, as the import.
+FLOOR_BATCH = 10_000
+FLOOR = (
+    (
+        "contacts",
+        "WITH new AS (INSERT INTO contact (wa_id, created_at)"
+        " SELECT DISTINCT translate(wa_id, ' +', ''), now() FROM raw_copy"
+        " WHERE n > %(after)s AND n <= %(upto)s RETURNING id, wa_id)"
+        " INSERT INTO ids SELECT * FROM new",
+    ),
+    (
+        "joined",
+        "CREATE TEMP TABLE decided ON COMMIT DROP AS"
+        " SELECT c.id, k.category, r.collected_at::timestamptz AS at, r.text FROM raw_copy r"
+        " JOIN ids c ON c.wa_id = translate(r.wa_id, ' +', ''),"
+        " unnest(string_to_array(r.categories, ';')) AS k(category)"
+        " WHERE r.n > %(after)s AND r.n <= %(upto)s",
+    ),
+    (
+        "ledger",
+        "INSERT INTO consent_event (contact_id, category, granted, source, occurred_at,"
+        " recorded_at, text_version, text, evidence) SELECT id, category, true, 'paper', at,"
+        " now(), left(md5(text), 16), text,"
+        " jsonb_build_object('import_file', 'f.csv', 'line', 1) FROM decided",
+    ),
+    (
+        "state",
+        "INSERT INTO consent (contact_id, category, granted, source, updated_at, granted_at,"
+        " confirmed) SELECT id, category, true, 'paper', at, at, true FROM decided",
+    ),
+)
+
+
+def floor_seconds(url: str, path: Path) -> dict[str, float]:
+    """The FLOOR statements, each timed, after an untimed COPY of the file."""
+    with psycopg.connect(_plain(url)) as connection:
+        connection.execute(
+            "CREATE TABLE raw_copy (n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " wa_id text, categories text, collected_at text, text text)"
+        )
+        columns = "raw_copy (wa_id, categories, collected_at, text)"
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {columns} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            path.open("rb") as source,
+        ):
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        connection.execute("ANALYZE raw_copy")
+        connection.commit()
+        seconds = dict.fromkeys([name for name, _ in FLOOR], 0.0)
+        for after in range(0, ROWS, FLOOR_BATCH):
+            batch = {"after": after, "upto": after + FLOOR_BATCH}
+            connection.execute("CREATE TEMP TABLE ids (id bigint, wa_id text) ON COMMIT DROP")
+            for name, statement in FLOOR:
+                started = time.perf_counter()
+                connection.execute(statement, batch)  # type: ignore[arg-type]
+                seconds[name] += time.perf_counter() - started
+            started = time.perf_counter()
+            connection.commit()
+            seconds["commit"] = seconds.get("commit", 0.0) + time.perf_counter() - started
+        return seconds
+
+
 def import_run(url: str, path: Path) -> tuple[float, float, str]:
     """(seconds, peak RSS in MB, output) of the real command, in a child process."""
     env = {
@@ -133,6 +201,16 @@ def run() -> list[Result]:
         f"ratio {ratio:.3f}, peak RSS {rss:.1f} MB\n{output.strip().splitlines()[-1]}",
         file=sys.stderr,
     )
+    if os.environ.get("BENCH_IMPORT_FLOOR"):
+        parts = floor_seconds(fresh_schema(url, SCHEMA), path)
+        floor = sum(parts.values())
+        print(
+            f"schema floor {floor:.2f}s ("
+            + ", ".join(f"{name} {spent:.2f}s" for name, spent in parts.items())
+            + f"): no importer writing these tables does better than ratio {copied / floor:.3f};"
+            f" the import takes {imported / floor:.2f} times the floor",
+            file=sys.stderr,
+        )
     if os.environ.get("BENCH_IMPORT_PROFILE"):
         import pstats
 
