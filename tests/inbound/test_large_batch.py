@@ -31,7 +31,10 @@ def app_config(request: pytest.FixtureRequest, app_config: dict[str, str]) -> di
     return config
 
 
+# A thousand messages through the whole dialogue and back out: 30 s to two minutes on a loaded
+# two-core machine, so the suite's two minutes before a hang fails a test are not enough here.
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_a_batch_of_1000_messages_is_stored_and_every_sender_answered(app: Flask, engine) -> None:
     senders = [f"1555{index:07d}" for index in range(BATCH)]
     body = simulate.batch_body(
