@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import redis
@@ -18,15 +19,19 @@ import redis
 log = logging.getLogger(__name__)
 
 # KEYS[1]: bucket hash; KEYS[2], if given: the recipient's pace key (while it exists, no slot).
-# ARGV: rate per second, burst, seconds of penalty (0: acquire one slot). Returns the seconds to
-# wait, or -1 for a paced recipient. Redis's own clock keeps every process on one timeline.
+# ARGV: rate per second, burst, seconds of penalty (0: acquire one slot), and optionally the time
+# in seconds. Returns the seconds to wait, or -1 for a paced recipient. Redis's own clock keeps
+# every process on one timeline; a time given instead is for tests, which move it themselves.
 _ACQUIRE = """
 if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return '-1' end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local penalty = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[4])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(data[1])
 local ts = tonumber(data[2])
@@ -75,22 +80,35 @@ def burst_for(rate: float) -> float:
 
 
 class RedisRateLimiter:
-    def __init__(self, connection: redis.Redis, key: str, rate: float) -> None:
+    def __init__(
+        self,
+        connection: redis.Redis,
+        key: str,
+        rate: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.connection = connection
         self.key = key
         self.rate = rate
+        # None: Redis's clock, the one every process shares. Tests pass a clock they move, so
+        # that the bucket's arithmetic is checked exactly (pace keys still expire on Redis's).
+        self.clock = clock
         self._script = connection.register_script(_ACQUIRE)
 
     def _pace_key(self, recipient: str) -> str:
         return f"{self.key}:pace:{recipient}"
 
+    def _args(self, penalty: float) -> list[float]:
+        args = [self.rate, burst_for(self.rate), penalty]
+        return args if self.clock is None else [*args, self.clock()]
+
     def acquire(self, recipient: str | None = None) -> float | None:
         keys = [self.key, self._pace_key(recipient)] if recipient else [self.key]
-        wait = float(self._script(keys=keys, args=[self.rate, burst_for(self.rate), 0]))
+        wait = float(self._script(keys=keys, args=self._args(0)))
         return None if wait < 0 else wait
 
     def penalise(self, seconds: float) -> None:
-        self._script(keys=[self.key], args=[self.rate, burst_for(self.rate), seconds])
+        self._script(keys=[self.key], args=self._args(seconds))
 
     def pace(self, recipient: str, seconds: float) -> None:
         self.connection.set(self._pace_key(recipient), b"1", px=max(1, int(seconds * 1000)))

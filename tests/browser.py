@@ -16,6 +16,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL_HINT = "apt-get install -y chromium chromium-driver (and pip install selenium)"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# How often a WebDriverWait looks again: the page changes in another process, with nothing to
+# wait on but its state; selenium's half a second would be most of a wait's cost.
+POLL = 0.05
 
 
 def unavailable(problem: str) -> None:

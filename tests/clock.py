@@ -8,10 +8,14 @@ is tested here on a clock that stands still until the test advances it.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 
+from bot.graph.client import Transport
+from bot.graph.payloads import recipient_of
 from storage.kv import KeyValueStore, MemoryStore, RedisStore
 from storage.types import utcnow
 
@@ -80,3 +84,50 @@ class StoreTime:
                 connection.delete(key)
             else:
                 connection.pexpire(key, left - int(seconds * 1000))
+
+
+class SlotTimes:
+    """A dispatcher's rate slots, timed on a clock that stands still, exactly and at no cost.
+
+    Give the dispatcher `sleep` and `transport(...)`, and its limiter the same clock: a sender
+    thread told to wait notes when its slot comes (the clock's time plus the wait) instead of
+    waiting, and the transport records that time with the request it makes next. The times are
+    what the limiter granted, whatever the speed of the machine; a send made without taking a
+    slot, or before its wait, is recorded at the clock's time and shows as too early.
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.sent: list[tuple[str | None, float]] = []  # (recipient, when its slot came)
+
+    def sleep(self, seconds: float) -> None:
+        self._local.due = self.clock() + seconds
+
+    def transport(self, inner: Transport) -> Transport:
+        return _TimedTransport(inner, self)
+
+    def times(self) -> list[float]:
+        with self._lock:
+            return sorted(at for _, at in self.sent)
+
+    def note(self, recipient: str | None) -> None:
+        due: float | None = getattr(self._local, "due", None)
+        self._local.due = None  # a slot is used once
+        with self._lock:
+            self.sent.append((recipient, self.clock() if due is None else due))
+
+
+@dataclass(frozen=True, slots=True)
+class _TimedTransport:
+    inner: Transport
+    slots: SlotTimes
+
+    def send(self, phone_number_id: str, payload: dict[str, Any]) -> str:
+        self.slots.note(recipient_of(payload))
+        return self.inner.send(phone_number_id, payload)
+
+    def mark_read(self, phone_number_id: str, message_id: str) -> None:
+        self.slots.note(None)
+        self.inner.mark_read(phone_number_id, message_id)

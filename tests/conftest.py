@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,13 @@ META_FIXTURES = ROOT / "tests" / "fixtures" / "meta"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 API_TOKEN = "test-api-token"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SLEEP_METER: imported by tests/__init__.py before the application; its report from here.
+    meter = sys.modules.get("tests.sleep_meter")
+    if meter is not None and not config.pluginmanager.is_registered(meter):
+        config.pluginmanager.register(meter, "sleep_meter")
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +27,7 @@ class Receiver:
     received: list[Delivery] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified on every request recorded
         self._server: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> Receiver:
@@ -45,6 +44,7 @@ class Receiver:
                     receiver.failures -= status == 500
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     receiver.received.append(Delivery(headers, body, status))
+                    receiver._lock.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -69,7 +69,7 @@ class Receiver:
             return [d for d in self.received if d.status < 300]
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.accepted()) < count:
-            time.sleep(0.02)
+        """Until count bodies were accepted (or timeout); those accepted."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.accepted()) >= count, timeout)
         return self.accepted()

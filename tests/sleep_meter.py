@@ -1,10 +1,18 @@
-"""How long the suite sleeps, per test: `python -m pytest -p tests.sleep_meter`.
+"""How long the suite sleeps: `SLEEP_METER=1 pytest`, or `python -m pytest -p tests.sleep_meter`.
 
-Wraps time.sleep (loaded with -p, before anything imports it, so that defaults bound at import
-time are wrapped too) and, at the end, prints the tests that slept longest. Two figures each:
-the wall time during which some thread of the test slept (what a sleep costs the suite), and
-the part of it spent in the test's own thread (a fixed wait, a polling loop). Process-wide
-waits elsewhere (worker processes, Event.wait) are not counted: they wait for a state.
+Counts two kinds of deliberate waiting:
+
+- time.sleep, wherever it is called in this process: a test's fixed wait, a polling loop, a
+  dispatcher waiting for its rate slot. Wrapped when tests/__init__.py is imported, before
+  anything binds time.sleep as a default argument.
+- a deadline in test code: Event.wait, Condition.wait or Condition.wait_for called from a file
+  under tests/ that ran to its timeout. One that returns because the state it waits for came
+  is not counted, nor is any wait in the application's own code.
+
+Waits in other processes (gunicorn, `outbox work`) are not seen. At the end it prints the tests
+and the test files that waited longest, and the total. Two figures each: the wall time during
+which some thread of the test waited (what the waiting costs the suite), and the part of it spent
+in the test's own thread.
 """
 
 from __future__ import annotations
@@ -14,14 +22,18 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 _real_sleep = time.sleep
+_real_event_wait = threading.Event.wait
+_real_condition_wait = threading.Condition.wait
+_real_condition_wait_for = threading.Condition.wait_for
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_SELF = os.path.abspath(__file__)
 _lock = threading.Lock()
 _current: str = "(outside tests)"
 
@@ -33,7 +45,7 @@ class _Slept:
     by_caller: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def wall(self) -> float:
-        """The length of the union of the spans: overlapping sleeps count once."""
+        """The length of the union of the spans: overlapping waits count once."""
         total, end = 0.0, float("-inf")
         for start, stop in sorted(self.spans):
             if stop <= end:
@@ -46,31 +58,58 @@ class _Slept:
 _slept: dict[str, _Slept] = defaultdict(_Slept)
 
 
-def _caller() -> str:
-    """Where the sleep was called from: file and function, relative to the checkout."""
-    frame = sys._getframe(2)
+def _where(frame: Any) -> str:
     path = frame.f_code.co_filename
-    path = path[len(_ROOT) :] if path.startswith(_ROOT) else path.rsplit("/", 1)[-1]
-    return f"{path}:{frame.f_code.co_name}"
+    return path[len(_ROOT) :] if path.startswith(_ROOT) else path.rsplit("/", 1)[-1]
+
+
+def _record(caller: str, start: float) -> None:
+    stop = time.monotonic()
+    with _lock:
+        record = _slept[_current]
+        record.spans.append((start, stop))
+        record.by_caller[caller] += stop - start
+        if threading.current_thread() is threading.main_thread():
+            record.own_thread += stop - start
 
 
 def _sleep(seconds: float) -> None:
-    test = _current
-    caller = _caller()
+    frame = sys._getframe(1)
+    caller = f"{_where(frame)}:{frame.f_code.co_name}"
     start = time.monotonic()
     try:
         _real_sleep(seconds)
     finally:
-        stop = time.monotonic()
-        with _lock:
-            record = _slept[test]
-            record.spans.append((start, stop))
-            record.by_caller[caller] += stop - start
-            if threading.current_thread() is threading.main_thread():
-                record.own_thread += stop - start
+        _record(caller, start)
 
 
-time.sleep = _sleep
+def _deadline(wait: Callable[..., Any]) -> Callable[..., Any]:
+    """wait, counted when test code called it with a timeout and the timeout ran out."""
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        frame = sys._getframe(1)
+        path = frame.f_code.co_filename
+        at = 1 if wait is _real_condition_wait_for else 0  # wait_for(predicate, timeout)
+        timeout = args[at] if len(args) > at else kwargs.get("timeout")
+        if timeout is None or not path.startswith(_ROOT + "tests" + os.sep) or path == _SELF:
+            return wait(self, *args, **kwargs)
+        start = time.monotonic()
+        result = wait(self, *args, **kwargs)
+        if not result:  # the deadline, not the state, ended it
+            _record(f"{_where(frame)}:{frame.f_code.co_name} (deadline)", start)
+        return result
+
+    return counted
+
+
+def install() -> None:
+    time.sleep = _sleep
+    threading.Event.wait = _deadline(_real_event_wait)  # type: ignore[method-assign]
+    threading.Condition.wait = _deadline(_real_condition_wait)  # type: ignore[method-assign]
+    threading.Condition.wait_for = _deadline(_real_condition_wait_for)  # type: ignore[method-assign]
+
+
+install()  # on import: by tests/__init__.py when SLEEP_METER is set, or by -p
 
 
 @pytest.hookimpl(wrapper=True)
@@ -85,21 +124,28 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, Any, Any]:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     with _lock:
-        rows = sorted(((s.wall(), s.own_thread, t) for t, s in _slept.items()), reverse=True)
-    write = terminalreporter.write_line
-    terminalreporter.section("time in time.sleep")
-    write(f"{'wall s':>8} {'test thread s':>14}  test")
-    for wall, own, test in rows[:25]:
-        write(f"{wall:8.2f} {own:14.2f}  {test}")
-    write(
-        f"total: {sum(r[0] for r in rows):.1f} s wall, "
-        f"{sum(r[1] for r in rows):.1f} s in test threads, over {len(rows)} tests"
-    )
-    callers: dict[str, float] = defaultdict(float)
-    with _lock:
+        tests = {test: (s.wall(), s.own_thread) for test, s in _slept.items()}
+        callers: dict[str, float] = defaultdict(float)
         for slept in _slept.values():
             for caller, seconds in slept.by_caller.items():
                 callers[caller] += seconds
+    files: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for test, (wall, own) in tests.items():
+        totals = files[test.split("::", 1)[0]]
+        totals[0] += wall
+        totals[1] += own
+    write = terminalreporter.write_line
+    terminalreporter.section("time in sleeps and test deadlines")
+    write(f"{'wall s':>8} {'test thread s':>14}  test")
+    for test, (wall, own) in sorted(tests.items(), key=lambda item: -item[1][0])[:25]:
+        write(f"{wall:8.2f} {own:14.2f}  {test}")
+    write("by test file:")
+    for path, (wall, own) in sorted(files.items(), key=lambda item: -item[1][0]):
+        write(f"{wall:8.2f} {own:14.2f}  {path}")
     write("by caller (summed over threads):")
     for caller, seconds in sorted(callers.items(), key=lambda item: -item[1])[:15]:
         write(f"{seconds:8.2f}  {caller}")
+    write(
+        f"total: {sum(w for w, _ in tests.values()):.1f} s wall, "
+        f"{sum(o for _, o in tests.values()):.1f} s in test threads, over {len(tests)} tests"
+    )

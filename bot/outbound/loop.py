@@ -98,6 +98,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.token = token
@@ -124,9 +125,13 @@ class Dispatcher:
         self.progress = Progress()
         self._wake: threading.Event | None = None
         # How the dispatchers running count each other: the rate is divided among them while
-        # Redis is away.
+        # Redis is away. Its period runs on monotonic, which tests move.
         self.heartbeat = Heartbeat(
-            engine=engine, worker=self.worker, limiter=limiter, interval=heartbeat_seconds
+            engine=engine,
+            worker=self.worker,
+            limiter=limiter,
+            interval=heartbeat_seconds,
+            clock=monotonic,
         )
         self._consent = ConsentCheck(
             engine=engine, suppression_key=suppression_key, marketing=catalog.marketing_ids

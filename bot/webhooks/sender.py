@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import requests
 from sqlalchemy.engine import Engine
@@ -51,6 +51,7 @@ class WebhookSender:
         longest_retry: float = 3600.0,
         poll_seconds: float = 1.0,
         jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
         self.url = url
@@ -63,6 +64,7 @@ class WebhookSender:
         self.longest_retry = longest_retry
         self.poll_seconds = poll_seconds
         self._jitter = jitter
+        self.clock = clock  # when rows are due and leased; tests move it to bring a retry due
         self.stats = WebhookStats()
 
     def backoff(self, attempts: int) -> float:
@@ -74,7 +76,7 @@ class WebhookSender:
         """Claim one batch and try each row once; the number of rows tried."""
         with session_scope(self.engine) as session:
             rows = consent_webhooks.claim(
-                session, now=utcnow(), lease=self.lease, limit=self.batch_size
+                session, now=self.clock(), lease=self.lease, limit=self.batch_size
             )
         if not rows:
             return 0
@@ -134,7 +136,7 @@ class WebhookSender:
                 consent_webhooks.retry_later(
                     session,
                     row.id,
-                    due_at=utcnow() + timedelta(seconds=wait),
+                    due_at=self.clock() + timedelta(seconds=wait),
                     error=error,
                 )
         if error is None:

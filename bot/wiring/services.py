@@ -80,12 +80,15 @@ class Services:
         thread.start()
         return thread
 
-    def start_dispatcher_thread(self) -> None:
-        """Send in the background of the web process, so `make run` needs nothing else."""
+    def start_dispatcher_thread(self, **overrides):  # type: ignore[no-untyped-def]
+        """Send in the background of the web process, so `make run` needs nothing else.
+
+        The dispatcher started (overrides as for dispatcher()), or None if one already runs.
+        """
         if self._thread is not None:
-            return
+            return None
         self._webhook_thread = self.start_webhook_thread()
-        dispatcher = self.dispatcher()
+        dispatcher = self.dispatcher(**overrides)
         self._thread = threading.Thread(
             target=dispatcher.run,
             args=(self._stop, self.outbox_wake),
@@ -94,6 +97,7 @@ class Services:
         )
         self._thread.start()
         atexit.register(self.stop_dispatcher_thread)
+        return dispatcher
 
     def stop_dispatcher_thread(self, timeout: float = 10.0) -> None:
         """Finish the rows in hand and give back the rest."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.browser import chromium
+from tests.browser import POLL, chromium
 from tests.conftest import ROOT
 from tests.console.conftest import (
     ARABIC_TEXT,
@@ -54,7 +54,7 @@ def test_staff_sign_in_find_the_contact_and_read_its_history(
     converse(app)
     converse(app, wa_id="15550001111", name="Someone Else")
     base = live_server_factory(app)
-    wait = WebDriverWait(browser, 10)
+    wait = WebDriverWait(browser, 10, poll_frequency=POLL)
 
     browser.get(f"{base}/console/")
     wait.until(ready.presence_of_element_located((By.NAME, "username")))
@@ -148,7 +148,9 @@ def browser_sign_in(browser, base: str, username: str) -> None:  # type: ignore[
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
-    WebDriverWait(browser, 10).until(ready.presence_of_element_located((By.CLASS_NAME, "who")))
+    WebDriverWait(browser, 10, poll_frequency=POLL).until(
+        ready.presence_of_element_located((By.CLASS_NAME, "who"))
+    )
     assert f"Signed in as {username}" in browser.find_element(By.CLASS_NAME, "who").text
 
 
@@ -165,7 +167,7 @@ def test_c30_support_finds_a_contact_by_its_last_digits_and_is_refused_erasure(
     converse(app)
     converse(app, wa_id="15550001111", name="Someone Else")
     base = live_server_factory(app)
-    wait = WebDriverWait(browser, 10)
+    wait = WebDriverWait(browser, 10, poll_frequency=POLL)
     browser_sign_in(browser, base, SUPPORT)
 
     search = browser.find_element(By.NAME, "q")
@@ -223,7 +225,7 @@ def test_c30_an_admin_erases_with_the_typed_number_and_sees_it_in_the_audit_log(
 
     converse(app)
     base = live_server_factory(app)
-    wait = WebDriverWait(browser, 10)
+    wait = WebDriverWait(browser, 10, poll_frequency=POLL)
     browser_sign_in(browser, base, STAFF)
     browser.get(f"{base}/console/contacts/{CUSTOMER}")
     section = browser.find_element(By.ID, "erase")
@@ -267,7 +269,7 @@ def test_c30_after_sign_out_a_copied_cookie_is_refused(
     assert answer.status_code == 200  # a copy works while the session lives
 
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
-    WebDriverWait(browser, 10).until(ready.url_contains("/console/login"))
+    WebDriverWait(browser, 10, poll_frequency=POLL).until(ready.url_contains("/console/login"))
     browser.delete_all_cookies()
     browser.add_cookie({k: copied[k] for k in ("name", "value", "path", "httpOnly")})
     browser.get(f"{base}/console/")

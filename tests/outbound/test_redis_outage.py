@@ -10,8 +10,6 @@ heartbeats in the database.
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -23,7 +21,7 @@ from sqlmodel import Session, func, select
 
 from bot import create_app
 from bot.dev import simulate
-from bot.outbound.heartbeat import Heartbeat
+from bot.outbound.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from bot.wiring.services import services
 from storage.db import make_engine, session_scope
 from storage.models import ControlFlag, Message
@@ -35,9 +33,10 @@ from storage.ratelimit import (
     burst_for,
 )
 from storage.types import utcnow
+from tests.clock import ManualClock, SlotTimes
 from tests.conftest import APP_SECRET
 from tests.fake_graph import FakeGraph
-from tests.outbound.conftest import graph_client, queue_texts
+from tests.outbound.conftest import Running, graph_client, queue_texts
 from tests.services import redis_url_or_skip
 from tests.tcp_proxy import TcpProxy
 
@@ -163,9 +162,18 @@ def delivered_to(fake: FakeGraph) -> Counter[str]:
     return Counter(r.to for r in fake.deliveries() if r.to)
 
 
+def slots_of(slots: SlotTimes, recipients: list[str]) -> list[float]:
+    return sorted(at for to, at in slots.sent if to in recipients)
+
+
+def paced(rate: float, start: float, count: int) -> list[float]:
+    """count slots of a full bucket of burst 1 at this rate, from start: one every 1/rate s."""
+    assert burst_for(rate) == 1
+    return [start + k / rate for k in range(count)]
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
-@pytest.mark.slow
 def test_redis_cut_mid_traffic_costs_nothing_and_sends_nothing_twice(
     app_config, postgres_url, redis_proxy, fake
 ):
@@ -181,28 +189,42 @@ def test_redis_cut_mid_traffic_costs_nothing_and_sends_nothing_twice(
         }
     )
     app_services = services(app)
-    app_services.start_dispatcher_thread()
+    # The app's limiter as create_app wires it (the Redis bucket through the proxy, its own
+    # bucket behind it), rebuilt on a clock that stands still: the slot of every reply is exact.
+    wired = app_services.limiter
+    assert isinstance(wired, SharedRateLimiter) and wired.rate == rate
+    clock = ManualClock()
+    slots = SlotTimes(clock)
+    limiter = SharedRateLimiter(
+        RedisRateLimiter(wired.shared.connection, wired.shared.key, rate, clock=clock),
+        MemoryRateLimiter(rate, clock=clock),
+        clock=clock,
+    )
+    dispatcher = app_services.start_dispatcher_thread(
+        limiter=limiter, transport=slots.transport(app_services.transport), sleep=slots.sleep
+    )
     client = app.test_client()
     numbers = [f"4477009{n:05d}" for n in range(30)]
     before, during, after = numbers[:5], numbers[5:20], numbers[20:]
+    start = clock()
     try:
         assert [post(client, n) for n in before] == [200] * 5
         assert fake.wait_for(lambda f: len(f.deliveries()) == 5, timeout=20)
 
         redis_proxy.stop()
-        cut_at = time.monotonic()
         assert [post(client, n) for n in during] == [200] * 15
         ready = client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json["checks"]["redis"].startswith("degraded")
         # Replies keep going out while Redis is away.
         assert fake.wait_for(lambda f: set(delivered_to(f)) >= set(during), timeout=30)
-        sent_while_down = sorted(r.at for r in fake.deliveries() if r.at >= cut_at)
 
         redis_proxy.start()
+        clock.advance(REDIS_RETRY_SECONDS)  # the limiter asks Redis again from now on
         assert [post(client, n) for n in after] == [200] * 10
         assert fake.wait_for(lambda f: len(f.deliveries()) == 30, timeout=30)
-        time.sleep(1.0)  # anything sent twice would arrive now
+        # Every row settled: anything that were to go twice would have gone by now.
+        assert dispatcher.wait_drained(timeout=30)
         assert client.get("/readyz").json["checks"]["redis"] == "ok"
     finally:
         app_services.stop_dispatcher_thread()
@@ -214,45 +236,60 @@ def test_redis_cut_mid_traffic_costs_nothing_and_sends_nothing_twice(
             select(func.count()).select_from(Message).where(Message.direction == "in")
         ).one()
     assert stored == 30
-    # At most the configured rate: after this process's burst, one send per 1/rate seconds.
-    slowest = (len(sent_while_down) - 1 - burst_for(rate)) / rate
-    assert sent_while_down[-1] - sent_while_down[0] >= slowest - 0.05
+    # Redis's bucket, then this process's own while Redis is away (full, as nothing took from
+    # it yet), both at the configured rate; and Redis's again once it answers, whose bucket has
+    # refilled meanwhile: its slots start at once, where the own bucket's would start later.
+    assert slots_of(slots, before) == pytest.approx(paced(rate, start, 5))
+    assert slots_of(slots, during) == pytest.approx(paced(rate, start, 15))
+    assert slots_of(slots, after) == pytest.approx(paced(rate, start + REDIS_RETRY_SECONDS, 10))
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 def test_two_dispatchers_without_redis_hold_the_configured_rate_between_them(
     app_config, postgres_url, fake
 ):
     rate, count = 10.0, 30
     app: Flask = create_app({**app_config, "DATABASE_URL": postgres_url, "REDIS_URL": DOWN})
     engine = services(app).engine
-    queue_texts(engine, count)
-    stop = threading.Event()
-    dispatchers = [
-        services(app).dispatcher(
-            transport=graph_client(fake),
-            limiter=down_limiter(rate, clock=time.monotonic),
-            worker_id=f"test-host:{n}",
-            heartbeat_seconds=0.2,
+    clock = ManualClock()  # the limiters' and the heartbeats' time, moved by the test
+    slots = [SlotTimes(clock) for _ in range(2)]
+    runs = [
+        Running(
+            services(app).dispatcher(
+                transport=slots[n].transport(graph_client(fake)),
+                limiter=down_limiter(rate, clock=clock),
+                worker_id=f"test-host:{n}",
+                sleep=slots[n].sleep,
+                monotonic=clock,
+                batch_size=count // 2,  # half each: the other's claim takes the rest
+            )
         )
         for n in range(2)
     ]
-    threads = [threading.Thread(target=d.run, args=(stop,)) for d in dispatchers]
     try:
-        for thread in threads:
-            thread.start()
-        assert fake.wait_for(lambda f: len(f.deliveries()) == count, timeout=30)
-        assert [d.heartbeat.dispatchers for d in dispatchers] == [2, 2]
+        for run in runs:
+            run.thread.start()
+        # Each beats as its loop starts; the first to start learns of the other at its next
+        # beat, a period later. Each has looked since then once both waits return.
+        assert all(run.wait_drained() for run in runs)
+        clock.advance(HEARTBEAT_SECONDS)
+        assert all(run.wait_drained() for run in runs)
+        assert [run.dispatcher.heartbeat.dispatchers for run in runs] == [2, 2]
+
+        meta = fake.hold()  # until both have claimed their half (see test_rate)
+        queue_texts(engine, count)
+        for run in runs:
+            run.poke()
+        assert meta.wait_held(count)
+        meta.release()
+        assert all(run.wait_drained() for run in runs)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
+        for run in runs:
+            run.stop()
         engine.dispose()
 
-    times = sorted(r.at for r in fake.deliveries())
-    assert len(times) == len(set(r.text for r in fake.deliveries())) == count
-    # Each at half the rate once they have seen each other's heartbeat (within 0.2 s): the pair
-    # together no faster than the configured rate, bursts and that first moment aside.
-    head_start = 2 * (burst_for(rate / 2) + 0.2 * rate)
-    assert times[-1] - times[0] >= (count - 1 - head_start) / rate - 0.05
+    assert len(fake.deliveries()) == len({r.text for r in fake.deliveries()}) == count
+    assert [run.dispatcher.stats.sent for run in runs] == [count // 2] * 2
+    # Each at half the rate: its own bucket of burst 1 at 5/s, so the pair together at 10/s.
+    for each in slots:
+        assert each.times() == pytest.approx(paced(rate / 2, clock(), count // 2))

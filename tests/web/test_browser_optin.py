@@ -13,7 +13,7 @@ from flask import Flask
 
 from bot.dev import simulate
 from bot.wiring.services import services
-from tests.browser import chromium, screenshot
+from tests.browser import POLL, chromium, screenshot
 from tests.conftest import Api, MetaWebhook
 from tests.fake_graph import FakeGraph
 
@@ -51,7 +51,7 @@ def test_c28_a_person_opts_in_on_the_page_and_confirms_on_whatsapp(
 
     typed, wa_id = PEOPLE[language]
     base = live_server_factory(app)
-    wait = WebDriverWait(browser, 15)
+    wait = WebDriverWait(browser, 15, poll_frequency=POLL)
 
     browser.get(f"{base}/optin?lang={language}&source=shop-window")
     wait.until(ready.presence_of_element_located((By.NAME, "phone")))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -21,6 +20,7 @@ from bot.wiring.settings import Settings, SettingsError
 from storage.models import ConsentWebhook
 from tests.api.conftest import OTHER_WA_ID as OTHER
 from tests.api.conftest import PHONE_NUMBER_ID, WA_ID, grant
+from tests.clock import ManualClock
 from tests.conftest import Api
 from tests.receiver import Delivery, Receiver
 from tests.wiring.test_settings import BASE  # production settings that start
@@ -49,19 +49,22 @@ def hooked_app(app_config: dict[str, str], receiver: Receiver) -> Iterator[Flask
     services(made).engine.dispose()
 
 
-def sender(app: Flask, **overrides: object):  # type: ignore[no-untyped-def]
-    """Retries come due within a tenth of a second, so a test sees several."""
-    options = {"first_retry": 0.05, "jitter": lambda: 1.0, **overrides}
+def sender(app: Flask, clock: ManualClock | None = None, **overrides: object):  # type: ignore[no-untyped-def]
+    """A sender on a clock the test moves: a retry comes due when the test says, not later."""
+    options = {"jitter": lambda: 1.0, "clock": (clock or ManualClock()).utcnow, **overrides}
     return services(app).webhook_sender(**options)
 
 
-def deliver(app: Flask, receiver: Receiver, count: int, timeout: float = 15.0) -> list[Delivery]:
-    """Run the sender until the receiver has accepted `count` bodies."""
-    webhooks = sender(app)
-    deadline = time.monotonic() + timeout
-    while len(receiver.accepted()) < count and time.monotonic() < deadline:
+def deliver(app: Flask, receiver: Receiver, count: int, rounds: int = 20) -> list[Delivery]:
+    """Run the sender until the receiver has accepted `count` bodies, bringing every retry due
+    whenever nothing else is."""
+    clock = ManualClock()
+    webhooks = sender(app, clock)
+    for _ in range(rounds):
+        if len(receiver.accepted()) >= count:
+            break
         if not webhooks.run_once():
-            time.sleep(0.02)
+            clock.advance(webhooks.longest_retry)
     return receiver.accepted()
 
 
@@ -123,25 +126,17 @@ def test_c29_a_later_change_waits_for_the_earlier_one_of_the_same_contact(
     grant(api, categories=["orders"], source="paper")
     grant(api, categories=["orders"], source="paper", granted=False)
     grant(api, OTHER, categories=["orders"], source="sms")
-    webhooks = sender(hooked_app, concurrency=1)  # one at a time: the first one fails
+    clock = ManualClock()
+    webhooks = sender(hooked_app, clock, concurrency=1)  # one at a time: the first one fails
     webhooks.run_once()  # the first contact's grant fails; the other contact's goes
     assert [(d.status, d.json["contact"]["wa_id"]) for d in receiver.received] == [
         (500, WA_ID),
         (204, OTHER),
     ]
-    webhooks.run_once()
-    # The grant's retry may come due meanwhile on a slow machine; the withdrawal is never tried
-    # before the grant was delivered.
-    tries = [(d.json["contact"]["wa_id"], d.json["type"], d.status) for d in receiver.received]
-    withdrawal = [
-        i for i, (w, kind, _) in enumerate(tries) if (w, kind) == (WA_ID, "consent.withdrawn")
-    ]
-    delivered = [
-        i
-        for i, (w, kind, status) in enumerate(tries)
-        if (w, kind) == (WA_ID, "consent.granted") and status < 300
-    ]
-    assert not withdrawal or (delivered and delivered[0] < withdrawal[0])
+    assert webhooks.run_once() == 0  # the grant's retry is not due; the withdrawal waits behind
+    clock.advance(webhooks.first_retry)
+    assert webhooks.run_once() == 1  # the grant's retry, alone: the withdrawal waits for it
+    assert [(d.json["type"], d.status) for d in receiver.received[2:]] == [("consent.granted", 204)]
     bodies = [d.json for d in deliver(hooked_app, receiver, 3)]
     assert [(b["contact"]["wa_id"], b["type"]) for b in bodies] == [
         (OTHER, "consent.granted"),
