@@ -224,6 +224,18 @@ RENDERED: dict[str, Callable[[Catalog], Reply]] = {
 }
 
 
+def test_every_reply_is_in_the_language_it_was_rendered_in(catalog: Catalog) -> None:
+    for render in RENDERED.values():
+        assert render(catalog).language == "en"
+    arabic = [
+        render_kept(catalog, "ar", frozenset({"orders"})),
+        render_kept(catalog, "ar", frozenset()),
+        render_help(catalog, "ar"),
+        render_already_subscribed(catalog, "ar", BOTH),
+    ]
+    assert [reply.language for reply in arabic] == ["ar"] * 4
+
+
 @pytest.mark.parametrize("name", list(ENGLISH))
 def test_c01_c10_each_english_text_reads_exactly_as_written(name: str, catalog: Catalog) -> None:
     reply = RENDERED[name](catalog)
@@ -280,3 +292,8 @@ def test_stop_question_titles_fit_whatsapp_and_are_cut_cleanly() -> None:
     one = render_stop_question(catalog, "en", ("weekly",))
     assert one.menu is None
     assert {b.id: b.title for b in one.buttons}["stopask:weekly"] == "Stop Weekly baking…"
+    seasonal = Category(
+        id="seasonal", marketing=True, title={"en": "Seasonal specials"}, description={}
+    )
+    cut = render_stop_question(replace(catalog, categories=(seasonal,)), "en", ("seasonal",))
+    assert {b.id: b.title for b in cut.buttons}["stopask:seasonal"] == "Stop Seasonal speci…"  # 20

@@ -14,6 +14,7 @@ from flows.turn import when
 
 from .conftest import (
     BOTH,
+    NOW,
     ChatFactory,
     asked,
     build_catalog,
@@ -85,6 +86,14 @@ def test_c21_the_tap_to_stop_one_category_is_read_by_its_id_not_its_title(
     assert purposes(result) == ["stop_category"]
 
 
+def test_c21_a_button_of_the_business_naming_a_category_is_no_stop(chat: ChatFactory) -> None:
+    # Only stopask:<category> is the tap that stops one; a template's own payload is not.
+    c = subscribed(chat)
+    result = c.tap("promo:offers", text="Show me offers")
+    assert result.changes == ()
+    assert c.state.granted == BOTH
+
+
 def test_c21_once_the_stop_question_is_answered_nothing_is_left_pending(
     chat: ChatFactory,
 ) -> None:
@@ -101,12 +110,12 @@ def test_c21_once_the_stop_question_is_answered_nothing_is_left_pending(
 def test_c11_a_template_buttons_title_says_nothing_of_the_contacts_language(
     chat: ChatFactory,
 ) -> None:
-    # Written in Arabic before; the double opt-in template's button reads "Yes" in English.
+    # Written in Arabic before; the double opt-in template's button reads "Confirm" in English.
     awaiting = DialogueState(
         language="ar", granted=frozenset({"offers"}), awaiting_confirmation=frozenset({"offers"})
     )
     c = chat(awaiting)
-    (confirmation,) = c.tap(DOI_YES, text="Yes").replies
+    (confirmation,) = c.tap(DOI_YES, text="Confirm").replies
     assert confirmation.language == "ar"
 
 
@@ -164,6 +173,17 @@ def test_c19_a_no_on_an_outdated_category_question_is_honoured_in_the_persons_wo
     (change,) = result.changes
     assert (change.category, change.granted, change.text) == ("offers", False, "No thanks")
     assert c.state.stage is Stage.SUBSCRIBED  # orders was granted before
+
+
+def test_c02_a_typed_yes_stamped_within_metas_rounding_before_the_prompt_answers_it(
+    chat: ChatFactory,
+) -> None:
+    # Meta's timestamps are whole seconds: up to 2 s before the prompt went out is after it.
+    sent_at = NOW  # asked() shows the prompt at NOW
+    assert len(asked(chat).send("yes", timestamp=sent_at - timedelta(seconds=2)).changes) == 2
+    earlier = asked(chat).send("yes", timestamp=sent_at - timedelta(seconds=2, microseconds=1))
+    assert earlier.changes == ()  # written before the question: "hi" and "yes" in a burst
+    assert purposes(earlier) == ["prompt"]
 
 
 def test_c23_a_prompt_sent_at_the_very_moment_of_a_withdrawal_is_retired(

@@ -124,7 +124,19 @@ QUESTIONS: dict[str, Callable[[ChatFactory], Chat]] = {
     "the stop question under HELP": lambda chat: _after(stop_asked(chat), "HELP"),
     "the prompt in another language": lambda chat: _after(asked(chat), "ARABIC"),
     "the stop question in another language": lambda chat: _after(stop_asked(chat), "ARABIC"),
+    "the prompt after PREFERENCES": lambda chat: _after(asked(chat), "PREFERENCES"),
+    "a category question after a stop of another": lambda chat: _after(
+        choosing(chat), "STOP orders"
+    ),
+    "the prompt after an old 'change nothing' tap": lambda chat: _tapped(
+        asked(chat), "stopask:keep"
+    ),
 }
+
+
+def _tapped(c: Chat, reply_id: str) -> Chat:
+    c.tap(reply_id)
+    return c
 
 
 def _after(c: Chat, typed: str) -> Chat:
