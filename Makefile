@@ -46,8 +46,11 @@ bench: install
 	$(BIN)/python -m tests.bench
 
 ## Mutation testing of flows/ (the dialogue and the consent policy); not part of CI.
+## MUTATE_CHILDREN=1 on a shared machine; MUTANTS="flows.policy*" for one module.
+MUTATE_CHILDREN ?= 2
+MUTANTS ?=
 mutate: install
-	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	$(BIN)/mutmut results
 
 clean:

@@ -131,11 +131,14 @@ LANGUAGE_KEYWORDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 CATEGORY_STOP_PREFIXES: tuple[str, ...] = ("STOP", "UNSUBSCRIBE", "إيقاف", "أوقف", "توقف")
 
 
-def _fixed_forms() -> Mapping[str, KeywordMatch]:
-    entries = [(word, KeywordMatch(intent=i)) for i, words in KEYWORDS.items() for word in words]
+def fixed_forms(
+    keywords: Mapping[Intent, tuple[str, ...]], languages: Mapping[str, tuple[str, ...]]
+) -> Mapping[str, KeywordMatch]:
+    """Each keyword's normalised form and what it means; refused if two meanings share one."""
+    entries = [(word, KeywordMatch(intent=i)) for i, words in keywords.items() for word in words]
     entries += [
         (word, KeywordMatch(intent=Intent.LANGUAGE, language=code))
-        for code, words in LANGUAGE_KEYWORDS.items()
+        for code, words in languages.items()
         for word in words
     ]
     forms: dict[str, KeywordMatch] = {}
@@ -148,7 +151,7 @@ def _fixed_forms() -> Mapping[str, KeywordMatch]:
     return MappingProxyType(forms)
 
 
-_FORMS: Mapping[str, KeywordMatch] = _fixed_forms()
+_FORMS: Mapping[str, KeywordMatch] = fixed_forms(KEYWORDS, LANGUAGE_KEYWORDS)
 _STOP_PREFIXES: tuple[str, ...] = tuple(normalise(p) for p in CATEGORY_STOP_PREFIXES)
 
 

@@ -9,7 +9,8 @@ from string import Formatter
 from types import MappingProxyType
 
 
-def _load() -> Mapping[str, Mapping[str, str]]:
+def load_texts() -> Mapping[str, Mapping[str, str]]:
+    """Every flows/texts/<language>.toml, read-only, by language code."""
     tables: dict[str, Mapping[str, str]] = {}
     for entry in (files("flows") / "texts").iterdir():
         if entry.name.endswith(".toml"):
@@ -19,7 +20,7 @@ def _load() -> Mapping[str, Mapping[str, str]]:
 
 
 # Package data, constant for the life of the process: no I/O happens once imported.
-TEXTS: Mapping[str, Mapping[str, str]] = _load()
+TEXTS: Mapping[str, Mapping[str, str]] = load_texts()
 LANGUAGES: frozenset[str] = frozenset(TEXTS)
 
 

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.catalog import Catalog
-from flows.keywords import KEYWORDS, LANGUAGE_KEYWORDS, Intent, KeywordMatch, match_keyword
+from flows.keywords import (
+    KEYWORDS,
+    LANGUAGE_KEYWORDS,
+    Intent,
+    KeywordMatch,
+    fixed_forms,
+    match_keyword,
+)
 from flows.normalise import normalise
 from flows.stop_words import Reading, StopReading, read_stop
 
@@ -241,3 +248,33 @@ def test_c06_no_keyword_is_found_inside_an_ordinary_sentence(
 def test_vocabulary_is_really_ordinary(catalog: Catalog) -> None:
     # Guards the property above against a vocabulary word that is itself a keyword.
     assert all(match_keyword(word, catalog) is None for word in VOCABULARY)
+
+
+def test_c05_the_keyword_table_gives_every_word_its_meaning_after_normalisation() -> None:
+    forms = fixed_forms(KEYWORDS, LANGUAGE_KEYWORDS)
+    expected = {
+        normalise(w): KeywordMatch(intent=i) for i, words in KEYWORDS.items() for w in words
+    }
+    expected |= {
+        normalise(w): KeywordMatch(intent=Intent.LANGUAGE, language=code)
+        for code, words in LANGUAGE_KEYWORDS.items()
+        for w in words
+    }
+    assert dict(forms) == expected
+    assert forms[normalise("إلغاء")] == KeywordMatch(intent=Intent.STOP_ALL)
+    assert forms[normalise("العربية")] == KeywordMatch(intent=Intent.LANGUAGE, language="ar")
+    with pytest.raises(TypeError):
+        forms["stop"] = KeywordMatch(intent=Intent.START)  # type: ignore[index]
+
+
+def test_two_meanings_sharing_a_normalised_form_are_refused() -> None:
+    # "Stop!" normalises to "stop": as a START it would make one of the two unreachable.
+    clash = {Intent.STOP_ALL: ("STOP",), Intent.START: ("Stop!",)}
+    with pytest.raises(ValueError, match="'Stop!' normalises to 'stop', already"):
+        fixed_forms(clash, {})
+    language_clash = {Intent.HELP: ("ENGLISH",)}
+    with pytest.raises(ValueError, match="normalises to 'english'"):
+        fixed_forms(language_clash, {"en": ("English",)})
+    # The same meaning spelt twice is no clash.
+    same = fixed_forms({Intent.STOP_ALL: ("STOP", "stop!")}, {})
+    assert dict(same) == {"stop": KeywordMatch(intent=Intent.STOP_ALL)}

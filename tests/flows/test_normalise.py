@@ -125,3 +125,18 @@ def test_eastern_digits_read_as_western(number: int, zero: int) -> None:
 def test_words_survive_any_mix_of_separators(words: list[str]) -> None:
     joined = " ,- 🛑 ".join(words)
     assert normalise(joined) == " ".join(words)
+
+
+def test_c05_invisible_format_characters_and_keycap_marks_do_not_split_a_keyword() -> None:
+    # A soft hyphen and a word joiner (format characters), a keycap (an enclosing mark).
+    assert normalise("S\u00adT\u2060OP") == "stop"
+    assert normalise("STOP\u20e3") == "stop"
+    assert normalise("1\ufe0f\u20e3") == "1"
+
+
+@pytest.mark.parametrize(
+    ("text", "arabic"),
+    [("ب", True), ("ok ب", False), ("a بت", True), ("ab بت", False), ("", False), ("123 !", False)],
+)
+def test_c11_arabic_is_read_when_most_of_the_letters_are_arabic(text: str, arabic: bool) -> None:
+    assert is_arabic(text) is arabic

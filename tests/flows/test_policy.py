@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -120,3 +122,26 @@ def test_c07_a_withdrawal_writes_rows_only_for_what_is_granted_now():
         )
         == ()
     )
+
+
+def test_c15_free_text_at_exactly_24_hours_is_still_within_the_window():
+    # "More than 24 h" is refused (C15): the 24th hour itself is not more.
+    at_the_edge = Recipient(
+        known=True, sendable=frozenset({"orders"}), last_inbound_at=NOW - timedelta(hours=24)
+    )
+    assert decide(business(free_text=True), at_the_edge) is None
+    just_over = replace(at_the_edge, last_inbound_at=NOW - timedelta(hours=24, microseconds=1))
+    assert decide(business(free_text=True), just_over) is Refusal.OUTSIDE_SERVICE_WINDOW
+
+
+def test_metas_marketing_limit_is_over_at_the_moment_it_ends():
+    ends_now = granted("offers", marketing_held_until=NOW)
+    assert decide(business("offers"), ends_now) is None
+    later = granted("offers", marketing_held_until=NOW + timedelta(microseconds=1))
+    assert decide(business("offers"), later) is Refusal.MARKETING_LIMITED
+
+
+def test_c12_a_texts_version_is_the_same_in_every_release():
+    # Ledger rows written years apart must compare: the version is a fixed function of the text.
+    assert text_version("Hello") == "185f8db32271fe25"
+    assert text_version("مرحبا") == hashlib.sha256("مرحبا".encode()).hexdigest()[:16]

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
-from flows.catalog import Catalog
+from flows.catalog import Catalog, Category
 from flows.model import DialogueState, Reply, Stage
 from flows.policy import Purpose
 from flows.render import (
+    render_already_subscribed,
     render_category_prompt,
     render_confirmation,
+    render_help,
+    render_kept,
     render_notice,
     render_prompt,
+    render_stop_question,
 )
 from flows.versioning import text_version
 
-from .conftest import BOTH, ChatFactory, subscribed
+from .conftest import BOTH, ChatFactory, build_catalog, subscribed
 
 # --- C01: the prompt and the category question ---------------------------------------------------
 
@@ -164,3 +169,131 @@ def test_every_short_reply_is_one_text_in_the_contacts_language(
     assert reply.body.strip()
     if purpose in (Purpose.DECLINED, Purpose.STOP, Purpose.STOP_CATEGORY, Purpose.FALLBACK):
         assert "Nimbus Bakery" in reply.body
+
+
+# --- the exact English texts: what the person reads is what the ledger records (C12) -------------
+
+ENGLISH = {
+    "prompt": (
+        "Nimbus Bakery would like to send you these messages here on WhatsApp:\n"
+        "• Order updates: Shipping and delivery news\n"
+        "• Offers: Discounts and new products\n\n"
+        "Would you like to receive them? You can stop at any time by sending STOP.\n\n"
+        "How we handle your data: https://nimbus.example/privacy"
+    ),
+    "category prompt": (
+        "Would you like to receive Offers from Nimbus Bakery here on WhatsApp?\n"
+        "Discounts and new products\n\n"
+        "You can stop at any time by sending STOP."
+    ),
+    "help": (
+        "Nimbus Bakery on WhatsApp\n"
+        "Support: help@nimbus.example\n\n"
+        "Messages we can send you:\n"
+        "• Order updates: Shipping and delivery news\n"
+        "• Offers: Discounts and new products\n\n"
+        "• To stop all messages, send STOP.\n"
+        "• To stop one kind, send STOP and its name, for example: STOP Offers\n"
+        "• To see or change your choices, send PREFERENCES.\n"
+        "• To start again, send START.\n"
+        "• To change the language, send العربية."
+    ),
+    "kept": (
+        "Nothing has changed: Nimbus Bakery will keep sending you these messages on WhatsApp:\n"
+        "• Order updates\n\n"
+        "To stop, send STOP. To change your choices, send PREFERENCES."
+    ),
+    "kept, nothing granted": (
+        "Nothing has changed: Nimbus Bakery does not send you messages on WhatsApp. If you would "
+        "like to receive them, send START."
+    ),
+    "already subscribed": (
+        "You already receive these messages from Nimbus Bakery on WhatsApp:\n"
+        "• Order updates\n"
+        "• Offers\n\n"
+        "To change your choices, tap the button below. To stop, send STOP."
+    ),
+}
+RENDERED: dict[str, Callable[[Catalog], Reply]] = {
+    "prompt": lambda c: render_prompt(c, "en"),
+    "category prompt": lambda c: render_category_prompt(c, "offers", "en"),
+    "help": lambda c: render_help(c, "en"),
+    "kept": lambda c: render_kept(c, "en", frozenset({"orders"})),
+    "kept, nothing granted": lambda c: render_kept(c, "en", frozenset()),
+    "already subscribed": lambda c: render_already_subscribed(c, "en", BOTH),
+}
+
+
+def test_every_reply_is_in_the_language_it_was_rendered_in(catalog: Catalog) -> None:
+    for render in RENDERED.values():
+        assert render(catalog).language == "en"
+    arabic = [
+        render_kept(catalog, "ar", frozenset({"orders"})),
+        render_kept(catalog, "ar", frozenset()),
+        render_help(catalog, "ar"),
+        render_already_subscribed(catalog, "ar", BOTH),
+    ]
+    assert [reply.language for reply in arabic] == ["ar"] * 4
+
+
+@pytest.mark.parametrize("name", list(ENGLISH))
+def test_c01_c10_each_english_text_reads_exactly_as_written(name: str, catalog: Catalog) -> None:
+    reply = RENDERED[name](catalog)
+    assert reply.body == ENGLISH[name]
+    assert reply.language == "en"
+
+
+def test_already_subscribed_offers_to_change_the_choices(catalog: Catalog) -> None:
+    reply = render_already_subscribed(catalog, "en", BOTH)
+    assert [(b.id, b.title) for b in reply.buttons] == [("optin:choose", "Change my choices")]
+
+
+def test_c10_help_gives_a_real_category_as_example_even_with_no_marketing_one() -> None:
+    catalog = build_catalog()
+    service_only = replace(
+        catalog, categories=tuple(replace(c, marketing=False) for c in catalog.categories)
+    )
+    assert "for example: STOP Order updates\n" in render_help(service_only, "en").body
+    assert "for example: STOP Offers\n" in render_help(catalog, "en").body
+    assert "مثل: إيقاف العروض\n" in render_help(catalog, "ar").body  # in their language
+
+
+def test_a_category_shown_in_a_language_it_has_no_words_for_falls_back_sensibly() -> None:
+    catalog = build_catalog()
+    english_only = Category(
+        id="news", marketing=True, title={"en": "News"}, description={"en": "What is new"}
+    )
+    untranslated = Category(
+        id="tips", marketing=True, title={"en": "Tips", "ar": "نصائح"}, description={"en": "How to"}
+    )
+    catalog = replace(catalog, categories=(*catalog.categories, english_only, untranslated))
+    news = render_category_prompt(catalog, "news", "ar").body
+    assert "«News»" in news and "\nNews\n" in news  # its only title, also for the description
+    tips = render_category_prompt(catalog, "tips", "ar").body
+    assert "نصائح\n" in tips and "How to" not in tips  # its Arabic title stands in
+
+
+def test_stop_question_titles_fit_whatsapp_and_are_cut_cleanly() -> None:
+    # Four choices make a list: its rows hold 24 characters, a button 20.
+    catalog = build_catalog()
+    weekly = Category(
+        id="weekly", marketing=True, title={"en": "Weekly baking notes"}, description={}
+    )
+    daily = Category(
+        id="daily", marketing=True, title={"en": "Bread and cake of the day"}, description={}
+    )
+    catalog = replace(catalog, categories=(weekly, daily))
+    menu = render_stop_question(catalog, "en", ("weekly", "daily"))
+    assert menu.menu is not None
+    titles = {b.id: b.title for b in menu.buttons}
+    assert titles["stopask:weekly"] == "Stop Weekly baking notes"  # exactly 24: whole
+    assert titles["stopask:daily"] == "Stop Bread and cake of…"  # no space before the …
+    assert all(len(title) <= 24 for title in titles.values())
+    one = render_stop_question(catalog, "en", ("weekly",))
+    assert one.menu is None
+    assert {b.id: b.title for b in one.buttons}["stopask:weekly"] == "Stop Weekly baking…"
+    seasonal = Category(
+        id="seasonal", marketing=True, title={"en": "Seasonal specials"}, description={}
+    )
+    cut = render_stop_question(replace(catalog, categories=(seasonal,)), "en", ("seasonal",))
+    assert {b.id: b.title for b in cut.buttons}["stopask:seasonal"] == "Stop Seasonal speci…"  # 20

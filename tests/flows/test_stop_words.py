@@ -4,12 +4,14 @@ properties that keep the vocabulary from withdrawing what nobody asked to withdr
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
+from importlib.resources import files
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.catalog import Catalog
+from flows.catalog import Catalog, Category
 from flows.keywords import match_keyword
 from flows.model import Stage
 from flows.stop_words import MAX_WORDS, VOCABULARY, Reading, load_vocabulary, read_stop
@@ -223,3 +225,110 @@ def test_an_other_pattern_cannot_name_a_category() -> None:
 def test_a_pattern_naming_a_missing_word_list_is_refused() -> None:
     with pytest.raises(KeyError):
         load_vocabulary('[en.words]\n[en.patterns]\nstop = ["{nowhere} stop"]\n')
+
+
+# The file the shipped vocabulary is compiled from, compiled again by each test that needs it.
+SOURCE = (files("flows") / "stop_words.toml").read_text(encoding="utf-8")
+# Marked otherwise, these get the one-tap question: the safe side of C21, neither a withdrawal
+# nobody asked for nor silence after a stop.
+ASKED_INSTEAD = {
+    "I did not sign up for this, remove me",
+    "stop! I forgot to add candles to my order",
+    "stop asking, I already paid",
+    "وقف! نسيت اضيف شموع للطلب",
+}
+
+
+def test_c21_the_vocabulary_file_reads_each_phrase_of_the_table_as_marked(
+    catalog: Catalog,
+) -> None:
+    vocabulary = load_vocabulary(SOURCE)
+    expected = {STOP: Reading.STOP, ASK: Reading.ASK, NOT: Reading.NONE}
+    for text, mark, category in TABLE:
+        reading = read_stop(text, catalog, vocabulary)
+        assert reading.reading is (Reading.ASK if text in ASKED_INSTEAD else expected[mark]), text
+        assert reading.categories == ((category,) if category else ()), text
+
+
+def test_a_vocabulary_may_leave_out_courtesy_words_and_kinds_of_pattern(catalog: Catalog) -> None:
+    bare = load_vocabulary('[en.words]\n[en.patterns]\nstop = ["stop messaging me"]\n')
+    assert (len(bare.stop), len(bare.other), len(bare.ask)) == (1, 0, 0)
+    assert read_stop("Stop messaging me!", catalog, bare).reading is Reading.STOP
+    # No courtesy words to peel off, no question to ask: anything else is no stop.
+    assert read_stop("please stop messaging me", catalog, bare).reading is Reading.NONE
+    assert read_stop("how do I unsubscribe?", catalog, bare).reading is Reading.NONE
+    polite = load_vocabulary(
+        '[en.words]\ncourtesy = ["please", "thank you"]\n'
+        '[en.patterns]\nstop = ["stop messaging me"]\n'
+    )
+    for typed in (
+        "please stop messaging me",
+        "stop messaging me, thank you",
+        "Please stop messaging me please",
+    ):
+        assert read_stop(typed, catalog, polite).reading is Reading.STOP, typed
+    assert read_stop("thank you", catalog, polite).reading is Reading.NONE
+
+
+def test_the_pattern_notation_compiles_to_what_it_says(catalog: Catalog) -> None:
+    source = """
+[en.words]
+verbs = ["message", "text"]
+[en.patterns]
+stop = ["do_not|don't {verbs} me ...", "no more * please?", "{category} off", "bye k?"]
+other = ["stop !me|us *"]
+ask = ["enough+", "stop ..."]
+"""
+    vocabulary = load_vocabulary(source)
+
+    def reading(text: str) -> tuple[Reading, tuple[str, ...]]:
+        found = read_stop(text, catalog, vocabulary)
+        return found.reading, found.categories
+
+    assert reading("don't text me ever again") == (Reading.STOP, ())  # ...: any words after
+    assert reading("do not message me") == (Reading.STOP, ())
+    assert reading("don't call me") == (Reading.NONE, ())  # not one of {verbs}
+    assert reading("no more spam") == (Reading.STOP, ())  # *: exactly one word
+    assert reading("no more spam please") == (Reading.STOP, ())  # ?: optional
+    assert reading("no more of it") == (Reading.NONE, ())
+    assert reading("offers and orders off") == (Reading.STOP, ("orders", "offers"))
+    assert reading("bye") == reading("bye k") == (Reading.STOP, ())  # a one-letter item?
+    assert reading("enough enough enough") == (Reading.ASK, ())  # +: once or more
+    assert reading("enough") == (Reading.ASK, ())
+    # !: "stop" then anything but "me" or "us" is about something else, and other is read
+    # before ask.
+    assert reading("stop the van") == (Reading.NONE, ())
+    assert reading("stop me") == reading("stop us") == (Reading.ASK, ())
+    assert reading("stop") == (Reading.ASK, ())
+
+
+def test_a_message_of_max_words_is_still_read_one_more_is_a_conversation(
+    catalog: Catalog,
+) -> None:
+    words = ["why"] * (MAX_WORDS - 3) + ["stop", "messaging", "me"]
+    assert read_stop(" ".join(words), catalog).reading is not Reading.NONE
+    assert read_stop(" ".join(["why", *words]), catalog).reading is Reading.NONE
+
+
+def test_c21_an_arabic_name_is_read_without_its_article_when_enough_of_it_remains() -> None:
+    # "ما بدي عروض" names "العروض": people drop the article. Not a two-letter remainder, which
+    # would be read inside other words, nor a name of several words.
+    catalog = build_catalog()
+    extra = (
+        Category(id="tea", marketing=True, title={"en": "Tea", "ar": "الشاي"}, description={}),
+        Category(id="sky", marketing=True, title={"en": "Weather", "ar": "الجو"}, description={}),
+        Category(
+            id="deals", marketing=True, title={"en": "Deals", "ar": "العروض الخاصة"}, description={}
+        ),
+    )
+    catalog = replace(catalog, categories=(*catalog.categories, *extra))
+
+    def named(text: str) -> tuple[str, ...]:
+        found = read_stop(text, catalog)
+        return found.categories if found.reading is Reading.STOP else ()
+
+    assert named("ما بدي الشاي") == named("ما بدي شاي") == ("tea",)
+    assert named("ما بدي الجو") == ("sky",)
+    assert named("ما بدي جو") == ()
+    assert named("ما بدي العروض الخاصة") == ("deals",)
+    assert named("ما بدي عروض الخاصة") == ()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,19 @@ LANGUAGES = sorted(texts.LANGUAGES)
 
 def test_english_and_arabic_are_both_shipped() -> None:
     assert {"en", "ar"} <= texts.LANGUAGES
+
+
+def test_every_texts_file_is_a_language_read_as_written_and_read_only() -> None:
+    folder = Path(texts.__file__).parent / "texts"
+    shipped = {path.stem: path for path in folder.glob("*.toml")}
+    loaded = texts.load_texts()
+    assert set(loaded) == set(shipped) == texts.LANGUAGES
+    for language, path in shipped.items():
+        assert dict(loaded[language]) == tomllib.loads(path.read_text(encoding="utf-8"))
+    with pytest.raises(TypeError):
+        loaded["en"]["help"] = "changed at run time"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        loaded["xx"] = {}  # type: ignore[index]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
