@@ -86,6 +86,19 @@ def test_c21_the_tap_to_stop_one_category_is_read_by_its_id_not_its_title(
     assert purposes(result) == ["stop_category"]
 
 
+def test_c21_a_yes_to_an_earlier_category_question_closes_the_stop_question(
+    chat: ChatFactory,
+) -> None:
+    c = choosing(chat)
+    c.tap("cat:offers:yes")
+    c.send("too many messages")
+    assert (c.state.stage, c.state.pending) == (Stage.STOP_ASKED, ("orders", "offers"))
+    result = c.tap("cat:offers:yes")  # the offers question above is still live: a yes
+    assert purposes(result) == ["confirmation"]
+    assert (c.state.stage, c.state.pending) == (Stage.SUBSCRIBED, ())
+    assert c.state.granted == BOTH
+
+
 def test_c21_a_button_of_the_business_naming_a_category_is_no_stop(chat: ChatFactory) -> None:
     # Only stopask:<category> is the tap that stops one; a template's own payload is not.
     c = subscribed(chat)
