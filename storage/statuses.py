@@ -119,6 +119,13 @@ def _record_one_in_one_statement(session: Session, row: StatusRow) -> Applied:
     return Applied(new=(bool(new),), moved=(step,) if step else ())
 
 
+def record_status(session: Session, **fields: Any) -> Applied:
+    """One status, named field by field (recipient ids optional): record_statuses of one."""
+    fields.setdefault("recipient_user_id", None)
+    fields.setdefault("recipient_participant_id", None)
+    return record_statuses(session, [StatusRow(**fields)])
+
+
 def forward_steps(stored: dict[str, Stored], fresh: Sequence[StatusRow]) -> list[Moved]:
     """The steps the statuses take their messages through, as if applied one by one in body
     order: a status moves a message only to a later stage ("read" before "delivered" stays

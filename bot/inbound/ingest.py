@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.inbound.apart import KEPT, isolated, item_bytes, keep_apart
 from bot.inbound.identity import apply_identity_notice, identity_notice
-from bot.meta.events import InboundMessage, PreferenceUpdate, Status
+from bot.inbound.statuses import store_statuses
+from bot.meta.events import InboundMessage, PreferenceUpdate
 from bot.meta.parser import PayloadError, parse_body
-from bot.meta.storable import support_copy
-from bot.outbound.refusals import apply_refusal
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
-from flows.catalog import Catalog
 from storage.contacts import (
     ContactKeyMissing,
     lock_contact,
     lock_or_create_contact,
     note_inbound,
 )
-from storage.conversation import insert_inbound, record_status_event
+from storage.conversation import insert_inbound
 from storage.db import session_scope, storage_unavailable
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
-from storage.statuses import StatusRow, record_statuses
 from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
@@ -69,7 +65,10 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
         return report
 
     store_messages(services, body.messages, handler, report)
-    store_statuses(services, body.statuses, report)
+    counts = store_statuses(services, body.statuses)
+    report.statuses += counts.stored
+    report.duplicates += counts.duplicates
+    report.malformed += counts.kept
     if body.others or body.malformed:
         with session_scope(services.engine) as session:
             for other in body.others:
@@ -80,7 +79,7 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
                     entry_id=other.entry_id,
                     raw=other.raw,
                 )
-                kept = _apart(session, act, raw=other.raw, what=other.path)
+                kept = keep_apart(session, act, raw=other.raw, what=other.path)
                 if kept is KEPT:
                     report.malformed += 1
                 elif kept:
@@ -88,7 +87,7 @@ def ingest_body(services: Services, raw: bytes, handler: Responder | None = None
                 else:
                     report.duplicates += 1
             for item in body.malformed:
-                keep_failed_payload(session, body=_item_bytes(item.raw), problem=item.problem)
+                keep_failed_payload(session, body=item_bytes(item.raw), problem=item.problem)
                 report.malformed += 1
     for preference in body.preferences:
         stored = _preference_apart(services, preference, handler)
@@ -152,7 +151,7 @@ def _store_each_apart(
     key = services.settings.suppression_key
     with session_scope(services.engine) as session:
         return [
-            _apart(
+            keep_apart(
                 session,
                 partial(store_message, session, m, handler, suppression_key=key),
                 raw=m.raw,
@@ -204,7 +203,7 @@ def store_message(
         )
     except ContactKeyMissing:
         keep_failed_payload(
-            session, body=_item_bytes(event.raw), problem="message names no wa_id or user_id"
+            session, body=item_bytes(event.raw), problem="message names no wa_id or user_id"
         )
         return False
     stored = insert_inbound(
@@ -235,98 +234,6 @@ def _done_key(message: InboundMessage) -> str:
     return f"done:msg:{message.wamid}"
 
 
-def store_statuses(services: Services, statuses: tuple[Status, ...], report: IngestReport) -> None:
-    """Apply a body's statuses together in one transaction (storage.statuses); should the
-    database refuse one of them, each is stored again on its own and only that one is kept
-    for support."""
-    if not statuses:
-        return
-    rows = [_status_row(status) for status in statuses]
-    try:
-        with session_scope(services.engine) as session:
-            applied = record_statuses(session, rows)
-            for step in applied.moved:
-                if step.status == "failed":
-                    apply_refusal(
-                        session,
-                        services.catalog,
-                        contact_id=step.contact_id,
-                        code=step.error_code,
-                        message_id=step.message_id,
-                        occurred_at=step.occurred_at,
-                        wamid=step.wamid,
-                    )
-    except Exception as exc:
-        if storage_unavailable(exc):
-            raise
-        log.warning("statuses refused together (%s); storing each apart", type(exc).__name__)
-        _store_statuses_apart(services, statuses, report)
-        return
-    new = sum(applied.new)
-    report.statuses += new
-    report.duplicates += len(rows) - new
-
-
-def _store_statuses_apart(
-    services: Services, statuses: tuple[Status, ...], report: IngestReport
-) -> None:
-    with session_scope(services.engine) as session:
-        for status in statuses:
-            act = partial(store_status, session, status, services.catalog)
-            stored = _apart(session, act, raw=status.raw, what=f"status of {status.wamid}")
-            if stored is KEPT:
-                report.malformed += 1
-            elif stored:
-                report.statuses += 1
-            else:
-                report.duplicates += 1
-
-
-def _status_row(status: Status) -> StatusRow:
-    error = status.errors[0] if status.errors else None
-    return StatusRow(
-        wamid=status.wamid,
-        status=status.status.value,
-        meta_timestamp=status.timestamp,
-        phone_number_id=status.phone_number_id,
-        recipient_id=status.recipient_id or status.recipient_user_id,
-        recipient_user_id=status.recipient_user_id,
-        recipient_participant_id=status.participant,
-        error_code=error.code if error else None,
-        error_title=(error.title or error.message) if error else None,
-        raw=dict(status.raw),
-    )
-
-
-def store_status(session: Session, status: Status, catalog: Catalog) -> bool:
-    """Apply one status; False when it was already stored (a redelivery)."""
-    row = _status_row(status)
-    new, message = record_status_event(
-        session,
-        wamid=row.wamid,
-        status=row.status,
-        meta_timestamp=row.meta_timestamp,
-        phone_number_id=row.phone_number_id,
-        recipient_id=row.recipient_id,
-        recipient_user_id=row.recipient_user_id,
-        recipient_participant_id=row.recipient_participant_id,
-        error_code=row.error_code,
-        error_title=row.error_title,
-        raw=row.raw,
-    )
-    if message is not None and message.status == "failed":
-        apply_refusal(
-            session,
-            catalog,
-            contact_id=message.contact_id,
-            code=message.error_code,
-            message_id=message.id,
-            occurred_at=status.timestamp,
-            wamid=status.wamid,
-        )
-    return new
-
-
 def store_preference(
     services: Services, preference: PreferenceUpdate, handler: Responder | None = None
 ) -> bool:
@@ -336,7 +243,7 @@ def store_preference(
         if not key:
             keep_failed_payload(
                 session,
-                body=_item_bytes(preference.raw),
+                body=item_bytes(preference.raw),
                 problem="user_preferences item names no wa_id or user_id",
             )
             return False
@@ -374,60 +281,17 @@ def store_preference(
         return new
 
 
-def _item_bytes(raw: object) -> bytes:
-    return support_copy(raw)
-
-
-KEPT = object()  # what _apart gives for an item it kept for support instead
-
-
-def _apart(session: Session, act: Callable[[], object], *, raw: object, what: str) -> object:
-    """Store one item of a batch in a SAVEPOINT of its own; what ``act`` returns, or KEPT."""
-
-    def attempt() -> object:
-        with session.begin_nested():
-            return act()
-
-    def keep(problem: str) -> None:
-        keep_failed_payload(session, body=_item_bytes(raw), problem=problem)
-
-    return _isolated(attempt, keep, what)
-
-
 def _preference_apart(
     services: Services, preference: PreferenceUpdate, handler: Responder | None
 ) -> object:
-    """store_preference (a transaction of its own) isolated as _apart isolates an item."""
+    """store_preference (a transaction of its own) isolated as keep_apart isolates an item."""
 
     def keep(problem: str) -> None:
         with session_scope(services.engine) as session:
-            keep_failed_payload(session, body=_item_bytes(preference.raw), problem=problem)
+            keep_failed_payload(session, body=item_bytes(preference.raw), problem=problem)
 
     act = partial(store_preference, services, preference, handler)
-    return _isolated(act, keep, "user_preferences item")
-
-
-def _isolated(act: Callable[[], object], keep: Callable[[str], None], what: str) -> object:
-    """What ``act`` returns; KEPT when the database refused the item, which is then kept.
-
-    The parser lets through only what the columns can hold, so a refusal here is a gap in those
-    checks: the item goes to support, logged with its traceback, and the rest of the batch goes
-    on. A unique key broken by a concurrent writer is tried once more, as the retry then sees
-    that writer's row. Storage failing is no item's fault: it is raised (503, redelivery).
-    """
-    retried = False
-    while True:
-        try:
-            return act()
-        except Exception as exc:
-            if storage_unavailable(exc):
-                raise
-            if isinstance(exc, IntegrityError) and not retried:
-                retried = True
-                continue
-            log.error("%s could not be stored; kept for support", what, exc_info=True)
-            keep(f"{what}: could not be stored ({exc.__class__.__name__})")
-            return KEPT
+    return isolated(act, keep, "user_preferences item")
 
 
 def _seen(services: Services, keys: list[str]) -> list[bool]:

@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from bot.dev import simulate
 from storage.consents import current_consents, ledger_of
-from storage.conversation import record_status
 from storage.db import session_scope
 from storage.models import Contact
+from storage.statuses import record_status
 from storage.types import utcnow
 from tests.conftest import MetaWebhook
 from tests.fake_graph import FakeGraph

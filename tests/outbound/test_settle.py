@@ -12,10 +12,10 @@ from sqlmodel import Session
 import bot.outbound.settle
 from bot.outbound.settle import MAX_ATTEMPTS, DispatchStats, Settled
 from storage.consents import current_consents, ledger_of
-from storage.conversation import record_status
 from storage.db import session_scope
 from storage.models import Contact, Message
 from storage.ratelimit import MemoryRateLimiter
+from storage.statuses import record_status
 from storage.types import utcnow
 from tests.clock import ManualClock
 from tests.fake_graph import FakeGraph
