@@ -19,6 +19,7 @@ from storage.identity import (
     strong_identifiers,
     weak_match,
 )
+from storage.known_people import KnownPeople
 from storage.models import Contact
 from storage.suppression import carry_suppression
 from storage.types import utcnow
@@ -82,6 +83,7 @@ def lock_or_create_contact(
     at: datetime | None = None,
     wamid: str | None = None,
     suppression_key: bytes | None = None,
+    known: KnownPeople | None = None,
 ) -> tuple[Contact, bool]:
     """The person these identifiers name, and whether this transaction created them.
 
@@ -90,7 +92,8 @@ def lock_or_create_contact(
     contact then takes every identifier as reported, and a contact holding another of them is
     joined into it: one person, one contact (storage.identity). Given the suppression key, a
     suppression of any identifier the person had follows them to the ones they have now. Holding
-    the lock serialises every change to one contact (dialogue, ledger) across workers.
+    the lock serialises every change to one contact (dialogue, ledger) across workers. `known`:
+    the body's answers, read and locked beforehand (storage.known_people), where they still hold.
     """
     if not wa_id and not user_id:
         raise ContactKeyMissing("event carries neither wa_id nor user_id")
@@ -98,7 +101,7 @@ def lock_or_create_contact(
         wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id, username=username
     )
     report = Report(at=at or utcnow(), wamid=wamid)
-    contact = _locate(session, identity, report)
+    contact = _locate(session, identity, report, known)
     created = False
     if contact is None:
         contact = _insert(
@@ -133,11 +136,17 @@ def _insert(session: Session, values: dict[str, object]) -> Contact | None:
     return session.scalars(statement).first()
 
 
-def _locate(session: Session, identity: Identity, report: Report) -> Contact | None:
-    holders = lock_holders(session, identity)
+def _locate(
+    session: Session, identity: Identity, report: Report, known: KnownPeople | None = None
+) -> Contact | None:
+    holders = known.holders_of(identity) if known else lock_holders(session, identity)
     if holders:
         return holders[0]  # the oldest; adopt() joins the others into it
-    found = earlier_holder(session, identity, at=report.at) or weak_match(session, identity)
+    if known:
+        earlier = known.earlier_holder(identity, at=report.at)
+    else:
+        earlier = earlier_holder(session, identity, at=report.at)
+    found = earlier or weak_match(session, identity)
     return lock_contact_by_id(session, found) if found is not None else None
 
 

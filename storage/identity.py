@@ -136,10 +136,12 @@ def adopt(session: Session, contact: Contact, identity: Identity, report: Report
     not deliver in order, and a late message still names the old number.
     """
     had = list(_strong(identity_of(contact)))
+    changed = False
     for name, value in identity.reported().items():
         current = getattr(contact, name)
         if current == value:
             continue
+        changed = True
         if (
             current is not None
             and report.reason is Reason.REPORTED
@@ -157,7 +159,8 @@ def adopt(session: Session, contact: Contact, identity: Identity, report: Report
         setattr(contact, name, value)
         _record(session, contact, name, current, value, report)
     session.add(contact)
-    session.flush()
+    if changed:  # read back at once; a batch's other writes need not be
+        session.flush()
     return had
 
 

@@ -25,7 +25,9 @@ from storage.contacts import (
 )
 from storage.conversation import insert_inbound
 from storage.db import session_scope, storage_unavailable
+from storage.identity import Identity, strong_identifiers
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
+from storage.known_people import KnownPeople, look_up_people
 from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
@@ -137,10 +139,23 @@ def store_messages(
 def _store_together(
     services: Services, ordered: list[InboundMessage], handler: Responder | None
 ) -> list[object]:
-    """Every message in one transaction with no savepoints: the common case, and the cheap one."""
+    """Every message in one transaction with no savepoints: the common case, and the cheap one.
+
+    Its senders are looked up once for the body, and what each message writes is flushed once
+    at the end (a multi-row INSERT per table), unless a later message names someone already
+    written about: that message reads them back, so the writes go first.
+    """
     key = services.settings.suppression_key
-    with session_scope(services.engine) as session:
-        return [store_message(session, m, handler, suppression_key=key) for m in ordered]
+    with session_scope(services.engine) as session, session.no_autoflush:
+        known = look_up_people(session, key=key, identities=[_identity(m) for m in ordered])
+        outcomes: list[object] = []
+        for message in ordered:
+            if not known.answers(_identifiers(message)):
+                session.flush()
+            outcomes.append(
+                store_message(session, message, handler, suppression_key=key, known=known)
+            )
+        return outcomes
 
 
 def _store_each_apart(
@@ -167,6 +182,7 @@ def store_message(
     handler: Responder | None,
     *,
     suppression_key: bytes,
+    known: KnownPeople | None = None,
 ) -> bool:
     """Store one inbound message and act on it; False if it was already stored.
 
@@ -174,18 +190,32 @@ def store_message(
     with the erasure, and a replay must not bring the person or a consent back (C25). Meta's
     timestamps are whole seconds, so one from the erasure's own second counts as new: at worst
     it asks again, since the dialogue it could have answered went with the erasure.
+
+    `known`: the body's senders, looked up beforehand; used where it still holds, and told
+    whom this message changed.
     """
     notice = identity_notice(event)
     if notice is not None:
+        if known is not None:
+            known.forget()  # a change of number or user id: who holds what is read again
         # WhatsApp telling of a new number or user id: the contact follows; nobody is answered.
         return apply_identity_notice(session, event, notice, suppression_key=suppression_key)
     profile = event.contact
     wa_id = event.wa_id or (profile.wa_id if profile else None)
     user_id = event.user_id or (profile.user_id if profile else None)
     parent_user_id = profile.parent_user_id if profile else None
-    erased_at = last_erased_at(
-        session, key=suppression_key, identifiers=(wa_id, user_id, parent_user_id)
-    )
+    identifiers = (wa_id, user_id, parent_user_id)
+    if known is not None and not known.answers(identifiers):
+        known = None
+    if known is not None:
+        erased_at = known.last_erased_at(identifiers)
+        # Whatever this message does to these people, a later one reads it back.
+        identity = _identity(event)
+        known.touch(identifiers)
+        for holder in known.holders_of(identity):
+            known.touch(strong_identifiers(holder))
+    else:
+        erased_at = last_erased_at(session, key=suppression_key, identifiers=identifiers)
     if erased_at is not None and event.timestamp < erased_at.replace(microsecond=0):
         return False
     try:
@@ -200,6 +230,7 @@ def store_message(
             at=event.timestamp,
             wamid=event.wamid,
             suppression_key=suppression_key,
+            known=known,
         )
     except ContactKeyMissing:
         keep_failed_payload(
@@ -220,6 +251,8 @@ def store_message(
         group_id=event.group_id,
         original_wamid=event.original_wamid,
     )
+    if known is not None:
+        known.touch((*strong_identifiers(contact), contact.parent_user_id))
     if stored is None:
         return False
     if event.group_id is None:  # a group message is no private message from the person (C31)
@@ -228,6 +261,21 @@ def store_message(
     if handler is not None:
         handler(session, contact, event, new_contact=created)
     return True
+
+
+def _identity(message: InboundMessage) -> Identity:
+    profile = message.contact
+    return Identity(
+        wa_id=message.wa_id or (profile.wa_id if profile else None),
+        user_id=message.user_id or (profile.user_id if profile else None),
+        parent_user_id=profile.parent_user_id if profile else None,
+        username=profile.username if profile else None,
+    )
+
+
+def _identifiers(message: InboundMessage) -> tuple[str | None, ...]:
+    identity = _identity(message)
+    return (identity.wa_id, identity.user_id, identity.parent_user_id)
 
 
 def _done_key(message: InboundMessage) -> str:

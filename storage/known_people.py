@@ -1,0 +1,147 @@
+"""What the intake must know about the people a body's messages name, read once per body.
+
+Storing a message asks three things of its sender: were they erased (C25), which contacts hold
+their number or user id now (locked), and which contact held one of them before a change. Asked
+per message that is three round trips; asked here for the whole body it is two, whatever its
+size. An answer goes stale once the transaction changes the people it is about, so each message
+that does marks their identifiers touched, and a later message naming one of them asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Integer, String, cast, literal, null, union_all
+from sqlmodel import Session, col, func, select
+
+from storage.db import is_postgres
+from storage.identity import KEYS, Identity
+from storage.models import Contact, ErasureRecord, IdentityChange, Suppression
+from storage.suppression import ERASURE_REASON, suppression_digester
+
+_ERASED = "erased"
+_EARLIER = "earlier"
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    field: str
+    previous: str
+    occurred_at: datetime
+    contact_id: int
+
+
+@dataclass(slots=True)
+class KnownPeople:
+    """Answers for one body, good for identifiers nobody in this transaction has changed."""
+
+    digest: Callable[[str], str]  # identifier -> keyed hash, as storage.suppression has it
+    erased: dict[str, datetime]
+    holders: dict[str, list[Contact]]
+    changes: list[_Change]
+    touched: set[str] = field(default_factory=set)
+    forgotten: bool = False  # after a change nobody can bound (an identity notice)
+
+    def answers(self, identifiers: Iterable[str | None]) -> bool:
+        """Whether these answers still hold for a message naming these identifiers."""
+        return not self.forgotten and not any(i in self.touched for i in identifiers if i)
+
+    def forget(self) -> None:
+        self.forgotten = True
+
+    def touch(self, identifiers: Iterable[str | None]) -> None:
+        self.touched.update(i for i in identifiers if i)
+
+    def last_erased_at(self, identifiers: Iterable[str | None]) -> datetime | None:
+        """As storage.suppression.last_erased_at, from what was read."""
+        times = [self.erased.get(self.digest(i)) for i in identifiers if i]
+        return max((t for t in times if t is not None), default=None)
+
+    def holders_of(self, identity: Identity) -> list[Contact]:
+        """As storage.identity.lock_holders: oldest first, already locked."""
+        found = {c.id: c for key in identity.keys() for c in self.holders.get(key, ())}  # noqa: SIM118
+        return [found[i] for i in sorted(found)]  # type: ignore[type-var]
+
+    def earlier_holder(self, identity: Identity, *, at: datetime) -> int | None:
+        """As storage.identity.earlier_holder."""
+        held = {(name, value) for name in KEYS if (value := getattr(identity, name))}
+        later = [c for c in self.changes if (c.field, c.previous) in held and c.occurred_at > at]
+        return min(later, key=lambda c: c.occurred_at).contact_id if later else None
+
+
+def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identity]) -> KnownPeople:
+    """Erasures and earlier holders in one round trip, the holders locked in a second."""
+    identities = list(identities)
+    digest = suppression_digester(key)
+    keys = sorted({k for identity in identities for k in identity.keys()})  # noqa: SIM118
+    named = sorted(
+        {i for identity in identities for i in (*identity.keys(), identity.parent_user_id) if i}
+    )
+    digests = {digest(i): i for i in named}
+    erased: dict[str, datetime] = {}
+    changes: list[_Change] = []
+    if digests:
+        for kind, name, previous, at, contact_id in session.execute(
+            _erasures_and_changes(list(digests), keys)
+        ):
+            if kind == _ERASED:
+                if at is not None and (name not in erased or erased[name] < at):
+                    erased[name] = at
+            else:
+                changes.append(_Change(name, previous, at, contact_id))
+    holders: dict[str, list[Contact]] = {}
+    if keys:
+        statement = (
+            select(Contact)
+            .where(col(Contact.wa_id).in_(keys) | col(Contact.user_id).in_(keys))
+            .order_by(col(Contact.id))
+        )
+        if is_postgres(session.get_bind()):
+            statement = statement.with_for_update()  # in id order: no deadlock between bodies
+        for contact in session.exec(statement):
+            for name in KEYS:
+                value = getattr(contact, name)
+                if value in keys:
+                    holders.setdefault(value, []).append(contact)
+    return KnownPeople(digest=digest, erased=erased, holders=holders, changes=changes)
+
+
+def _erasures_and_changes(digests: list[str], keys: list[str]):  # type: ignore[no-untyped-def]
+    """(kind, name, previous, at, contact_id) rows: the last erasure per digest (the erasure
+    record, and the erasure's suppression), and the changes away from any of keys."""
+    records = (
+        select(
+            literal(_ERASED).label("kind"),
+            col(ErasureRecord.digest).label("name"),
+            cast(null(), String).label("previous"),
+            func.max(ErasureRecord.erased_at).label("at"),
+            cast(null(), Integer).label("contact_id"),
+        )
+        .where(col(ErasureRecord.digest).in_(digests))
+        .group_by(col(ErasureRecord.digest))
+    )
+    suppressions = (
+        select(
+            literal(_ERASED),
+            col(Suppression.digest),
+            cast(null(), String),
+            func.max(Suppression.created_at),
+            cast(null(), Integer),
+        )
+        .where(col(Suppression.digest).in_(digests), Suppression.reason == ERASURE_REASON)
+        .group_by(col(Suppression.digest))
+    )
+    statements = [records, suppressions]
+    if keys:
+        statements.append(
+            select(
+                literal(_EARLIER),
+                col(IdentityChange.field),
+                col(IdentityChange.previous),
+                col(IdentityChange.occurred_at),
+                col(IdentityChange.contact_id),
+            ).where(col(IdentityChange.field).in_(KEYS), col(IdentityChange.previous).in_(keys))
+        )
+    return union_all(*statements)

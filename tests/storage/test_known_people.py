@@ -1,0 +1,133 @@
+"""A body's senders looked up once (storage.known_people) give the answers the per-message
+queries give, and a body of first messages is stored on those answers, in one flush."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from bot.dev import simulate
+from storage.db import is_postgres, session_scope
+from storage.identity import Identity, earlier_holder, lock_holders
+from storage.known_people import look_up_people
+from storage.models import Contact, ErasureRecord, IdentityChange, Message, OutboxItem
+from storage.suppression import ERASURE_REASON, last_erased_at, suppress, suppression_digest
+from tests.conftest import MetaWebhook
+
+KEY = b"test-suppression-key"
+AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _people(session: Session) -> list[Identity]:
+    """Someone erased twice, someone suppressed at erasure, two holders of one person's keys,
+    a number changed away, and a stranger."""
+    session.add(
+        ErasureRecord(
+            digest=suppression_digest(KEY, "15550000001"), token_fingerprint="t", erased_at=AT
+        )
+    )
+    later = AT + timedelta(days=2)
+    session.add(
+        ErasureRecord(
+            digest=suppression_digest(KEY, "15550000001"), token_fingerprint="t", erased_at=later
+        )
+    )
+    suppress(session, key=KEY, wa_id="US.2", reason=ERASURE_REASON, since=AT + timedelta(days=3))
+    suppress(session, key=KEY, wa_id="15550000009", reason="complaint", since=AT)
+    by_number = Contact(wa_id="15550000003")
+    by_user_id = Contact(user_id="US.3")
+    moved = Contact(wa_id="15550000005")
+    session.add_all([by_number, by_user_id, moved])
+    session.flush()
+    for n, at in ((1, AT), (2, AT + timedelta(days=1))):
+        session.add(
+            IdentityChange(
+                contact_id=moved.id,
+                field="wa_id",
+                previous="15550000004",
+                current=f"1555000000{4 + n}",
+                reason="user_changed_number",
+                occurred_at=at,
+            )
+        )
+    session.flush()
+    return [
+        Identity(wa_id="15550000001"),
+        Identity(wa_id="15550000002", user_id="US.2"),
+        Identity(wa_id="15550000003", user_id="US.3"),
+        Identity(wa_id="15550000004"),
+        Identity(wa_id="15550000009", parent_user_id="PUS.9"),
+        Identity(wa_id="15550000010"),
+    ]
+
+
+def test_the_body_lookup_answers_as_each_query_would(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        identities = _people(session)
+        known = look_up_people(session, key=KEY, identities=identities)
+        for identity in identities:
+            identifiers = (identity.wa_id, identity.user_id, identity.parent_user_id)
+            assert known.last_erased_at(identifiers) == last_erased_at(
+                session, key=KEY, identifiers=identifiers
+            ), identity
+            assert [c.id for c in known.holders_of(identity)] == [
+                c.id for c in lock_holders(session, identity)
+            ], identity
+            for at in (AT - timedelta(hours=1), AT + timedelta(hours=1), AT + timedelta(days=3)):
+                assert known.earlier_holder(identity, at=at) == earlier_holder(
+                    session, identity, at=at
+                ), (identity, at)
+        # The cases are there to be told apart, not all None.
+        assert known.last_erased_at(["15550000001"]) == AT + timedelta(days=2)
+        assert known.last_erased_at(["US.2"]) == AT + timedelta(days=3)
+        assert known.last_erased_at(["15550000009"]) is None  # a complaint is no erasure
+        assert len(known.holders_of(identities[2])) == 2
+        assert known.earlier_holder(identities[3], at=AT + timedelta(hours=1)) is not None
+
+
+def test_answers_go_stale_for_whoever_the_transaction_touched(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        known = look_up_people(session, key=KEY, identities=[Identity(wa_id="15550000001")])
+        assert known.answers(["15550000001", None])
+        known.touch(["15550000001"])
+        assert not known.answers(["15550000001"])
+        assert known.answers(["15550000002"])
+        known.forget()
+        assert not known.answers(["15550000002"])
+
+
+def test_a_body_of_first_messages_is_stored_on_one_lookup_in_one_flush(
+    meta: MetaWebhook, engine: Engine
+) -> None:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    body = simulate.batch_body(
+        *(simulate.text_body(wa_id=f"1555010{n:04d}", text="hello") for n in range(20))
+    )
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        answer = meta.post(body)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert answer.status_code == 200
+    assert answer.get_json()["messages"] == 20
+    assert not [s for s in statements if s.startswith("SAVEPOINT")]  # never stored apart
+    contact_reads = [s for s in statements if s.startswith("SELECT") and "FROM contact " in s]
+    assert len(contact_reads) == 1, contact_reads  # the senders' holders, once for the body
+    # Every reply is written after the last message is stored: one flush for the body.
+    contacts = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO contact ")]
+    replies = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO outbox ")]
+    assert len(contacts) == 20 and replies and min(replies) > max(contacts)
+    if is_postgres(engine):  # one multi-row INSERT (SQLite's RETURNING forbids it: row by row)
+        assert len(replies) <= 2, len(replies)
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(Contact)).one() == 20
+        outbound = select(func.count()).select_from(Message).where(Message.direction == "out")
+        assert session.exec(outbound).one() == 20
+        assert session.exec(select(func.count()).select_from(OutboxItem)).one() >= 20
