@@ -26,7 +26,6 @@ from storage.models import (
     new_id,
 )
 from storage.types import utcnow
-from storage.wakeup import notify_queued
 
 PRIORITY_ANSWER = 0  # someone is waiting for it
 PRIORITY_BUSINESS = 1  # a business send through the API
@@ -66,7 +65,6 @@ def enqueue_message(
         raw=payload,
     )
     session.add(message)
-    session.flush()
     session.add(
         OutboxItem(
             message_id=message.id,
@@ -78,7 +76,6 @@ def enqueue_message(
             created_at=now,
         )
     )
-    notify_queued(session)
     return message
 
 
@@ -96,7 +93,6 @@ def enqueue_read_receipt(
             created_at=now,
         )
     )
-    notify_queued(session)
 
 
 def cancel_pending(session: Session, *, contact_id: int, keep: set[str] | None = None) -> int:

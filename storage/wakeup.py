@@ -1,9 +1,10 @@
 """Waking idle dispatchers in other processes when rows are queued (PostgreSQL LISTEN/NOTIFY).
 
-Whoever queues a row notifies in the same transaction, so PostgreSQL delivers the notification at
-commit, when the row becomes visible, and never for a transaction rolled back. A dispatcher in
-another process listens on a connection of its own and is woken at once instead of at its next
-poll. Notifications are a hint: a missed one costs one poll interval, never a message.
+The outbox's own trigger notifies in the transaction that queues a row, so PostgreSQL delivers the
+notification at commit, when the row becomes visible, and never for a transaction rolled back.
+A dispatcher in another process listens on a connection of its own and is woken at once instead
+of at its next poll. Notifications are a hint: a missed one costs one poll interval, never a
+message.
 """
 
 from __future__ import annotations
@@ -12,34 +13,13 @@ import logging
 import threading
 
 import psycopg
-from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
-
-from storage.db import is_postgres
 
 log = logging.getLogger(__name__)
 
+# Every INSERT into the outbox notifies on this channel from a trigger (migration a6d2f0c9e7b1):
+# delivered at commit, never for a rollback, at no round trip of the queueing transaction's own.
 CHANNEL = "optin_outbox"
-_PENDING = "optin_outbox_notify"  # session.info: this transaction queued a row
-
-
-def notify_queued(session: Session) -> None:
-    """Wake the listening dispatchers when this transaction commits: one NOTIFY per transaction,
-    sent just before COMMIT, so it does not split the transaction's inserts into two flushes."""
-    if is_postgres(session.get_bind()):
-        session.info[_PENDING] = True
-
-
-@event.listens_for(Session, "before_commit")
-def _notify_before_commit(session: Session) -> None:
-    if session.info.pop(_PENDING, False):
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 def listen(
