@@ -11,11 +11,10 @@ from sqlmodel import Session
 
 from flows.model import DialogueState, Sent, Stage, StepResult
 from flows.policy import Purpose
-from storage.consents import granted_categories, record
-from storage.double_optin import pending_categories
+from storage.consents import current_consents, record
 from storage.models import Contact, DialogueRow, Message
 from storage.outbox import cancel_pending
-from storage.shown import last_question, last_withdrawal_at
+from storage.shown import last_shown
 from storage.types import utcnow
 from storage.web_optin import as_requested, live_request
 
@@ -24,7 +23,7 @@ def load_state(
     session: Session, contact: Contact, *, new: bool = False
 ) -> tuple[DialogueRow, DialogueState]:
     """The contact's dialogue row and state. `new`: the contact was created in this transaction,
-    so no row refers to it yet and nothing is read (a first message's six queries saved)."""
+    so no row refers to it yet and nothing is read (a first message's four reads saved)."""
     if new:
         return DialogueRow(contact_id=contact.id, updated_at=utcnow()), DialogueState(
             language=contact.language
@@ -32,6 +31,8 @@ def load_state(
     row = session.get(DialogueRow, contact.id)
     if row is None:
         row = DialogueRow(contact_id=contact.id, updated_at=utcnow())
+    consents = current_consents(session, contact_id=contact.id).values()
+    shown = last_shown(session, contact_id=contact.id)
     state = DialogueState(
         stage=Stage(row.stage),
         language=row.language or contact.language,
@@ -41,16 +42,18 @@ def load_state(
         asked_at=row.asked_at,
         reprompts=row.reprompts,
         unreadable_for=row.unreadable_for,
-        granted=granted_categories(session, contact_id=contact.id),
-        awaiting_confirmation=frozenset(pending_categories(session, contact_id=contact.id)),
+        granted=frozenset(c.category for c in consents if c.granted),
+        awaiting_confirmation=frozenset(
+            c.category for c in consents if c.granted and not c.confirmed
+        ),
         requested=as_requested(live_request(session, contact_id=contact.id)),
         entry_point=row.entry_point,
         # Read from the outbound log at answer time rather than copied into the dialogue row
         # when the dispatcher settles a send: the log is the one truth about what went out,
         # whichever process sent it and however often it was retried, and it needs no write
         # from the dispatcher into a row the webhook holds locked.
-        last_question=_sent(last_question(session, contact_id=contact.id)),
-        withdrawn_at=last_withdrawal_at(session, contact_id=contact.id),
+        last_question=_sent(shown.question),
+        withdrawn_at=shown.withdrawn_at,
     )
     return row, state
 

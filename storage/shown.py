@@ -7,8 +7,10 @@ sent before it (C23, C24). These queries gather those facts; flows decides with 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import literal, union_all
 from sqlmodel import Session, col, select
 
 from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES, Purpose
@@ -16,6 +18,7 @@ from storage.models import Message
 
 # A question Meta could not deliver, or that a STOP cancelled before it went out, was not seen.
 _UNSEEN = ("failed", "cancelled")
+_QUESTION, _WITHDRAWAL = "question", "withdrawal"
 
 
 def sent_to_contact(session: Session, *, contact_id: int, wamid: str) -> Message | None:
@@ -29,34 +32,49 @@ def sent_to_contact(session: Session, *, contact_id: int, wamid: str) -> Message
     ).first()
 
 
-def last_question(session: Session, *, contact_id: int) -> Message | None:
-    """The newest question queued for this contact, sent or about to be."""
-    return session.exec(
-        select(Message)
+@dataclass(frozen=True, slots=True)
+class LastShown:
+    """The newest question queued for a contact (sent or about to be), and when a withdrawal
+    was last confirmed to them: the time its confirmation was queued, on the clock that times
+    every question we queue."""
+
+    question: Message | None
+    withdrawn_at: datetime | None
+
+
+def last_shown(session: Session, *, contact_id: int) -> LastShown:
+    """Both in one round trip: each message's dialogue asks for them."""
+    mine = (Message.contact_id == contact_id, Message.direction == "out")
+    question = (
+        select(literal(_QUESTION).label("kind"), col(Message.id).label("id"))
         .where(
-            Message.contact_id == contact_id,
-            Message.direction == "out",
+            *mine,
             col(Message.purpose).in_([p.value for p in QUESTION_PURPOSES]),
             col(Message.status).not_in(_UNSEEN),
         )
         .order_by(col(Message.created_at).desc())
         .limit(1)
-    ).first()
-
-
-def last_withdrawal_at(session: Session, *, contact_id: int) -> datetime | None:
-    """When a withdrawal by this contact was last confirmed to them: the time its confirmation
-    was queued, on the clock that times every question we queue."""
-    return session.exec(
-        select(Message.created_at)
-        .where(
-            Message.contact_id == contact_id,
-            Message.direction == "out",
-            col(Message.purpose).in_([p.value for p in WITHDRAWAL_PURPOSES]),
-        )
+        .subquery()
+    )
+    withdrawal = (
+        select(literal(_WITHDRAWAL).label("kind"), col(Message.id).label("id"))
+        .where(*mine, col(Message.purpose).in_([p.value for p in WITHDRAWAL_PURPOSES]))
         .order_by(col(Message.created_at).desc())
         .limit(1)
-    ).first()
+        .subquery()
+    )
+    newest = union_all(select(question), select(withdrawal)).subquery()
+    found = {
+        kind: message
+        for kind, message in session.execute(
+            select(newest.c.kind, Message).join(Message, col(Message.id) == newest.c.id)
+        )
+    }
+    withdrawal_message = found.get(_WITHDRAWAL)
+    return LastShown(
+        question=found.get(_QUESTION),
+        withdrawn_at=withdrawal_message.created_at if withdrawal_message else None,
+    )
 
 
 # A form's flow token names the message that sent it: its answer leads back to the very form,
