@@ -7,16 +7,19 @@ the flow and write through here, so the stage always follows the consent it refl
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from collections.abc import Collection
+
+from sqlmodel import Session, col, select
 
 from flows.model import DialogueState, Sent, Stage, StepResult
 from flows.policy import Purpose
-from storage.consents import current_consents, record
-from storage.models import Contact, DialogueRow, Message
+from storage.bulk import any_of
+from storage.consents import record
+from storage.models import Consent, Contact, DialogueRow, WebOptinRequest
 from storage.outbox import cancel_pending
-from storage.shown import last_shown
+from storage.shown import NOTHING_SHOWN, LastShown, Question, last_shown
 from storage.types import utcnow
-from storage.web_optin import as_requested, live_request
+from storage.web_optin import as_requested, live_requests
 
 
 def load_state(
@@ -28,11 +31,49 @@ def load_state(
         return DialogueRow(contact_id=contact.id, updated_at=utcnow()), DialogueState(
             language=contact.language
         )
-    row = session.get(DialogueRow, contact.id)
-    if row is None:
-        row = DialogueRow(contact_id=contact.id, updated_at=utcnow())
-    consents = current_consents(session, contact_id=contact.id).values()
-    shown = last_shown(session, contact_id=contact.id)
+    return load_states(session, [contact])[contact.id]  # type: ignore[index]
+
+
+def load_states(
+    session: Session, contacts: Collection[Contact]
+) -> dict[int, tuple[DialogueRow, DialogueState]]:
+    """load_state for each of these contacts, in four reads however many they are."""
+    ids = [contact.id for contact in contacts if contact.id is not None]
+    if not ids:
+        return {}
+    rows = {
+        row.contact_id: row
+        for row in session.exec(
+            select(DialogueRow).where(any_of(session, col(DialogueRow.contact_id), ids))
+        )
+    }
+    consents: dict[int, list[Consent]] = {}
+    for consent in session.exec(
+        select(Consent).where(any_of(session, col(Consent.contact_id), ids))
+    ):
+        consents.setdefault(consent.contact_id, []).append(consent)
+    shown = last_shown(session, contact_ids=ids)
+    requests = live_requests(session, contact_ids=ids)
+    return {
+        contact.id: _state(
+            contact,
+            rows.get(contact.id) or DialogueRow(contact_id=contact.id, updated_at=utcnow()),
+            consents.get(contact.id, []),
+            shown.get(contact.id, NOTHING_SHOWN),
+            requests.get(contact.id),
+        )
+        for contact in contacts
+        if contact.id is not None
+    }
+
+
+def _state(
+    contact: Contact,
+    row: DialogueRow,
+    consents: list[Consent],
+    shown: LastShown,
+    request: WebOptinRequest | None,
+) -> tuple[DialogueRow, DialogueState]:
     state = DialogueState(
         stage=Stage(row.stage),
         language=row.language or contact.language,
@@ -46,7 +87,7 @@ def load_state(
         awaiting_confirmation=frozenset(
             c.category for c in consents if c.granted and not c.confirmed
         ),
-        requested=as_requested(live_request(session, contact_id=contact.id)),
+        requested=as_requested(request),
         entry_point=row.entry_point,
         # Read from the outbound log at answer time rather than copied into the dialogue row
         # when the dispatcher settles a send: the log is the one truth about what went out,
@@ -58,14 +99,14 @@ def load_state(
     return row, state
 
 
-def _sent(message: Message | None) -> Sent | None:
-    if message is None:
+def _sent(question: Question | None) -> Sent | None:
+    if question is None:
         return None
     return Sent(
-        wamid=message.wamid,
-        text_version=message.text_version,
-        sent_at=message.created_at,
-        message_id=message.id,
+        wamid=question.wamid,
+        text_version=question.text_version,
+        sent_at=question.created_at,
+        message_id=question.id,
     )
 
 

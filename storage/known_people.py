@@ -43,6 +43,11 @@ class KnownPeople:
     changes: list[_Change]
     touched: set[str] = field(default_factory=set)
     forgotten: bool = False  # after a change nobody can bound (an identity notice)
+    written: set[int] = field(default_factory=set)  # contacts the transaction wrote about since
+
+    def contacts(self) -> list[Contact]:
+        """Every contact holding one of the identifiers, once each."""
+        return list({c.id: c for holders in self.holders.values() for c in holders}.values())
 
     def answers(self, identifiers: Iterable[str | None]) -> bool:
         """Whether these answers still hold for a message naming these identifiers."""

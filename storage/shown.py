@@ -7,10 +7,12 @@ sent before it (C23, C24). These queries gather those facts; flows decides with 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import literal, union_all
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal, union_all
 from sqlmodel import Session, col, select
 
 from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES, Purpose
@@ -33,48 +35,90 @@ def sent_to_contact(session: Session, *, contact_id: int, wamid: str) -> Message
 
 
 @dataclass(frozen=True, slots=True)
+class Question:
+    """A question as the dialogue cites it."""
+
+    id: str
+    wamid: str | None
+    text_version: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LastShown:
     """The newest question queued for a contact (sent or about to be), and when a withdrawal
     was last confirmed to them: the time its confirmation was queued, on the clock that times
     every question we queue."""
 
-    question: Message | None
+    question: Question | None
     withdrawn_at: datetime | None
 
 
-def last_shown(session: Session, *, contact_id: int) -> LastShown:
-    """Both in one round trip: each message's dialogue asks for them."""
-    mine = (Message.contact_id == contact_id, Message.direction == "out")
-    question = (
-        select(literal(_QUESTION).label("kind"), col(Message.id).label("id"))
+def _newest(kind: str, *conditions: ColumnElement[bool]) -> Select[Any]:
+    """Each contact's newest outbound message meeting the conditions."""
+    ranked = (
+        select(
+            literal(kind).label("kind"),
+            col(Message.contact_id).label("contact_id"),
+            col(Message.id).label("id"),
+            col(Message.wamid).label("wamid"),
+            col(Message.text_version).label("text_version"),
+            col(Message.created_at).label("created_at"),
+            func.row_number()
+            .over(
+                partition_by=col(Message.contact_id),
+                order_by=(col(Message.created_at).desc(), col(Message.id).desc()),
+            )
+            .label("rank"),
+        )
         .where(
-            *mine,
-            col(Message.purpose).in_([p.value for p in QUESTION_PURPOSES]),
-            col(Message.status).not_in(_UNSEEN),
+            col(Message.contact_id).in_(bindparam("contact_ids", expanding=True)),
+            Message.direction == "out",
+            *conditions,
         )
-        .order_by(col(Message.created_at).desc())
-        .limit(1)
         .subquery()
     )
-    withdrawal = (
-        select(literal(_WITHDRAWAL).label("kind"), col(Message.id).label("id"))
-        .where(*mine, col(Message.purpose).in_([p.value for p in WITHDRAWAL_PURPOSES]))
-        .order_by(col(Message.created_at).desc())
-        .limit(1)
-        .subquery()
-    )
-    newest = union_all(select(question), select(withdrawal)).subquery()
-    found = {
-        kind: message
-        for kind, message in session.execute(
-            select(newest.c.kind, Message).join(Message, col(Message.id) == newest.c.id)
+    return select(
+        ranked.c.kind,
+        ranked.c.contact_id,
+        ranked.c.id,
+        ranked.c.wamid,
+        ranked.c.text_version,
+        ranked.c.created_at,
+    ).where(ranked.c.rank == 1)
+
+
+# Built once: every message's dialogue asks for both, for a body's contacts in one round trip.
+_LAST_SHOWN = union_all(
+    _newest(
+        _QUESTION,
+        col(Message.purpose).in_([p.value for p in QUESTION_PURPOSES]),
+        col(Message.status).not_in(_UNSEEN),
+    ),
+    _newest(_WITHDRAWAL, col(Message.purpose).in_([p.value for p in WITHDRAWAL_PURPOSES])),
+)
+NOTHING_SHOWN = LastShown(question=None, withdrawn_at=None)
+
+
+def last_shown(session: Session, *, contact_ids: Collection[int]) -> dict[int, LastShown]:
+    """LastShown for each of these contacts that was ever sent a question or a withdrawal."""
+    if not contact_ids:
+        return {}
+    found: dict[int, dict[str, Any]] = {}
+    for row in session.execute(_LAST_SHOWN, {"contact_ids": list(contact_ids)}):
+        found.setdefault(row.contact_id, {})[row.kind] = row
+    shown = {}
+    for contact_id, rows in found.items():
+        question, withdrawal = rows.get(_QUESTION), rows.get(_WITHDRAWAL)
+        shown[contact_id] = LastShown(
+            question=Question(
+                question.id, question.wamid, question.text_version, question.created_at
+            )
+            if question
+            else None,
+            withdrawn_at=withdrawal.created_at if withdrawal else None,
         )
-    }
-    withdrawal_message = found.get(_WITHDRAWAL)
-    return LastShown(
-        question=found.get(_QUESTION),
-        withdrawn_at=withdrawal_message.created_at if withdrawal_message else None,
-    )
+    return shown
 
 
 # A form's flow token names the message that sent it: its answer leads back to the very form,

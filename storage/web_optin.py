@@ -8,6 +8,7 @@ submission replaces an older one still pending, so the tap confirms the latest c
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select, update
 
 from flows.model import RequestedOptIn
+from storage.bulk import any_of
 from storage.models import WebOptinRequest
 from storage.types import utcnow
 
@@ -80,17 +82,28 @@ def live_request(
     session: Session, *, contact_id: int, now: datetime | None = None
 ) -> WebOptinRequest | None:
     """The choice a doi:yes tap would grant now, if any."""
+    return live_requests(session, contact_ids=[contact_id], now=now).get(contact_id)
+
+
+def live_requests(
+    session: Session, *, contact_ids: Collection[int], now: datetime | None = None
+) -> dict[int, WebOptinRequest]:
+    """live_request for each of these contacts that has one, in one round trip."""
+    if not contact_ids:
+        return {}
     now = now or utcnow()
-    return session.exec(
+    live: dict[int, WebOptinRequest] = {}
+    for request in session.exec(
         select(WebOptinRequest)
         .where(
-            col(WebOptinRequest.contact_id) == contact_id,
+            any_of(session, col(WebOptinRequest.contact_id), contact_ids),
             WebOptinRequest.state == PENDING,
             col(WebOptinRequest.submitted_at) > now - LIFETIME,
         )
         .order_by(col(WebOptinRequest.id).desc())
-        .limit(1)
-    ).first()
+    ):
+        live.setdefault(request.contact_id, request)  # the newest
+    return live
 
 
 def as_requested(request: WebOptinRequest | None) -> RequestedOptIn | None:

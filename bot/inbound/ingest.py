@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from bot.meta.events import InboundMessage, PreferenceUpdate
 from bot.meta.parser import PayloadError, parse_body
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
+from flows.model import DialogueState
 from storage.contacts import (
     ContactKeyMissing,
     lock_contact,
@@ -25,9 +27,11 @@ from storage.contacts import (
 )
 from storage.conversation import insert_inbound
 from storage.db import session_scope, storage_unavailable
+from storage.dialogue_state import load_states
 from storage.identity import Identity, strong_identifiers
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
 from storage.known_people import KnownPeople, look_up_people
+from storage.models import DialogueRow
 from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
@@ -118,9 +122,10 @@ def store_messages(
     report.duplicates += len(messages) - len(fresh)
     if not fresh:
         return
-    ordered = sorted(fresh, key=lambda m: (m.contact_key or "", m.timestamp))
+    rounds = _rounds(fresh)
+    ordered = [message for round_ in rounds for message in round_]
     try:
-        outcomes = _store_together(services, ordered, handler)
+        outcomes = _store_together(services, rounds, handler)
     except Exception as exc:
         if storage_unavailable(exc):
             raise
@@ -137,25 +142,65 @@ def store_messages(
 
 
 def _store_together(
-    services: Services, ordered: list[InboundMessage], handler: Responder | None
+    services: Services, rounds: list[list[InboundMessage]], handler: Responder | None
 ) -> list[object]:
     """Every message in one transaction with no savepoints: the common case, and the cheap one.
 
-    Its senders are looked up once for the body, and what each message writes is flushed once
-    at the end (a multi-row INSERT per table), unless a later message names someone already
-    written about: that message reads them back, so the writes go first.
+    A round's senders are looked up together (storage.known_people), their dialogue states
+    read together, and what the round writes is flushed together (a multi-row INSERT per
+    table) before the next round reads it back. Within a round, a message reaching someone the
+    round already wrote about reads them again, after a flush. Every contact the body names is
+    locked at the start, in id order, so two bodies naming the same people never deadlock.
     """
     key = services.settings.suppression_key
+    outcomes: list[object] = []
     with session_scope(services.engine) as session, session.no_autoflush:
-        known = look_up_people(session, key=key, identities=[_identity(m) for m in ordered])
-        outcomes: list[object] = []
-        for message in ordered:
-            if not known.answers(_identifiers(message)):
+        everyone = [_identity(m) for round_ in rounds for m in round_]
+        known = look_up_people(session, key=key, identities=everyone)
+        for number, round_ in enumerate(rounds):
+            if number:
                 session.flush()
-            outcomes.append(
-                store_message(session, message, handler, suppression_key=key, known=known)
-            )
-        return outcomes
+                known = look_up_people(session, key=key, identities=map(_identity, round_))
+            states = load_states(session, known.contacts())
+            for message in round_:
+                if not known.answers(_identifiers(message)):
+                    session.flush()
+                outcomes.append(
+                    store_message(
+                        session, message, handler, suppression_key=key, known=known, states=states
+                    )
+                )
+    return outcomes
+
+
+def _rounds(messages: list[InboundMessage]) -> list[list[InboundMessage]]:
+    """Each sender's n-th message (by Meta's time) in round n.
+
+    A sender is everyone the messages show to be one person: messages sharing a number or a
+    user id, directly or through another message, are one sender's. Senders go in key order.
+    """
+    parent: dict[str, str] = {}
+
+    def root(identifier: str) -> str:
+        while parent.setdefault(identifier, identifier) != identifier:
+            identifier = parent[identifier]
+        return identifier
+
+    for message in messages:
+        keys = _identity(message).keys()
+        for other in keys[1:]:
+            parent[root(other)] = root(keys[0])
+    by_sender: dict[str, list[InboundMessage]] = {}
+    for message in messages:
+        keys = _identity(message).keys()
+        by_sender.setdefault(root(keys[0]) if keys else "", []).append(message)
+    rounds: list[list[InboundMessage]] = []
+    for sender in sorted(by_sender):
+        for number, message in enumerate(sorted(by_sender[sender], key=lambda m: m.timestamp)):
+            if number == len(rounds):
+                rounds.append([])
+            rounds[number].append(message)
+    return rounds
 
 
 def _store_each_apart(
@@ -183,6 +228,7 @@ def store_message(
     *,
     suppression_key: bytes,
     known: KnownPeople | None = None,
+    states: Mapping[int, tuple[DialogueRow, DialogueState]] | None = None,
 ) -> bool:
     """Store one inbound message and act on it; False if it was already stored.
 
@@ -191,8 +237,9 @@ def store_message(
     timestamps are whole seconds, so one from the erasure's own second counts as new: at worst
     it asks again, since the dialogue it could have answered went with the erasure.
 
-    `known`: the body's senders, looked up beforehand; used where it still holds, and told
-    whom this message changed.
+    `known`: the round's senders, looked up beforehand; used where it still holds, and told
+    whom this message changed. `states`: their dialogue states, read beforehand; used for a
+    contact nobody in the round has written about yet.
     """
     notice = identity_notice(event)
     if notice is not None:
@@ -205,6 +252,7 @@ def store_message(
     user_id = event.user_id or (profile.user_id if profile else None)
     parent_user_id = profile.parent_user_id if profile else None
     identifiers = (wa_id, user_id, parent_user_id)
+    written = known.written if known is not None else None
     if known is not None and not known.answers(identifiers):
         known = None
     if known is not None:
@@ -253,13 +301,20 @@ def store_message(
     )
     if known is not None:
         known.touch((*strong_identifiers(contact), contact.parent_user_id))
+    loaded = None
+    if written is not None:
+        if contact.id in written:
+            session.flush()  # the round wrote about them: read that back
+        elif not created and known is not None and states is not None:
+            loaded = states.get(contact.id)
+        written.add(contact.id)
     if stored is None:
         return False
     if event.group_id is None:  # a group message is no private message from the person (C31)
         note_inbound(contact, event.timestamp)
     session.add(contact)
     if handler is not None:
-        handler(session, contact, event, new_contact=created)
+        handler(session, contact, event, new_contact=created, loaded=loaded)
     return True
 
 

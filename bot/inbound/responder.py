@@ -17,7 +17,7 @@ from bot.meta import InboundMessage
 from bot.wiring.services import Services
 from flows.dialogue import marketing_preference, step
 from flows.forms import ticked_in
-from flows.model import Inbound, InboundKind, Reply, SentForm, StepResult
+from flows.model import DialogueState, Inbound, InboundKind, Reply, SentForm, StepResult
 from flows.policy import ConsentSource
 from storage import web_optin
 from storage.dialogue_state import load_state, save_result
@@ -100,9 +100,11 @@ class Responder:
         event: InboundMessage,
         *,
         new_contact: bool = False,
+        loaded: tuple[DialogueRow, DialogueState] | None = None,
     ) -> None:
-        """`new_contact`: created by this transaction, so there is nothing of theirs to read."""
-        row, state = load_state(session, contact, new=new_contact)
+        """`new_contact`: created by this transaction, so there is nothing of theirs to read.
+        `loaded`: their dialogue state, read with others' since nothing was written about them."""
+        row, state = loaded or load_state(session, contact, new=new_contact)
         inbound = to_inbound(session, event, None if new_contact else contact.id)
         result = step(state, inbound, self.services.catalog, event.timestamp)
         self.apply(session, contact, row, result, phone_number_id=event.phone_number_id)
