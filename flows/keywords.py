@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from types import MappingProxyType
 
 from flows.catalog import Catalog, Category
@@ -157,7 +158,12 @@ _STOP_PREFIXES: tuple[str, ...] = tuple(normalise(p) for p in CATEGORY_STOP_PREF
 
 def category_terms(category: Category) -> frozenset[str]:
     """The normalised words that name a category after a stop prefix: id, keywords, titles."""
-    words = (category.id, *category.keywords, *category.title.values())
+    return _normalised_terms((category.id, *category.keywords, *category.title.values()))
+
+
+@lru_cache(maxsize=256)
+def _normalised_terms(words: tuple[str, ...]) -> frozenset[str]:
+    # Every message asks, and a catalog's words do not change while it runs.
     return frozenset(form for form in map(normalise, words) if form)
 
 

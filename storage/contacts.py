@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -23,6 +22,7 @@ from storage.known_people import KnownPeople
 from storage.models import Contact
 from storage.suppression import carry_suppression
 from storage.types import utcnow
+from storage.upsert import insert_ignoring
 
 
 class ContactKeyMissing(ValueError):
@@ -126,14 +126,12 @@ def lock_or_create_contact(
 def _insert(session: Session, values: dict[str, object]) -> Contact | None:
     """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
     another transaction holds one of its keys."""
-    insert = postgresql.insert if is_postgres(session.get_bind()) else sqlite.insert
-    statement = (
-        insert(Contact)
-        .values(**values, created_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(Contact)
-    )
-    return session.scalars(statement).first()
+    dialect = session.get_bind().dialect.name
+    statement = select(Contact).from_statement(insert_ignoring(dialect, _CONTACT, returning=True))
+    return session.scalars(statement, {**values, "created_at": utcnow()}).first()
+
+
+_CONTACT = Contact.__table__  # type: ignore[attr-defined]
 
 
 def _locate(

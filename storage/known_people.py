@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Integer, String, cast, literal, null, union_all
+from sqlalchemy import Integer, String, bindparam, cast, literal, null, union_all
 from sqlmodel import Session, col, func, select
 
 from storage.db import is_postgres
@@ -81,16 +81,14 @@ def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identit
     identities = list(identities)
     digest = suppression_digester(key)
     keys = sorted({k for identity in identities for k in identity.keys()})  # noqa: SIM118
-    named = sorted(
-        {i for identity in identities for i in (*identity.keys(), identity.parent_user_id) if i}
-    )
-    digests = {digest(i): i for i in named}
+    named = {i for identity in identities for i in (*identity.keys(), identity.parent_user_id) if i}
     erased: dict[str, datetime] = {}
     changes: list[_Change] = []
-    if digests:
-        for kind, name, previous, at, contact_id in session.execute(
-            _erasures_and_changes(list(digests), keys)
-        ):
+    if named:
+        rows = session.execute(
+            _ERASURES_AND_CHANGES, {"digests": sorted(map(digest, named)), "keys": keys or [""]}
+        )
+        for kind, name, previous, at, contact_id in rows:
             if kind == _ERASED:
                 if at is not None and (name not in erased or erased[name] < at):
                     erased[name] = at
@@ -98,14 +96,8 @@ def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identit
                 changes.append(_Change(name, previous, at, contact_id))
     holders: dict[str, list[Contact]] = {}
     if keys:
-        statement = (
-            select(Contact)
-            .where(col(Contact.wa_id).in_(keys) | col(Contact.user_id).in_(keys))
-            .order_by(col(Contact.id))
-        )
-        if is_postgres(session.get_bind()):
-            statement = statement.with_for_update()  # in id order: no deadlock between bodies
-        for contact in session.exec(statement):
+        statement = _HOLDERS_LOCKED if is_postgres(session.get_bind()) else _HOLDERS
+        for contact in session.scalars(statement, {"keys": keys}):
             for name in KEYS:
                 value = getattr(contact, name)
                 if value in keys:
@@ -113,40 +105,42 @@ def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identit
     return KnownPeople(digest=digest, erased=erased, holders=holders, changes=changes)
 
 
-def _erasures_and_changes(digests: list[str], keys: list[str]):  # type: ignore[no-untyped-def]
-    """(kind, name, previous, at, contact_id) rows: the last erasure per digest (the erasure
-    record, and the erasure's suppression), and the changes away from any of keys."""
-    records = (
-        select(
-            literal(_ERASED).label("kind"),
-            col(ErasureRecord.digest).label("name"),
-            cast(null(), String).label("previous"),
-            func.max(ErasureRecord.erased_at).label("at"),
-            cast(null(), Integer).label("contact_id"),
-        )
-        .where(col(ErasureRecord.digest).in_(digests))
-        .group_by(col(ErasureRecord.digest))
+# Built once (a body's lookup is on every webhook's path), with the keys as expanding lists.
+_DIGESTS = bindparam("digests", expanding=True)
+_KEYS = bindparam("keys", expanding=True)
+_ERASURES_AND_CHANGES = union_all(
+    # The last erasure per digest: the erasure record, and the erasure's suppression.
+    select(
+        literal(_ERASED).label("kind"),
+        col(ErasureRecord.digest).label("name"),
+        cast(null(), String).label("previous"),
+        func.max(ErasureRecord.erased_at).label("at"),
+        cast(null(), Integer).label("contact_id"),
     )
-    suppressions = (
-        select(
-            literal(_ERASED),
-            col(Suppression.digest),
-            cast(null(), String),
-            func.max(Suppression.created_at),
-            cast(null(), Integer),
-        )
-        .where(col(Suppression.digest).in_(digests), Suppression.reason == ERASURE_REASON)
-        .group_by(col(Suppression.digest))
+    .where(col(ErasureRecord.digest).in_(_DIGESTS))
+    .group_by(col(ErasureRecord.digest)),
+    select(
+        literal(_ERASED),
+        col(Suppression.digest),
+        cast(null(), String),
+        func.max(Suppression.created_at),
+        cast(null(), Integer),
     )
-    statements = [records, suppressions]
-    if keys:
-        statements.append(
-            select(
-                literal(_EARLIER),
-                col(IdentityChange.field),
-                col(IdentityChange.previous),
-                col(IdentityChange.occurred_at),
-                col(IdentityChange.contact_id),
-            ).where(col(IdentityChange.field).in_(KEYS), col(IdentityChange.previous).in_(keys))
-        )
-    return union_all(*statements)
+    .where(col(Suppression.digest).in_(_DIGESTS), Suppression.reason == ERASURE_REASON)
+    .group_by(col(Suppression.digest)),
+    # The changes away from any of the keys.
+    select(
+        literal(_EARLIER),
+        col(IdentityChange.field),
+        col(IdentityChange.previous),
+        col(IdentityChange.occurred_at),
+        col(IdentityChange.contact_id),
+    ).where(col(IdentityChange.field).in_(KEYS), col(IdentityChange.previous).in_(_KEYS)),
+)
+# In id order: two bodies naming the same people lock them in the same order, never deadlock.
+_HOLDERS = (
+    select(Contact)
+    .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
+    .order_by(col(Contact.id))
+)
+_HOLDERS_LOCKED = _HOLDERS.with_for_update()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -12,11 +14,18 @@ def insert_ignoring_conflict(
     session: Session, model: type[SQLModel], values: dict[str, Any]
 ) -> bool:
     """Insert one row unless it would break a unique key; True if the row was inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__  # type: ignore[attr-defined]
-    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-    statement = (
-        insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    statement = insert_ignoring(
+        session.get_bind().dialect.name,
+        model.__table__,  # type: ignore[attr-defined]
     )
-    return session.execute(statement).first() is not None
+    return session.execute(statement, values).first() is not None
+
+
+@lru_cache(maxsize=64)
+def insert_ignoring(dialect: str, table: Table, *, returning: bool = False) -> Insert:
+    """The statement for a table, built once (it is on every message's path): its values
+    come as parameters. It returns the primary key of an inserted row (`returning`: the whole
+    row). RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = table.columns if returning else table.primary_key
+    return insert(table).on_conflict_do_nothing().returning(*columns)
