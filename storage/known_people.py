@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Integer, String, bindparam, cast, literal, null, union_all
+from sqlalchemy import DateTime, Integer, String, bindparam, cast, literal, null, union_all
 from sqlmodel import Session, col, func, select
 
 from storage.db import is_postgres
@@ -23,6 +23,7 @@ from storage.suppression import ERASURE_REASON, suppression_digester
 
 _ERASED = "erased"
 _EARLIER = "earlier"
+_HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,27 +78,31 @@ class KnownPeople:
 
 
 def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identity]) -> KnownPeople:
-    """Erasures and earlier holders in one round trip, the holders locked in a second."""
+    """Who holds the identifiers (locked), erasures and earlier holders, in one round trip; the
+    holders read in a second, only when there are any."""
     identities = list(identities)
     digest = suppression_digester(key)
     keys = sorted({k for identity in identities for k in identity.keys()})  # noqa: SIM118
     named = {i for identity in identities for i in (*identity.keys(), identity.parent_user_id) if i}
     erased: dict[str, datetime] = {}
     changes: list[_Change] = []
+    held: list[int] = []
     if named:
+        statement = _PEOPLE_LOCKED if is_postgres(session.get_bind()) else _PEOPLE
         rows = session.execute(
-            _ERASURES_AND_CHANGES, {"digests": sorted(map(digest, named)), "keys": keys or [""]}
+            statement, {"digests": sorted(map(digest, named)), "keys": keys or [""]}
         )
         for kind, name, previous, at, contact_id in rows:
             if kind == _ERASED:
                 if at is not None and (name not in erased or erased[name] < at):
                     erased[name] = at
-            else:
+            elif kind == _EARLIER:
                 changes.append(_Change(name, previous, at, contact_id))
+            else:
+                held.append(contact_id)
     holders: dict[str, list[Contact]] = {}
-    if keys:
-        statement = _HOLDERS_LOCKED if is_postgres(session.get_bind()) else _HOLDERS
-        for contact in session.scalars(statement, {"keys": keys}):
+    if held:
+        for contact in session.scalars(_BY_ID, {"ids": sorted(held)}):
             for name in KEYS:
                 value = getattr(contact, name)
                 if value in keys:
@@ -137,10 +142,30 @@ _ERASURES_AND_CHANGES = union_all(
         col(IdentityChange.contact_id),
     ).where(col(IdentityChange.field).in_(KEYS), col(IdentityChange.previous).in_(_KEYS)),
 )
-# In id order: two bodies naming the same people lock them in the same order, never deadlock.
-_HOLDERS = (
-    select(Contact)
-    .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
-    .order_by(col(Contact.id))
-)
-_HOLDERS_LOCKED = _HOLDERS.with_for_update()
+
+
+def _people(*, locked: bool):  # type: ignore[no-untyped-def]
+    """(kind, name, previous, at, contact_id) rows: the erasures and changes, and the holders'
+    ids (locked in id order, so two bodies naming the same people never deadlock)."""
+    holders = (
+        select(col(Contact.id))
+        .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
+        .order_by(col(Contact.id))
+    )
+    held = (holders.with_for_update() if locked else holders).cte("held")
+    # The erasures first: their columns' types are the union's (times read as aware on SQLite).
+    return union_all(
+        *_ERASURES_AND_CHANGES.selects,
+        select(
+            literal(_HELD),
+            cast(null(), String),
+            cast(null(), String),
+            cast(null(), DateTime(timezone=True)),
+            held.c.id,
+        ),
+    )
+
+
+_PEOPLE = _people(locked=False)
+_PEOPLE_LOCKED = _people(locked=True)
+_BY_ID = select(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))
