@@ -127,11 +127,14 @@ def _insert(session: Session, values: dict[str, object]) -> Contact | None:
     """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
     another transaction holds one of its keys."""
     dialect = session.get_bind().dialect.name
-    statement = select(Contact).from_statement(insert_ignoring(dialect, _CONTACT, returning=True))
+    statement = select(Contact).from_statement(
+        insert_ignoring(dialect, _CONTACT, tuple(_CONTACT.columns.keys()))
+    )
     return session.scalars(statement, {**values, "created_at": utcnow()}).first()
 
 
 _CONTACT = Contact.__table__  # type: ignore[attr-defined]
+_CONTACT_COLUMNS = tuple(_CONTACT.columns.keys())
 
 
 def _locate(

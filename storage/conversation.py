@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from storage.models import Message, new_id
 from storage.types import utcnow
-from storage.upsert import insert_ignoring_conflict
+from storage.upsert import insert_ignoring, insert_ignoring_conflict
 
 # Later stages win whatever order Meta delivers them in ("read" before "delivered" stays "read").
 STATUS_RANK = {
@@ -62,6 +62,23 @@ def insert_inbound(
         },
     )
     return message_id if inserted else None
+
+
+def insert_inbound_many(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Store inbound messages (insert_inbound's keywords, one dict each) in one statement; the
+    wamids stored now, leaving out those stored before."""
+    if not rows:
+        return set()
+    now = utcnow()
+    values = [
+        {"id": new_id(), "direction": "in", "status": "received", "created_at": now, **row}
+        for row in rows
+    ]
+    statement = insert_ignoring(session.get_bind().dialect.name, _MESSAGE, ("wamid",))
+    return {row.wamid for row in session.execute(statement, values)}
+
+
+_MESSAGE = Message.__table__  # type: ignore[attr-defined]
 
 
 def messages_of(session: Session, *, contact_id: int) -> list[Message]:

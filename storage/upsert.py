@@ -22,10 +22,10 @@ def insert_ignoring_conflict(
 
 
 @lru_cache(maxsize=64)
-def insert_ignoring(dialect: str, table: Table, *, returning: bool = False) -> Insert:
+def insert_ignoring(dialect: str, table: Table, returning: tuple[str, ...] | None = None) -> Insert:
     """The statement for a table, built once (it is on every message's path): its values
-    come as parameters. It returns the primary key of an inserted row (`returning`: the whole
-    row). RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING."""
+    come as parameters. It returns the primary key of an inserted row, or the columns named.
+    RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = table.columns if returning else table.primary_key
+    columns = table.primary_key if returning is None else [table.c[name] for name in returning]
     return insert(table).on_conflict_do_nothing().returning(*columns)

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import redis
-from sqlmodel import Session
 
 from bot.inbound.apart import KEPT, isolated, item_bytes, keep_apart
-from bot.inbound.identity import apply_identity_notice, identity_notice
+from bot.inbound.messages import rounds_of, store_each_apart, store_together
 from bot.inbound.statuses import store_statuses
 from bot.meta.events import InboundMessage, PreferenceUpdate
 from bot.meta.parser import PayloadError, parse_body
 from bot.wiring.logmask import mask_number
 from bot.wiring.services import Services
-from flows.model import DialogueState
-from storage.contacts import (
-    ContactKeyMissing,
-    lock_contact,
-    lock_or_create_contact,
-    note_inbound,
-)
-from storage.conversation import insert_inbound
+from storage.contacts import lock_contact
 from storage.db import session_scope, storage_unavailable
-from storage.dialogue_state import load_states
-from storage.identity import Identity, strong_identifiers
 from storage.inbox import keep_failed_payload, keep_other_event, keep_preference_event
-from storage.known_people import KnownPeople, look_up_people
-from storage.models import DialogueRow
-from storage.suppression import last_erased_at
 
 if TYPE_CHECKING:
     from bot.inbound.responder import Responder
@@ -122,15 +108,15 @@ def store_messages(
     report.duplicates += len(messages) - len(fresh)
     if not fresh:
         return
-    rounds = _rounds(fresh)
+    rounds = rounds_of(fresh)
     ordered = [message for round_ in rounds for message in round_]
     try:
-        outcomes = _store_together(services, rounds, handler)
+        outcomes = store_together(services, rounds, handler)
     except Exception as exc:
         if storage_unavailable(exc):
             raise
         log.warning("messages refused together (%s); storing each apart", type(exc).__name__)
-        outcomes = _store_each_apart(services, ordered, handler)
+        outcomes = store_each_apart(services, ordered, handler)
     new = [m for m, outcome in zip(ordered, outcomes, strict=True) if outcome is True]
     kept = sum(1 for outcome in outcomes if outcome is KEPT)
     _remember(services, [_done_key(message) for message in fresh])
@@ -139,198 +125,6 @@ def store_messages(
     report.messages += len(new)
     report.malformed += kept
     report.duplicates += len(fresh) - len(new) - kept
-
-
-def _store_together(
-    services: Services, rounds: list[list[InboundMessage]], handler: Responder | None
-) -> list[object]:
-    """Every message in one transaction with no savepoints: the common case, and the cheap one.
-
-    A round's senders are looked up together (storage.known_people), their dialogue states
-    read together, and what the round writes is flushed together (a multi-row INSERT per
-    table) before the next round reads it back. Within a round, a message reaching someone the
-    round already wrote about reads them again, after a flush. Every contact the body names is
-    locked at the start, in id order, so two bodies naming the same people never deadlock.
-    """
-    key = services.settings.suppression_key
-    outcomes: list[object] = []
-    with session_scope(services.engine) as session, session.no_autoflush:
-        everyone = [_identity(m) for round_ in rounds for m in round_]
-        known = look_up_people(session, key=key, identities=everyone)
-        for number, round_ in enumerate(rounds):
-            if number:
-                session.flush()
-                known = look_up_people(session, key=key, identities=map(_identity, round_))
-            states = load_states(session, known.contacts())
-            for message in round_:
-                if not known.answers(_identifiers(message)):
-                    session.flush()
-                outcomes.append(
-                    store_message(
-                        session, message, handler, suppression_key=key, known=known, states=states
-                    )
-                )
-    return outcomes
-
-
-def _rounds(messages: list[InboundMessage]) -> list[list[InboundMessage]]:
-    """Each sender's n-th message (by Meta's time) in round n.
-
-    A sender is everyone the messages show to be one person: messages sharing a number or a
-    user id, directly or through another message, are one sender's. Senders go in key order.
-    """
-    parent: dict[str, str] = {}
-
-    def root(identifier: str) -> str:
-        while parent.setdefault(identifier, identifier) != identifier:
-            identifier = parent[identifier]
-        return identifier
-
-    for message in messages:
-        keys = _identity(message).keys()
-        for other in keys[1:]:
-            parent[root(other)] = root(keys[0])
-    by_sender: dict[str, list[InboundMessage]] = {}
-    for message in messages:
-        keys = _identity(message).keys()
-        by_sender.setdefault(root(keys[0]) if keys else "", []).append(message)
-    rounds: list[list[InboundMessage]] = []
-    for sender in sorted(by_sender):
-        for number, message in enumerate(sorted(by_sender[sender], key=lambda m: m.timestamp)):
-            if number == len(rounds):
-                rounds.append([])
-            rounds[number].append(message)
-    return rounds
-
-
-def _store_each_apart(
-    services: Services, ordered: list[InboundMessage], handler: Responder | None
-) -> list[object]:
-    """Each message in a savepoint of its own, so the one the database refuses is kept for
-    support and the rest are stored (C26)."""
-    key = services.settings.suppression_key
-    with session_scope(services.engine) as session:
-        return [
-            keep_apart(
-                session,
-                partial(store_message, session, m, handler, suppression_key=key),
-                raw=m.raw,
-                what=f"message {m.wamid}",
-            )
-            for m in ordered
-        ]
-
-
-def store_message(
-    session: Session,
-    event: InboundMessage,
-    handler: Responder | None,
-    *,
-    suppression_key: bytes,
-    known: KnownPeople | None = None,
-    states: Mapping[int, tuple[DialogueRow, DialogueState]] | None = None,
-) -> bool:
-    """Store one inbound message and act on it; False if it was already stored.
-
-    A message written before its sender was erased is not stored again: its stored copy went
-    with the erasure, and a replay must not bring the person or a consent back (C25). Meta's
-    timestamps are whole seconds, so one from the erasure's own second counts as new: at worst
-    it asks again, since the dialogue it could have answered went with the erasure.
-
-    `known`: the round's senders, looked up beforehand; used where it still holds, and told
-    whom this message changed. `states`: their dialogue states, read beforehand; used for a
-    contact nobody in the round has written about yet.
-    """
-    notice = identity_notice(event)
-    if notice is not None:
-        if known is not None:
-            known.forget()  # a change of number or user id: who holds what is read again
-        # WhatsApp telling of a new number or user id: the contact follows; nobody is answered.
-        return apply_identity_notice(session, event, notice, suppression_key=suppression_key)
-    profile = event.contact
-    wa_id = event.wa_id or (profile.wa_id if profile else None)
-    user_id = event.user_id or (profile.user_id if profile else None)
-    parent_user_id = profile.parent_user_id if profile else None
-    identifiers = (wa_id, user_id, parent_user_id)
-    written = known.written if known is not None else None
-    if known is not None and not known.answers(identifiers):
-        known = None
-    if known is not None:
-        erased_at = known.last_erased_at(identifiers)
-        # Whatever this message does to these people, a later one reads it back.
-        identity = _identity(event)
-        known.touch(identifiers)
-        for holder in known.holders_of(identity):
-            known.touch(strong_identifiers(holder))
-    else:
-        erased_at = last_erased_at(session, key=suppression_key, identifiers=identifiers)
-    if erased_at is not None and event.timestamp < erased_at.replace(microsecond=0):
-        return False
-    try:
-        contact, created = lock_or_create_contact(
-            session,
-            wa_id=wa_id,
-            user_id=user_id,
-            parent_user_id=parent_user_id,
-            name=profile.name if profile else None,
-            username=profile.username if profile else None,
-            country_code=profile.country_code if profile else None,
-            at=event.timestamp,
-            wamid=event.wamid,
-            suppression_key=suppression_key,
-            known=known,
-        )
-    except ContactKeyMissing:
-        keep_failed_payload(
-            session, body=item_bytes(event.raw), problem="message names no wa_id or user_id"
-        )
-        return False
-    stored = insert_inbound(
-        session,
-        contact_id=contact.id,
-        wamid=event.wamid,
-        phone_number_id=event.phone_number_id,
-        type=event.original_type,
-        # A text is logged as typed; anything else as its one-line summary.
-        text=event.text.body if event.text is not None else event.summary,
-        meta_timestamp=event.timestamp,
-        context_wamid=event.context_wamid,
-        raw=dict(event.raw),
-        group_id=event.group_id,
-        original_wamid=event.original_wamid,
-    )
-    if known is not None:
-        known.touch((*strong_identifiers(contact), contact.parent_user_id))
-    loaded = None
-    if written is not None:
-        if contact.id in written:
-            session.flush()  # the round wrote about them: read that back
-        elif not created and known is not None and states is not None:
-            loaded = states.get(contact.id)
-        written.add(contact.id)
-    if stored is None:
-        return False
-    if event.group_id is None:  # a group message is no private message from the person (C31)
-        note_inbound(contact, event.timestamp)
-    session.add(contact)
-    if handler is not None:
-        handler(session, contact, event, new_contact=created, loaded=loaded)
-    return True
-
-
-def _identity(message: InboundMessage) -> Identity:
-    profile = message.contact
-    return Identity(
-        wa_id=message.wa_id or (profile.wa_id if profile else None),
-        user_id=message.user_id or (profile.user_id if profile else None),
-        parent_user_id=profile.parent_user_id if profile else None,
-        username=profile.username if profile else None,
-    )
-
-
-def _identifiers(message: InboundMessage) -> tuple[str | None, ...]:
-    identity = _identity(message)
-    return (identity.wa_id, identity.user_id, identity.parent_user_id)
 
 
 def _done_key(message: InboundMessage) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-import bot.inbound.ingest
+import bot.inbound.messages
 import bot.meta.parser
 from bot import create_app
 from bot.dev import simulate
@@ -273,16 +273,22 @@ def test_c26_a_column_postgresql_refuses_costs_only_its_item(postgres_url, app_c
 
 
 def test_a_unique_key_broken_by_a_concurrent_writer_is_tried_once_more(app, engine, monkeypatch):
-    real = bot.inbound.ingest.insert_inbound
+    real_many = bot.inbound.messages.insert_inbound_many
+    real_one = bot.inbound.messages.insert_inbound
     calls: list[str] = []
 
-    def races_once(session, **values):  # type: ignore[no-untyped-def]
-        calls.append(values["wamid"])
-        if len(calls) == 1:
+    def races_once(session, rows):  # type: ignore[no-untyped-def]
+        calls.extend(row["wamid"] for row in rows)
+        if len(calls) == 1:  # the body's messages go in together first
             raise IntegrityError("INSERT", {}, Exception("a concurrent writer won"))
-        return real(session, **values)
+        return real_many(session, rows)
 
-    monkeypatch.setattr(bot.inbound.ingest, "insert_inbound", races_once)
+    def recorded(session, **values):  # type: ignore[no-untyped-def]
+        calls.append(values["wamid"])  # then each apart
+        return real_one(session, **values)
+
+    monkeypatch.setattr(bot.inbound.messages, "insert_inbound_many", races_once)
+    monkeypatch.setattr(bot.inbound.messages, "insert_inbound", recorded)
     report = post(app, simulate.text_body(wa_id=GOOD, text="hello", wamid="wamid.RACE"))
     assert report["messages"] == 1 and report["malformed"] == 0
     assert calls == ["wamid.RACE", "wamid.RACE"]
