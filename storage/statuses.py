@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import Update, bindparam, case, select, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from storage import statuses_pg
 from storage.conversation import STATUS_RANK
-from storage.db import is_postgres
+from storage.db import is_postgres, session_scope
 from storage.models import Message, StatusEvent
 from storage.status_steps import (
     Applied,
@@ -33,7 +34,15 @@ from storage.status_steps import (
 )
 from storage.types import utcnow
 
-__all__ = ["Applied", "Moved", "StatusRow", "Stored", "forward_steps", "record_statuses"]
+__all__ = [
+    "Applied",
+    "Moved",
+    "StatusRow",
+    "Stored",
+    "forward_steps",
+    "record_alone",
+    "record_statuses",
+]
 
 # Rows per INSERT: far below SQLite's limit on bound parameters.
 CHUNK = 500
@@ -54,6 +63,15 @@ def record_statuses(session: Session, rows: Sequence[StatusRow]) -> Applied:
     moved = forward_steps(stored, fresh)
     _write_final(session, moved)
     return Applied(new=tuple(new), moved=tuple(moved))
+
+
+def record_alone(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
+    """record_statuses in a transaction of its own, committed when it returns: for a body
+    whose statuses need nothing else done with them. On PostgreSQL, one round trip."""
+    if is_postgres(engine):
+        return statuses_pg.record_and_commit(engine, rows)
+    with session_scope(engine) as session:
+        return record_statuses(session, rows)
 
 
 def record_status(session: Session, **fields: Any) -> Applied:
