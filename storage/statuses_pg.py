@@ -143,11 +143,11 @@ def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
             try:
                 return _record(driver, rows)
             finally:
-                try:
+                if not driver.broken:  # a lost one is invalidated as its error is raised
                     driver.autocommit = False
-                except psycopg.Error:
-                    pooled.invalidate()  # never handed on in autocommit: it is discarded
     finally:
+        if driver.autocommit and pooled.is_valid:
+            pooled.invalidate()  # never handed on in autocommit: it is discarded
         pooled.close()
 
 
