@@ -59,15 +59,14 @@ WITH v AS (
     FROM v JOIN ins ON ins.wamid = v.wamid AND ins.status = v.status
     ORDER BY v.wamid, v.status, v.n
 ), locked AS (
-    SELECT m.id, m.wamid, m.contact_id, m.error_code, m.error_title, {_STORED_RANK} AS rank
-    FROM message AS m WHERE m.wamid IN (SELECT wamid FROM fresh)
-    ORDER BY m.id FOR UPDATE
+    SELECT f.*, m.id AS message_id, m.contact_id, {_STORED_RANK} AS stored_rank,
+        m.error_code AS stored_code, m.error_title AS stored_title
+    FROM fresh AS f JOIN message AS m ON m.wamid = f.wamid
+    ORDER BY m.id FOR UPDATE OF m
 ), ranked AS (
-    SELECT f.*, l.id AS message_id, l.contact_id, l.rank AS stored_rank,
-        l.error_code AS stored_code, l.error_title AS stored_title,
-        max(f.rank) OVER (PARTITION BY f.wamid ORDER BY f.n
+    SELECT l.*, max(l.rank) OVER (PARTITION BY l.wamid ORDER BY l.n
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_rank
-    FROM fresh AS f JOIN locked AS l ON l.wamid = f.wamid
+    FROM locked AS l
 ), steps AS (
     SELECT r.*, count(*) FILTER (WHERE r.code IS NOT NULL OR r.title IS NOT NULL)
         OVER (PARTITION BY r.message_id ORDER BY r.n) AS errors_so_far
