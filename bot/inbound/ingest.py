@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -49,8 +49,7 @@ class IngestReport:
     malformed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        # Not dataclasses.asdict, which deep-copies field by field: this is on every answer.
-        return {name: getattr(self, name) for name in self.__slots__}
+        return asdict(self)
 
 
 def ingest_body(services: Services, raw: bytes, handler: Responder | None = None) -> IngestReport:
