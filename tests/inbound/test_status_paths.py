@@ -1,0 +1,243 @@
+"""Every way a body's statuses are written leaves what applying them one by one would: the
+portable path (SQLite), PostgreSQL's one statement in the caller's transaction, and the same
+statement alone in autocommit; and the last still answers only after COMMIT, keeps an item the
+database refuses for support, and answers 503 while the database is down."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+import bot.meta.parser
+from bot import create_app
+from bot.dev import simulate
+from bot.wiring.services import services
+from storage.db import is_postgres, make_engine, session_scope
+from storage.models import Contact, FailedPayload, Message, StatusEvent
+from storage.status_steps import Stored, forward_steps, newness
+from storage.statuses import StatusRow, record_alone, record_statuses
+from tests.conftest import APP_SECRET
+from tests.tcp_proxy import TcpProxy
+
+AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+STAGES = ("queued", "sent", "delivered", "read")
+REPORTED = ("sent", "delivered", "read", "failed", "played")
+
+
+@pytest.fixture(params=["suite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
+    """The suite's backend, and PostgreSQL, whose path is a statement of its own."""
+    url = database_url if request.param == "suite" else request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def seed(engine: Engine, stored: list[tuple[str, int | None]], tag: str) -> dict[str, Stored]:
+    """Sent messages at the stages given, with the error given; Stored by wamid."""
+    out = {}
+    with session_scope(engine) as session:
+        contact = Contact(wa_id=f"4477{uuid.uuid4().int % 10**8:08d}", created_at=AT)
+        session.add(contact)
+        session.flush()
+        assert contact.id is not None
+        for i, (status, code) in enumerate(stored):
+            message = Message(
+                contact_id=contact.id,
+                direction="out",
+                wamid=f"wamid.{tag}.{i}",
+                type="text",
+                status=status,
+                error_code=code,
+                error_title="earlier" if code else None,
+                meta_timestamp=AT,
+            )
+            session.add(message)
+            out[message.wamid] = Stored(message.id, contact.id, status, code, message.error_title)
+    return out
+
+
+def status_row(wamid: str, status: str, seconds: int, code: int | None) -> StatusRow:
+    return StatusRow(
+        wamid=wamid,
+        status=status,
+        meta_timestamp=AT + timedelta(seconds=seconds),
+        phone_number_id="1",
+        recipient_id="447700900001",
+        recipient_user_id=None,
+        recipient_participant_id=None,
+        error_code=code,
+        error_title=f"error {code}" if code else None,
+        raw={"id": wamid, "status": status, "note": "ünïcode ✓"},
+    )
+
+
+def messages(engine: Engine, wamids: list[str]) -> dict[str, tuple]:
+    with Session(engine) as session:
+        found = session.exec(select(Message).where(col(Message.wamid).in_(wamids)))
+        return {m.wamid: (m.status, m.status_at, m.error_code, m.error_title) for m in found}
+
+
+bodies = st.tuples(
+    st.lists(
+        st.tuples(st.sampled_from(STAGES), st.sampled_from([None, 7])), min_size=1, max_size=3
+    ),
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # which message; one past the last is not ours
+            st.sampled_from(REPORTED),
+            st.integers(0, 9),
+            st.sampled_from([None, None, 131026, 131050]),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.booleans(),  # recorded alone, where there is no failed status
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies)
+def test_a_body_moves_its_messages_exactly_as_the_steps_say(database: Engine, body) -> None:
+    stored_states, reported, alone = body
+    tag = uuid.uuid4().hex[:12]
+    stored = seed(database, stored_states, tag)
+    rows = [
+        status_row(f"wamid.{tag}.{min(i, len(stored_states))}", status, seconds, code)
+        for i, status, seconds, code in reported
+    ]
+    if alone and not any(row.status == "failed" for row in rows):
+        applied = record_alone(database, rows)
+    else:
+        with session_scope(database) as session:
+            applied = record_statuses(session, rows)
+
+    new = newness(rows, {(row.wamid, row.status) for row in rows})  # every key is new here
+    steps = forward_steps(stored, [row for row, is_new in zip(rows, new, strict=True) if is_new])
+    assert applied.new == tuple(new)
+    assert applied.moved == tuple(steps)
+    expected = {wamid: (m.status, None, m.error_code, m.error_title) for wamid, m in stored.items()}
+    for step in steps:
+        expected[step.wamid] = (step.status, step.occurred_at, step.error_code, step.error_title)
+    assert messages(database, list(stored)) == expected
+
+    again = record_alone(database, rows)  # a redelivery: nothing new, nothing moves
+    assert (again.new, again.moved) == ((False,) * len(rows), ())
+    assert messages(database, list(stored)) == expected
+
+
+def test_statuses_recorded_alone_are_committed_when_it_returns(database: Engine) -> None:
+    stored = seed(database, [("sent", None), ("sent", None)], "alone")
+    one, two = list(stored)
+    record_alone(database, [status_row(one, "delivered", 1, None)])
+    record_alone(database, [status_row(one, "read", 2, None), status_row(two, "read", 3, None)])
+
+    other = make_engine(database.url.render_as_string(hide_password=False))
+    try:  # another engine, so another connection: only what is committed shows
+        seen = messages(other, [one, two])
+    finally:
+        other.dispose()
+    assert {wamid: state[0] for wamid, state in seen.items()} == {one: "read", two: "read"}
+    if is_postgres(database):  # the pooled connection went back as it was, not in autocommit
+        with database.connect() as connection:
+            assert connection.connection.driver_connection.autocommit is False
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_status_postgresql_refuses_costs_only_its_item(
+    postgres_url: str, app_config: dict[str, str], monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """Recorded alone, the refusal is told from storage down as on any other path (C26)."""
+    monkeypatch.setattr(bot.meta.parser, "check_status", lambda status: None)
+    app = create_app({**app_config, "DATABASE_URL": postgres_url})
+    engine = services(app).engine
+    try:
+        good = [f"wamid.GOOD{n}" for n in range(count - 1)]
+        body = simulate.batch_body(
+            *(simulate.status_body(wamid=w, status="read", recipient_id="44770") for w in good),
+            simulate.status_body(wamid="w" * 300, status="read", recipient_id="44770"),
+        )
+        response = app.test_client().post(
+            "/webhook", data=body, headers={"X-Hub-Signature-256": simulate.sign(body, APP_SECRET)}
+        )
+        assert response.status_code == 200
+        assert (response.json["statuses"], response.json["malformed"]) == (count - 1, 1)
+        with Session(engine) as session:
+            assert sorted(session.exec(select(StatusEvent.wamid))) == good
+            [problem] = session.exec(select(FailedPayload.problem))
+        assert problem.endswith("could not be stored (DataError)")
+        with engine.connect() as connection:
+            assert connection.connection.driver_connection.autocommit is False
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_database_down_a_status_is_answered_503_and_its_redelivery_stored_once(
+    app_config: dict[str, str], postgres_url: str, live_server_factory
+) -> None:
+    target = urlsplit(postgres_url.replace("postgresql+psycopg", "postgresql"))
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy.start()
+    app_config["DATABASE_URL"] = postgres_url.replace(
+        f"{target.hostname}:{target.port or 5432}", f"127.0.0.1:{proxy.port}"
+    )
+    app = create_app(app_config)
+    base_url = live_server_factory(app)
+    engine = services(app).engine
+    stored = seed(engine, [("sent", None), ("sent", None)], "down")
+    one, two = list(stored)
+
+    def post(body: bytes) -> int:
+        signature = simulate.sign(body, APP_SECRET)
+        return requests.post(
+            f"{base_url}/webhook", data=body, headers={"X-Hub-Signature-256": signature}, timeout=30
+        ).status_code
+
+    single = simulate.status_body(wamid=one, status="delivered", recipient_id="44770")
+    batch = simulate.batch_body(
+        simulate.status_body(wamid=one, status="read", recipient_id="44770"),
+        simulate.status_body(wamid=two, status="read", recipient_id="44770"),
+    )
+    try:
+        assert post(simulate.status_body(wamid=two, status="delivered", recipient_id="4")) == 200
+        proxy.stop()
+        assert (post(single), post(batch)) == (503, 503)
+        proxy.start()
+        assert [post(single), post(single), post(batch), post(batch)] == [200] * 4
+        with Session(engine) as session:
+            assert len(session.exec(select(StatusEvent)).all()) == 4
+        assert {wamid: state[0] for wamid, state in messages(engine, [one, two]).items()} == {
+            one: "read",
+            two: "read",
+        }
+    finally:
+        proxy.stop()
+        engine.dispose()
+
+
+def test_the_json_a_status_keeps_is_the_item_meta_sent(database: Engine) -> None:
+    """The raw item travels as JSON text on PostgreSQL's path: it must come back the same."""
+    stored = seed(database, [("sent", None)], "raw")
+    [wamid] = stored
+    raw = {"id": wamid, "status": "read", "nested": {"emoji": "😀", "n": 2**40, "x": [1.5, None]}}
+    row = status_row(wamid, "read", 1, None)
+    record_alone(database, [StatusRow(**{**_fields(row), "raw": raw})])
+    with Session(database) as session:
+        assert session.exec(select(StatusEvent.raw)).one() == raw
+
+
+def _fields(row: StatusRow) -> dict:
+    return {name: getattr(row, name) for name in StatusRow.__slots__}
