@@ -119,7 +119,11 @@ class Message(SQLModel, table=True):
     """The conversation log, both directions; outbound rows are what the business API reports."""
 
     __tablename__ = "message"
-    __table_args__ = (Index("ix_message_contact_time", "contact_id", "meta_timestamp"),)
+    __table_args__ = (
+        Index("ix_message_contact_time", "contact_id", "meta_timestamp"),
+        # Room on each page for a row's status changes: updated in place (PostgreSQL).
+        {"postgresql_with": {"fillfactor": 85}},
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     contact_id: int = Field(
@@ -179,7 +183,7 @@ class StatusEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("wamid", "status", name="uq_status_event_wamid_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    wamid: str = Field(max_length=limits.WAMID, index=True)
+    wamid: str = Field(max_length=limits.WAMID)  # looked up by the (wamid, status) key
     status: str = Field(max_length=limits.STATUS)
     phone_number_id: str | None = Field(default=None, max_length=limits.PHONE_NUMBER_ID)
     recipient_id: str | None = Field(default=None, max_length=limits.USER_ID)
