@@ -219,9 +219,9 @@ class ConsentEvent(SQLModel, table=True):
     __tablename__ = "consent_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    # References contact.id, checked per statement by triggers, not per row by a foreign key
-    # (migration 7c41d9e2b6a3).
-    contact_id: int = Field(sa_column=Column(Integer, nullable=False, index=True))
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     category: str = Field(max_length=limits.CATEGORY_ID)
     granted: bool
     source: str = Field(max_length=limits.CONSENT_SOURCE)
@@ -238,9 +238,9 @@ class Consent(SQLModel, table=True):
     __tablename__ = "consent"
     __table_args__ = (Index("ix_consent_category_granted", "category", "granted"),)
 
-    # References contact.id, checked per statement by triggers, not per row by a foreign key
-    # (migration 7c41d9e2b6a3).
-    contact_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    contact_id: int = Field(
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
     category: str = Field(primary_key=True, max_length=limits.CATEGORY_ID)
     granted: bool
     source: str = Field(max_length=limits.CONSENT_SOURCE)

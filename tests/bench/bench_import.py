@@ -13,7 +13,7 @@ Set BENCH_IMPORT_ROWS for a shorter run, BENCH_IMPORT_PROFILE=1 to profile the i
 (cProfile, top functions printed; the batches are recorded by a second thread it does not see),
 BENCH_IMPORT_FLOOR=1 to also time what the schema itself costs: the same contacts, ledger rows
 and current consent written by bare INSERT ... SELECT from the COPY table, no check made, the
-least any importer keeping these tables, indexes and reference checks can take.
+least any importer keeping these tables, indexes and foreign keys can take.
 """
 
 from __future__ import annotations
