@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -44,6 +45,18 @@ def _json(*, nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSONColumn, nullable=nullable))
 
 
+def _present_index(column: str, *, unique: bool = False) -> Index:
+    """An index of the contacts that have this column (partial: NULLs left out)."""
+    present = text(f"{column} IS NOT NULL")
+    return Index(
+        f"ix_contact_{column}",
+        column,
+        unique=unique,
+        postgresql_where=present,
+        sqlite_where=present,
+    )
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -53,19 +66,26 @@ class Contact(SQLModel, table=True):
     Meta last reported it. Consents belong to the person, whatever identifiers change (C27)."""
 
     __tablename__ = "contact"
+    # Indexes of the identifiers a contact may lack cover only those it has: looked up by
+    # equality, they find the same rows, and a contact imported by number adds nothing to them.
+    __table_args__ = (
+        _present_index("user_id", unique=True),
+        # Not unique: the same person across the business's linked portfolios; a hint, not a key.
+        _present_index("parent_user_id"),
+        _present_index("last_inbound_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     wa_id: str | None = Field(default=None, max_length=limits.WA_ID, unique=True, index=True)
-    user_id: str | None = Field(default=None, max_length=limits.USER_ID, unique=True, index=True)
-    # Not unique: the same person across the business's linked portfolios; a hint, not a key.
-    parent_user_id: str | None = Field(default=None, max_length=limits.USER_ID, index=True)
+    user_id: str | None = Field(default=None, max_length=limits.USER_ID)
+    parent_user_id: str | None = Field(default=None, max_length=limits.USER_ID)
     name: str | None = Field(default=None, max_length=limits.PROFILE_NAME)
     username: str | None = Field(default=None, max_length=limits.USERNAME)
     country_code: str | None = Field(default=None, max_length=limits.COUNTRY_CODE)
     language: str | None = Field(default=None, max_length=8)
     created_at: datetime = _time(default=True)
     first_inbound_at: datetime | None = _time(nullable=True)
-    last_inbound_at: datetime | None = _time(nullable=True, index=True)  # console's newest-first
+    last_inbound_at: datetime | None = _time(nullable=True)
     # Meta's 131049 (per-user marketing limit): no marketing message to this person until then.
     marketing_held_until: datetime | None = _time(nullable=True)
 

@@ -234,3 +234,64 @@ def test_c27_upgrade_joins_a_split_person_and_keeps_every_consent(empty_database
     finally:
         engine.dispose()
     migrate.upgrade(empty_database)
+
+
+# --- 7c41d9e2b6a3: indexes of identifiers a contact may lack leave out NULLs ------------------
+
+BEFORE_PARTIAL = "a6d2f0c9e7b1"
+
+
+def _null_lookup_plan(url: str) -> str:
+    """The plan of a search for contacts without a user id, a table scan made costly."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL enable_seqscan = off"))
+                query = "EXPLAIN SELECT id FROM contact WHERE user_id IS NULL"
+                return "\n".join(connection.execute(text(query)).scalars())
+            query = "EXPLAIN QUERY PLAN SELECT id FROM contact WHERE user_id IS NULL"
+            return "\n".join(row[-1] for row in connection.execute(text(query)))
+    finally:
+        engine.dispose()
+
+
+def _add_contact(url: str, wa_id: str, user_id: str | None) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO contact (wa_id, user_id, created_at) VALUES (:w, :u, :at)"),
+                {"w": wa_id, "u": user_id, "at": T1},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_identifier_indexes_leave_out_nulls_and_come_back_whole(empty_database):
+    """Whole before (a NULL search uses the index), partial after (it cannot), whole again after
+    a downgrade; user ids unique throughout, contacts kept."""
+    from sqlalchemy.exc import IntegrityError
+
+    migrate.upgrade(empty_database, BEFORE_PARTIAL)
+    _add_contact(empty_database, "971501230001", None)
+    _add_contact(empty_database, "971501230002", USER_ID)
+    assert "ix_contact_user_id" in _null_lookup_plan(empty_database)
+
+    migrate.upgrade(empty_database)
+    assert "ix_contact_user_id" not in _null_lookup_plan(empty_database)
+    _add_contact(empty_database, "971501230003", None)
+    with pytest.raises(IntegrityError):
+        _add_contact(empty_database, "971501230004", USER_ID)
+
+    migrate.downgrade(empty_database, BEFORE_PARTIAL)
+    assert "ix_contact_user_id" in _null_lookup_plan(empty_database)
+    with pytest.raises(IntegrityError):
+        _add_contact(empty_database, "971501230004", USER_ID)
+    engine = make_engine(empty_database)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM contact")).scalar() == 3
+    finally:
+        engine.dispose()
+    migrate.upgrade(empty_database)
