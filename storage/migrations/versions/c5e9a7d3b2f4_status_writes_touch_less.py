@@ -8,7 +8,7 @@ answers the same lookups; each event wrote both. A message changes status up to 
 PostgreSQL updates it in place instead of writing a new version into every index.
 
 Revision ID: c5e9a7d3b2f4
-Revises: a6d2f0c9e7b1
+Revises: 7c41d9e2b6a3
 Create Date: 2026-11-30 17:55:00.000000
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c5e9a7d3b2f4"
-down_revision: str | None = "a6d2f0c9e7b1"
+down_revision: str | None = "7c41d9e2b6a3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
