@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_
+from sqlalchemy import and_, bindparam, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select, update
 
+from storage.bulk import any_of
 from storage.conversation import STATUS_RANK
 from storage.db import is_postgres
 from storage.models import (
@@ -242,14 +243,16 @@ def settle_sent_many(
     """
     if not sent:
         return 0
+    # Plain table statements (not the ORM's bulk delete, which evaluates its criteria against
+    # the session's objects): a group of a few dozen rows is settled several times a second.
     held = set(
         session.execute(
-            delete(OutboxItem)
+            _OUTBOX.delete()
             .where(
-                col(OutboxItem.id).in_([claimed.outbox_id for claimed, _ in sent]),
-                OutboxItem.claimed_by == worker,
+                any_of(session, _OUTBOX.c.id, [claimed.outbox_id for claimed, _ in sent]),
+                _OUTBOX.c.claimed_by == worker,
             )
-            .returning(col(OutboxItem.id))
+            .returning(_OUTBOX.c.id)
         ).scalars()
     )
     updates = sorted(  # a stable lock order, so concurrent settles cannot deadlock
@@ -271,8 +274,17 @@ def settle_sent_many(
 def _apply_early_statuses(session: Session, wamids: list[str]) -> list[Message]:
     if not wamids:
         return []
-    early = session.exec(select(StatusEvent).where(col(StatusEvent.wamid).in_(wamids))).all()
-    best: dict[str, StatusEvent] = {}
+    events = StatusEvent.__table__  # type: ignore[attr-defined]
+    early = session.execute(
+        sa_select(
+            events.c.wamid,
+            events.c.status,
+            events.c.meta_timestamp,
+            events.c.error_code,
+            events.c.error_title,
+        ).where(any_of(session, events.c.wamid, wamids))
+    ).all()
+    best: dict[str, Any] = {}
     for event in early:
         current = best.get(event.wamid)
         if current is None or STATUS_RANK.get(event.status, 0) > STATUS_RANK.get(current.status, 0):
