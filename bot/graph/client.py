@@ -65,16 +65,23 @@ class Transport(Protocol):
         ...
 
 
+class Poster(Protocol):
+    """What GraphClient posts through: a ``requests.Session``, or the dispatcher's leaner
+    :class:`bot.graph.http.PooledHTTP` (same answers, same exceptions)."""
+
+    def post(self, url: str, *, json: Any, headers: dict[str, str], timeout: Any) -> Any: ...
+
+
 class GraphClient:
     """Posts messages to ``{base_url}/{phone_number_id}/messages`` with a bearer token.
 
-    The ``requests.Session`` is passed in and owned by the caller, so connections are pooled
-    across sends and tests can hand in a session of their own.
+    The session is passed in and owned by the caller, so connections are pooled across sends
+    and tests can hand in a session of their own.
     """
 
     def __init__(
         self,
-        session: requests.Session,
+        session: Poster,
         *,
         access_token: str,
         base_url: str = DEFAULT_BASE_URL,
