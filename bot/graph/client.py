@@ -122,13 +122,14 @@ class GraphClient:
             # could deliver the message twice.
             # Only the keys are quoted: the answer's "contacts" repeat the phone number.
             raise GraphError(f"Meta's answer carries no message id (keys: {sorted(body)})")
-        log.debug(
-            "sent %s to %s from %s: %s",
-            payload.get("type"),
-            mask_recipient(recipient_of(payload)),
-            phone_number_id,
-            wamid,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the masking is not free, once per message
+            log.debug(
+                "sent %s to %s from %s: %s",
+                payload.get("type"),
+                mask_recipient(recipient_of(payload)),
+                phone_number_id,
+                wamid,
+            )
         return wamid
 
     def mark_read(self, phone_number_id: str, message_id: str) -> None:
