@@ -36,9 +36,10 @@ def pooled_session(base_url: str, pool_size: int) -> requests.Session:
     """A session for the one Graph API host, with the environment's settings read once.
 
     By default requests reads the proxy variables and the CA bundle variables again on every
-    call, which is a fifth of a dispatcher's CPU at a thousand messages a second. The host never
-    changes, so they are resolved here: HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE/
-    CURL_CA_BUNDLE still apply, as they stand when the process starts.
+    call. The host never changes, so they are resolved here: HTTPS_PROXY/NO_PROXY and
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE still apply, as they stand when the process starts. The
+    app's dispatcher posts through the leaner :class:`bot.graph.http.PooledHTTP`; this session
+    is for whoever wants requests itself (the dispatcher bench's HTTP ceiling).
     """
     session = requests.Session()
     session.proxies = get_environ_proxies(base_url)
