@@ -106,12 +106,12 @@ def create_app(test_config: Mapping[str, str] | None = None) -> Flask:
 def make_transport(settings):  # type: ignore[no-untyped-def]
     """The Graph API with a token; without one, the console: printed, never sent."""
     from bot.graph import ConsoleTransport, GraphClient
-    from bot.graph.client import pooled_session
+    from bot.graph.http import PooledHTTP
 
     if settings.access_token:
         # As many pooled connections as `outbox work --concurrency` allows threads.
-        session = pooled_session(settings.api_url, pool_size=64)
-        return GraphClient(session, access_token=settings.access_token, base_url=settings.api_url)
+        http = PooledHTTP(settings.api_url, pool_size=64)
+        return GraphClient(http, access_token=settings.access_token, base_url=settings.api_url)
     log.warning("WHATSAPP_ACCESS_TOKEN is not set: messages are printed, not sent")
     return ConsoleTransport()
 

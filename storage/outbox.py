@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_
+from sqlalchemy import and_, bindparam, case, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select, update
 
+from storage.bulk import any_of
 from storage.conversation import STATUS_RANK
 from storage.db import is_postgres
 from storage.models import (
@@ -130,49 +133,72 @@ class Claimed:
     purpose: str | None
 
 
+_OUTBOX = OutboxItem.__table__  # type: ignore[attr-defined]
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+# What a claim returns of each row: the outbox row's own columns, then its message's.
+_CLAIMED_COLUMNS = ("id", "message_id", "phone_number_id", "kind", "payload", "attempts")
+_MESSAGE_COLUMNS = ("contact_id", "category", "purpose")
+_CLAIM_ORDER = ("priority", "due_at", "id")
+
+
 def claim_due(
     session: Session, *, worker: str, limit: int, lease: timedelta, now: datetime | None = None
 ) -> list[Claimed]:
-    """Claim up to limit due rows; commit the session to make the claim visible."""
+    """Claim up to limit due rows, in claim order; commit the session to make the claim visible.
+
+    Plain SQL expressions, not ORM objects: a claim is a few hundred rows at a time. On
+    PostgreSQL it is one statement: the due rows are locked (skipping those another dispatcher
+    is locking), leased and read back with their message's facts.
+    """
     now = now or utcnow()
-    statement = (
-        select(OutboxItem)
+    outbox, messages = _OUTBOX, _MESSAGES
+    due = (
+        sa_select(outbox.c.id)
         .where(
-            OutboxItem.due_at <= now,
-            or_(col(OutboxItem.claimed_until).is_(None), OutboxItem.claimed_until < now),
+            outbox.c.due_at <= now,
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
         )
-        .order_by(col(OutboxItem.priority), col(OutboxItem.due_at), col(OutboxItem.id))
+        .order_by(*(outbox.c[name] for name in _CLAIM_ORDER))
         .limit(limit)
     )
+    lease_values = {"claimed_until": now + lease, "claimed_by": worker}
     if is_postgres(session.get_bind()):
-        statement = statement.with_for_update(skip_locked=True)
-    items = list(session.exec(statement))
-    if not items:
-        return []
-    message_ids = [i.message_id for i in items if i.message_id]
-    messages = {
-        m.id: m for m in session.exec(select(Message).where(col(Message.id).in_(message_ids)))
-    }
-    claimed = []
-    for item in items:
-        item.claimed_until = now + lease
-        item.claimed_by = worker
-        session.add(item)
-        message = messages.get(item.message_id) if item.message_id else None
-        claimed.append(
-            Claimed(
-                outbox_id=item.id,
-                message_id=item.message_id,
-                phone_number_id=item.phone_number_id,
-                kind=item.kind,
-                payload=item.payload,
-                attempts=item.attempts,
-                contact_id=message.contact_id if message else None,
-                category=message.category if message else None,
-                purpose=message.purpose if message else None,
-            )
+        locked = due.with_for_update(skip_locked=True).cte("due")
+        claimed = (
+            sa_update(outbox)
+            .where(outbox.c.id == locked.c.id)
+            .values(lease_values)
+            .returning(*(outbox.c[name] for name in (*_CLAIMED_COLUMNS, *_CLAIM_ORDER[:2])))
+            .cte("claimed")
         )
-    return claimed
+        statement = (
+            sa_select(
+                *(claimed.c[name] for name in _CLAIMED_COLUMNS),
+                *(messages.c[name] for name in _MESSAGE_COLUMNS),
+            )
+            .select_from(claimed.outerjoin(messages, messages.c.id == claimed.c.message_id))
+            .order_by(*(claimed.c[name] for name in _CLAIM_ORDER))
+        )
+        rows = session.execute(statement).all()
+    else:
+        # SQLite took its write lock at BEGIN: nobody claims between the read and the lease.
+        ids = due.subquery()
+        rows = session.execute(
+            sa_select(
+                *(outbox.c[name] for name in _CLAIMED_COLUMNS),
+                *(messages.c[name] for name in _MESSAGE_COLUMNS),
+            )
+            .select_from(outbox.outerjoin(messages, messages.c.id == outbox.c.message_id))
+            .where(outbox.c.id.in_(sa_select(ids.c.id)))
+            .order_by(*(outbox.c[name] for name in _CLAIM_ORDER))
+        ).all()
+        if rows:
+            session.execute(
+                sa_update(outbox)
+                .where(outbox.c.id.in_([row[0] for row in rows]))
+                .values(lease_values)
+            )
+    return [Claimed(*row) for row in rows]
 
 
 def _held(session: Session, claimed: Claimed, worker: str) -> OutboxItem | None:
@@ -183,7 +209,6 @@ def _held(session: Session, claimed: Claimed, worker: str) -> OutboxItem | None:
     return item
 
 
-_MESSAGES = Message.__table__  # type: ignore[attr-defined]
 # Plain executemany (not the ORM's bulk update): one round trip for a whole group of rows.
 _MARK_SENT = (
     _MESSAGES.update()
@@ -214,14 +239,16 @@ def settle_sent_many(
     """
     if not sent:
         return 0
+    # Plain table statements (not the ORM's bulk delete, which evaluates its criteria against
+    # the session's objects): a group of a few dozen rows is settled several times a second.
     held = set(
         session.execute(
-            delete(OutboxItem)
+            _OUTBOX.delete()
             .where(
-                col(OutboxItem.id).in_([claimed.outbox_id for claimed, _ in sent]),
-                OutboxItem.claimed_by == worker,
+                any_of(session, _OUTBOX.c.id, [claimed.outbox_id for claimed, _ in sent]),
+                _OUTBOX.c.claimed_by == worker,
             )
-            .returning(col(OutboxItem.id))
+            .returning(_OUTBOX.c.id)
         ).scalars()
     )
     updates = sorted(  # a stable lock order, so concurrent settles cannot deadlock
@@ -243,8 +270,17 @@ def settle_sent_many(
 def _apply_early_statuses(session: Session, wamids: list[str]) -> list[Message]:
     if not wamids:
         return []
-    early = session.exec(select(StatusEvent).where(col(StatusEvent.wamid).in_(wamids))).all()
-    best: dict[str, StatusEvent] = {}
+    events = StatusEvent.__table__  # type: ignore[attr-defined]
+    early = session.execute(
+        sa_select(
+            events.c.wamid,
+            events.c.status,
+            events.c.meta_timestamp,
+            events.c.error_code,
+            events.c.error_title,
+        ).where(any_of(session, events.c.wamid, wamids))
+    ).all()
+    best: dict[str, Any] = {}
     for event in early:
         current = best.get(event.wamid)
         if current is None or STATUS_RANK.get(event.status, 0) > STATUS_RANK.get(current.status, 0):

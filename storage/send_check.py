@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from flows.policy import Outgoing, Recipient, Refusal, send_refusal
+from storage.bulk import any_of
 from storage.models import Consent, Contact, Suppression
 from storage.outbox import Claimed
-from storage.suppression import suppression_digest
+from storage.suppression import suppression_digester
 from storage.types import utcnow
 
 
@@ -52,6 +53,7 @@ def refused_now(
 def _recipients(
     session: Session, contact_ids: set[int | None], *, suppression_key: bytes
 ) -> dict[int, Recipient]:
+    ids = [i for i in contact_ids if i is not None]
     found = session.execute(
         select(
             Contact.id,
@@ -59,34 +61,35 @@ def _recipients(
             Contact.user_id,
             Contact.parent_user_id,
             Contact.marketing_held_until,
-        ).where(col(Contact.id).in_(contact_ids))
+        ).where(any_of(session, Contact.id, ids))
     ).all()
     # A person is suppressed when any number or user id they have is (C18, C27).
+    digest = suppression_digester(suppression_key)
     digests = {
-        contact_id: {suppression_digest(suppression_key, i) for i in identifiers if i}
-        for contact_id, *identifiers, _ in found
+        contact_id: {digest(i) for i in identifiers if i} for contact_id, *identifiers, _ in found
     }
     every = set().union(*digests.values())
     suppressed: set[str] = set()
     if every:
         suppressed = set(
             session.execute(
-                select(Suppression.digest).where(col(Suppression.digest).in_(every))
+                select(Suppression.digest).where(any_of(session, Suppression.digest, every))
             ).scalars()
         )
-    consents = session.execute(
-        select(Consent.contact_id, Consent.category, Consent.granted, Consent.confirmed).where(
-            col(Consent.contact_id).in_(contact_ids), col(Consent.granted).is_(True)
+    sendable: dict[int, set[str]] = {}
+    awaiting: dict[int, set[str]] = {}
+    for contact_id, category, confirmed in session.execute(
+        select(Consent.contact_id, Consent.category, Consent.confirmed).where(
+            any_of(session, Consent.contact_id, ids), col(Consent.granted).is_(True)
         )
-    ).all()
+    ):
+        (sendable if confirmed else awaiting).setdefault(contact_id, set()).add(category)
     return {
         contact_id: Recipient(
             known=True,
             suppressed=not digests[contact_id].isdisjoint(suppressed),
-            sendable=frozenset(c for i, c, _, ok in consents if i == contact_id and ok),
-            awaiting_confirmation=frozenset(
-                c for i, c, _, ok in consents if i == contact_id and not ok
-            ),
+            sendable=frozenset(sendable.get(contact_id, ())),
+            awaiting_confirmation=frozenset(awaiting.get(contact_id, ())),
             marketing_held_until=held_until,
         )
         for contact_id, *_, held_until in found

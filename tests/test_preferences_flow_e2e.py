@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 from flask import Flask
 
 from bot.dev import simulate
 from bot.dev.simulate_kinds import flow_reply_body
+from bot.graph.client import GraphClient
 from bot.wiring.services import services
 from tests.conftest import ROOT, Api
 from tests.conversation import PROMPT_BUTTONS, WA_ID, consents, ledger
@@ -68,7 +70,12 @@ class Customer:
     def __init__(self, app: Flask, graph: Graph, wa_id: str) -> None:
         self.app, self.graph, self.wa_id = app, graph, wa_id
         self.client = app.test_client()
-        self.dispatcher = services(app).dispatcher(concurrency=1)
+        # The app's Graph client, over a requests session so that `responses` answers it (the
+        # app's own posts through urllib3 directly, which `responses` does not see).
+        http = requests.Session()
+        token = services(app).settings.access_token or ""
+        transport = GraphClient(http, access_token=token, base_url=API_URL)
+        self.dispatcher = services(app).dispatcher(concurrency=1, transport=transport)
 
     def post(self, body: bytes) -> list[tuple[dict[str, Any], str]]:
         secret = services(self.app).settings.app_secret

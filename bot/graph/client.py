@@ -36,9 +36,10 @@ def pooled_session(base_url: str, pool_size: int) -> requests.Session:
     """A session for the one Graph API host, with the environment's settings read once.
 
     By default requests reads the proxy variables and the CA bundle variables again on every
-    call, which is a fifth of a dispatcher's CPU at a thousand messages a second. The host never
-    changes, so they are resolved here: HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE/
-    CURL_CA_BUNDLE still apply, as they stand when the process starts.
+    call. The host never changes, so they are resolved here: HTTPS_PROXY/NO_PROXY and
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE still apply, as they stand when the process starts. The
+    app's dispatcher posts through the leaner :class:`bot.graph.http.PooledHTTP`; this session
+    is for whoever wants requests itself (the dispatcher bench's HTTP ceiling).
     """
     session = requests.Session()
     session.proxies = get_environ_proxies(base_url)
@@ -65,16 +66,23 @@ class Transport(Protocol):
         ...
 
 
+class Poster(Protocol):
+    """What GraphClient posts through: a ``requests.Session``, or the dispatcher's leaner
+    :class:`bot.graph.http.PooledHTTP` (same answers, same exceptions)."""
+
+    def post(self, url: str, *, json: Any, headers: dict[str, str], timeout: Any) -> Any: ...
+
+
 class GraphClient:
     """Posts messages to ``{base_url}/{phone_number_id}/messages`` with a bearer token.
 
-    The ``requests.Session`` is passed in and owned by the caller, so connections are pooled
-    across sends and tests can hand in a session of their own.
+    The session is passed in and owned by the caller, so connections are pooled across sends
+    and tests can hand in a session of their own.
     """
 
     def __init__(
         self,
-        session: requests.Session,
+        session: Poster,
         *,
         access_token: str,
         base_url: str = DEFAULT_BASE_URL,
@@ -115,13 +123,14 @@ class GraphClient:
             # could deliver the message twice.
             # Only the keys are quoted: the answer's "contacts" repeat the phone number.
             raise GraphError(f"Meta's answer carries no message id (keys: {sorted(body)})")
-        log.debug(
-            "sent %s to %s from %s: %s",
-            payload.get("type"),
-            mask_recipient(recipient_of(payload)),
-            phone_number_id,
-            wamid,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the masking is not free, once per message
+            log.debug(
+                "sent %s to %s from %s: %s",
+                payload.get("type"),
+                mask_recipient(recipient_of(payload)),
+                phone_number_id,
+                wamid,
+            )
         return wamid
 
     def mark_read(self, phone_number_id: str, message_id: str) -> None:

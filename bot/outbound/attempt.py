@@ -65,40 +65,64 @@ class ConsentCheck:
 class Batch:
     """One claimed batch: when its lease started, and its send-time consent check."""
 
-    def __init__(self, rows: list[Claimed], *, check: ConsentCheck, lease: timedelta) -> None:
+    def __init__(
+        self,
+        rows: list[Claimed],
+        *,
+        check: ConsentCheck,
+        lease: timedelta,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rows = rows
-        self.started = time.monotonic()
+        self._monotonic = monotonic  # tests hold it to age the consent check at will
+        self.started = monotonic()
         self._check = check
         self._lease = lease
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
         self._refused: dict[int, str] = {}
+        # Rows whose check has not been asked yet: only these are read again.
+        self._unasked = {row.outbox_id for row in rows}
+        self._asked = threading.Lock()
 
     def lease_running_out(self) -> bool:
         # A send that starts in the second half of the lease could outlast it, and another
         # dispatcher would then claim the row and send it a second time.
-        return time.monotonic() - self.started > self._lease.total_seconds() / 2
+        return self._monotonic() - self.started > self._lease.total_seconds() / 2
 
     def refusal(self, row: Claimed) -> str | None:
         """Why this row may not be sent now (consent withdrawn, number erased), if so.
 
-        Read for the whole batch at once, and again once older than CONSENT_CHECK_MAX_AGE_SECONDS:
-        the check stays close to the send without a query per message.
+        Read for the whole batch at once, and again once older than CONSENT_CHECK_MAX_AGE_SECONDS
+        for the rows not yet asked about: the check stays close to the send without a query per
+        message, and a batch's later reads shrink as its rows go out.
         """
         if row.kind != "message" or row.contact_id is None:
             return None
-        if time.monotonic() - self._checked_at > CONSENT_CHECK_MAX_AGE_SECONDS:
+        if self._monotonic() - self._checked_at > CONSENT_CHECK_MAX_AGE_SECONDS:
             # The first check of a batch waits for the read; later ones let one thread read
             # again while the others go on with the previous answer, a moment older.
             first = self._checked_at == float("-inf")
             if self._lock.acquire(blocking=first):
                 try:
-                    if time.monotonic() - self._checked_at > CONSENT_CHECK_MAX_AGE_SECONDS:
-                        refused = self._check.refused(self.rows)
-                        self._refused, self._checked_at = refused, time.monotonic()
+                    if self._monotonic() - self._checked_at > CONSENT_CHECK_MAX_AGE_SECONDS:
+                        self._read_again()
                 finally:
                     self._lock.release()
+        with self._asked:
+            self._unasked.discard(row.outbox_id)
         return self._refused.get(row.outbox_id)
+
+    def _read_again(self) -> None:
+        """Check the rows not asked about yet (this one among them); the others keep the
+        answer they were given."""
+        with self._asked:
+            unasked = set(self._unasked)
+        refused = self._check.refused([row for row in self.rows if row.outbox_id in unasked])
+        kept = {
+            outbox_id: why for outbox_id, why in self._refused.items() if outbox_id not in unasked
+        }
+        self._refused, self._checked_at = {**kept, **refused}, self._monotonic()
 
 
 class Sender:

@@ -31,7 +31,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 import bot.outbound.settle
-from bot.graph.client import GraphClient, pooled_session
+from bot.graph.client import GraphClient
+from bot.graph.http import PooledHTTP
 from bot.graph.payloads import text_payload
 from bot.outbound.loop import Dispatcher
 from bot.wiring.services import services
@@ -74,8 +75,8 @@ def app_config(app_config: dict[str, str], fake: FakeGraph) -> dict[str, str]:
 def graph_client(
     fake: FakeGraph, token: str = TOKEN, timeout: tuple[float, float] = CLIENT_TIMEOUT
 ) -> GraphClient:
-    session = pooled_session(fake.base_url, pool_size=32)  # the session the app makes
-    return GraphClient(session, access_token=token, base_url=fake.base_url, timeout=timeout)
+    http = PooledHTTP(fake.base_url, pool_size=32)  # the client the app makes
+    return GraphClient(http, access_token=token, base_url=fake.base_url, timeout=timeout)
 
 
 MakeDispatcher = Callable[..., Dispatcher]

@@ -307,3 +307,21 @@ def test_while_redis_is_down_each_process_keeps_sending_at_the_configured_rate()
     assert waits[-1] == pytest.approx(0.01)  # then paced at 100/s
     limiter.pace("4917000000001", 5)
     assert limiter.acquire("4917000000001") is None  # Meta's pacing still holds locally
+
+
+def test_the_redis_limiter_loads_its_script_again_after_redis_forgot_it(
+    redis_key: tuple[str, str],
+) -> None:
+    url, key = redis_key
+    clock = ManualClock()
+    connection = redis.Redis.from_url(url)
+    try:
+        limiter = RedisRateLimiter(connection, key, 100, clock=clock)
+        burst = int(burst_for(100))
+        assert [limiter.acquire() for _ in range(burst)] == [0] * burst
+        connection.script_flush()  # as after a restart of Redis
+        # Answered all the same, from the bucket as it stood.
+        assert limiter.acquire() == pytest.approx(0.01)
+        assert limiter.acquire() == pytest.approx(0.02)
+    finally:
+        connection.close()
