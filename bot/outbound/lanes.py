@@ -1,15 +1,13 @@
 """Per-recipient lanes: one recipient's messages leave in order, different recipients side by side.
 
-Each lane is a queue of claimed rows for one recipient, run by one sending thread until it is
-empty; rows claimed later for a recipient already being sent to join its queue. A thread that
-empties a lane takes the next lane waiting, so a batch costs a task per thread, not per lane.
-The threads report each attempt to a list the dispatcher's own thread takes and settles in
-groups; it is woken for a group's first attempt and when everything in flight has reported,
-not for every attempt.
+Each lane is a queue of claimed rows for one recipient, run by one thread of the pool until it
+is empty; rows claimed later for a recipient already being sent to join its queue. The threads
+report each attempt to a queue the dispatcher's own thread reads and settles in groups.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import deque
@@ -45,56 +43,49 @@ class Lanes:
         self._halt = halt
         self._concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
-        # Rows waiting or being sent, by lane; a lane ends when its queue is empty.
+        # Rows waiting or being sent, by lane; a lane's thread takes them in order and ends
+        # when its queue is empty.
         self._lanes: dict[object, deque[tuple[Claimed, Batch]]] = {}
-        self._waiting: deque[object] = deque()  # lanes no thread runs yet, oldest first
-        self._threads = 0  # sending threads at work (each runs lanes until none waits)
         self._lock = threading.Lock()
-        # Attempts reported and not yet taken; the dispatcher's thread waits on `_reported`.
-        self._results: list[Attempt] = []
-        self._reported = threading.Condition(threading.Lock())
-        self._awaited = 0  # how many reports end the gathering of a group at once
+        self._results: queue.Queue[Attempt] = queue.Queue()
         self.in_flight = 0  # submitted, not yet settled (the dispatcher's own thread only)
 
     def start(self, batch: Batch) -> None:
-        """Hand rows to the sending threads: a new lane per recipient not being sent to yet,
-        and a thread for each new lane while fewer than `concurrency` are at work."""
+        """Hand rows to the sending threads: a new lane per recipient not being sent to yet."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="send")
+        started = self._queue(batch)
         self.in_flight += len(batch.rows)
-        with self._lock:
-            self._waiting.extend(self._queue(batch))
-            more = min(len(self._waiting), self._concurrency - self._threads)
-            self._threads += more
-        for _ in range(more):
+        for key in started:
             try:
-                self._pool.submit(self._work)
+                self._pool.submit(self._run, key, self._results.put)
             except RuntimeError:
                 # The interpreter is exiting (a gunicorn worker stopping): concurrent.futures
                 # refuses new work before atexit stops this dispatcher. Give these rows back.
                 self._halt.halt(Halt.EXITING)
-                self._give_back_if_no_thread_left()
+                with self._lock:
+                    unsent = self._lanes.pop(key)
+                for row, _ in unsent:
+                    self._results.put(Attempt(row, AttemptKind.SKIPPED, reason="shutting down"))
 
     def run_here(self, batch: Batch, report: Report) -> None:
         """Send the batch in this thread, one row at a time, reporting each as it ends."""
-        with self._lock:
-            keys = self._queue(batch)
-        for key in keys:
+        for key in self._queue(batch):
             self._run(key, report)
 
     def settle_next_group(self, interval: float, settle: Callable[[list[Attempt]], None]) -> None:
         """Wait for the next attempt, gather what else arrives within interval, and settle
         them together."""
-        with self._reported:
-            self._awaited = self.in_flight
-            self._reported.wait_for(lambda: self._results)
-            deadline = time.monotonic() + interval
-            while len(self._results) < self.in_flight:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0 or not self._reported.wait(timeout):
-                    break
-            group, self._results = self._results, []
-            self._awaited = 0
+        group = [self._results.get()]
+        deadline = time.monotonic() + interval
+        while len(group) < self.in_flight:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                group.append(self._results.get(timeout=timeout))
+            except queue.Empty:
+                break
         try:
             settle(group)
         finally:
@@ -106,53 +97,18 @@ class Lanes:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _report(self, attempt: Attempt) -> None:
-        with self._reported:
-            self._results.append(attempt)
-            reported = len(self._results)
-            # Only the group's first attempt and its last awaited one wake the dispatcher.
-            if reported == 1 or reported == self._awaited:
-                self._reported.notify()
-
-    def _give_back_if_no_thread_left(self) -> None:
-        """A thread could not be started: if none is at work, report the waiting lanes' rows
-        unsent (a thread at work would take them, and find the dispatcher halted)."""
-        with self._lock:
-            self._threads -= 1
-            if self._threads > 0:
-                return
-            unsent = [row for key in self._waiting for row, _ in self._lanes.pop(key)]
-            self._waiting.clear()
-        for row in unsent:
-            self._report(Attempt(row, AttemptKind.SKIPPED, reason="shutting down"))
-
     def _queue(self, batch: Batch) -> list[object]:
-        """Append each row to its recipient's lane; the keys of the lanes that are new.
-        The caller holds the lock."""
+        """Append each row to its recipient's lane; the keys of the lanes that are new."""
         started = []
-        for row in batch.rows:
-            key = lane_key(row)
-            lane = self._lanes.get(key)
-            if lane is None:
-                self._lanes[key] = lane = deque()
-                started.append(key)
-            lane.append((row, batch))
+        with self._lock:
+            for row in batch.rows:
+                key = lane_key(row)
+                lane = self._lanes.get(key)
+                if lane is None:
+                    self._lanes[key] = lane = deque()
+                    started.append(key)
+                lane.append((row, batch))
         return started
-
-    def _work(self) -> None:
-        """A sending thread: run the lanes waiting, one after another, until none is left."""
-        while True:
-            with self._lock:
-                if not self._waiting:
-                    self._threads -= 1
-                    return
-                key = self._waiting.popleft()
-            try:
-                self._run(key, self._report)
-            except BaseException:
-                with self._lock:
-                    self._threads -= 1  # a thread's place for the lanes still waiting
-                raise
 
     def _run(self, key: object, report: Report) -> None:
         """Send a lane's rows one after another, until its queue is empty."""
