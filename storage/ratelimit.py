@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -114,19 +114,31 @@ class RedisRateLimiter:
     def _evaluate(self, keys: list[str], args: list[float]) -> bytes:
         """The script on this thread's own connection; loaded again if Redis forgot it."""
         connection = getattr(self._own, "connection", None)
+        fresh = connection is None
         if connection is None:
             pool = self.connection.connection_pool
             connection = self._own.connection = pool.connection_class(**pool.connection_kwargs)
         try:
             try:
-                connection.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
-                return connection.read_response()
-            except redis.exceptions.NoScriptError:  # Redis restarted, or its scripts flushed
-                connection.send_command("EVAL", _ACQUIRE, len(keys), *keys, *args)
-                return connection.read_response()
+                return self._run(connection, keys, args)
+            except redis.exceptions.ConnectionError:
+                if fresh:
+                    raise
+                # A connection an outage broke while this thread was idle: one new try on a
+                # new connection, as redis-py's pool would, before the bucket falls back.
+                connection.disconnect()
+                return self._run(connection, keys, args)
         except BaseException:
             connection.disconnect()  # whatever was half said, the next call starts afresh
             raise
+
+    def _run(self, connection: Any, keys: list[str], args: list[float]) -> bytes:
+        try:
+            connection.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:  # Redis restarted, or its scripts flushed
+            connection.send_command("EVAL", _ACQUIRE, len(keys), *keys, *args)
+            return connection.read_response()
 
     def penalise(self, seconds: float) -> None:
         self._script(keys=[self.key], args=self._args(seconds))
