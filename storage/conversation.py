@@ -40,28 +40,21 @@ def insert_inbound(
     original_wamid: str | None = None,
 ) -> str | None:
     """Store an inbound message; its id, or None when this wamid was already stored."""
-    message_id = new_id()
-    inserted = insert_ignoring_conflict(
-        session,
-        Message,
+    values = _inbound(
         {
-            "id": message_id,
             "contact_id": contact_id,
-            "direction": "in",
             "wamid": wamid,
             "phone_number_id": phone_number_id,
             "type": type,
             "text": text,
-            "status": "received",
             "meta_timestamp": meta_timestamp,
-            "created_at": utcnow(),
             "context_wamid": context_wamid,
             "group_id": group_id,
             "original_wamid": original_wamid,
             "raw": raw,
-        },
+        }
     )
-    return message_id if inserted else None
+    return values["id"] if insert_ignoring_conflict(session, Message, values) else None
 
 
 def insert_inbound_many(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -69,13 +62,13 @@ def insert_inbound_many(session: Session, rows: list[dict[str, Any]]) -> set[str
     wamids stored now, leaving out those stored before."""
     if not rows:
         return set()
-    now = utcnow()
-    values = [
-        {"id": new_id(), "direction": "in", "status": "received", "created_at": now, **row}
-        for row in rows
-    ]
     statement = insert_ignoring(session.get_bind().dialect.name, _MESSAGE, ("wamid",))
-    return {row.wamid for row in session.execute(statement, values)}
+    return {row.wamid for row in session.execute(statement, [_inbound(row) for row in rows])}
+
+
+def _inbound(row: dict[str, Any]) -> dict[str, Any]:
+    """An inbound row as the log keeps it: a new id, received now."""
+    return {"id": new_id(), "direction": "in", "status": "received", "created_at": utcnow(), **row}
 
 
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]

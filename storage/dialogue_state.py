@@ -11,13 +11,13 @@ from collections.abc import Collection
 
 from sqlmodel import Session, col, select
 
-from flows.model import DialogueState, Sent, Stage, StepResult
+from flows.model import DialogueState, Stage, StepResult
 from flows.policy import Purpose
 from storage.bulk import any_of
 from storage.consents import record
 from storage.models import Consent, Contact, DialogueRow, WebOptinRequest
 from storage.outbox import cancel_pending
-from storage.shown import NOTHING_SHOWN, LastShown, Question, last_shown
+from storage.shown import NOTHING_SHOWN, LastShown, last_shown
 from storage.types import utcnow
 from storage.web_optin import as_requested, live_requests
 
@@ -93,21 +93,10 @@ def _state(
         # when the dispatcher settles a send: the log is the one truth about what went out,
         # whichever process sent it and however often it was retried, and it needs no write
         # from the dispatcher into a row the webhook holds locked.
-        last_question=_sent(shown.question),
+        last_question=shown.question,
         withdrawn_at=shown.withdrawn_at,
     )
     return row, state
-
-
-def _sent(question: Question | None) -> Sent | None:
-    if question is None:
-        return None
-    return Sent(
-        wamid=question.wamid,
-        text_version=question.text_version,
-        sent_at=question.created_at,
-        message_id=question.id,
-    )
 
 
 def save_result(

@@ -2,9 +2,10 @@
 
 Storing a message asks three things of its sender: were they erased (C25), which contacts hold
 their number or user id now (locked), and which contact held one of them before a change. Asked
-per message that is three round trips; asked here for the whole body it is two, whatever its
-size. An answer goes stale once the transaction changes the people it is about, so each message
-that does marks their identifiers touched, and a later message naming one of them asks again.
+per message that is three round trips; asked here for the whole body it is one, whatever its
+size, and a second to read the holders' rows when there are any. An answer goes stale once the
+transaction changes the people it is about, so each message that does marks their identifiers
+touched, and a later message naming one of them asks again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, bindparam, cast, literal, null, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    literal,
+    null,
+    union_all,
+)
 from sqlmodel import Session, col, func, select
 
 from storage.db import is_postgres
@@ -113,7 +124,7 @@ def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identit
 # Built once (a body's lookup is on every webhook's path), with the keys as expanding lists.
 _DIGESTS = bindparam("digests", expanding=True)
 _KEYS = bindparam("keys", expanding=True)
-_ERASURES_AND_CHANGES = union_all(
+_ERASURES_AND_CHANGES = (
     # The last erasure per digest: the erasure record, and the erasure's suppression.
     select(
         literal(_ERASED).label("kind"),
@@ -144,7 +155,7 @@ _ERASURES_AND_CHANGES = union_all(
 )
 
 
-def _people(*, locked: bool):  # type: ignore[no-untyped-def]
+def _people(*, locked: bool) -> CompoundSelect:
     """(kind, name, previous, at, contact_id) rows: the erasures and changes, and the holders'
     ids (locked in id order, so two bodies naming the same people never deadlock)."""
     holders = (
@@ -155,7 +166,7 @@ def _people(*, locked: bool):  # type: ignore[no-untyped-def]
     held = (holders.with_for_update() if locked else holders).cte("held")
     # The erasures first: their columns' types are the union's (times read as aware on SQLite).
     return union_all(
-        *_ERASURES_AND_CHANGES.selects,
+        *_ERASURES_AND_CHANGES,
         select(
             literal(_HELD),
             cast(null(), String),

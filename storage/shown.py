@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, literal, union_all
 from sqlmodel import Session, col, select
 
+from flows.model import Sent
 from flows.policy import QUESTION_PURPOSES, WITHDRAWAL_PURPOSES, Purpose
 from storage.models import Message
 
@@ -35,22 +36,12 @@ def sent_to_contact(session: Session, *, contact_id: int, wamid: str) -> Message
 
 
 @dataclass(frozen=True, slots=True)
-class Question:
-    """A question as the dialogue cites it."""
-
-    id: str
-    wamid: str | None
-    text_version: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class LastShown:
     """The newest question queued for a contact (sent or about to be), and when a withdrawal
     was last confirmed to them: the time its confirmation was queued, on the clock that times
     every question we queue."""
 
-    question: Question | None
+    question: Sent | None  # as the dialogue cites it
     withdrawn_at: datetime | None
 
 
@@ -111,8 +102,11 @@ def last_shown(session: Session, *, contact_ids: Collection[int]) -> dict[int, L
     for contact_id, rows in found.items():
         question, withdrawal = rows.get(_QUESTION), rows.get(_WITHDRAWAL)
         shown[contact_id] = LastShown(
-            question=Question(
-                question.id, question.wamid, question.text_version, question.created_at
+            question=Sent(
+                wamid=question.wamid,
+                text_version=question.text_version,
+                sent_at=question.created_at,
+                message_id=question.id,
             )
             if question
             else None,

@@ -177,16 +177,8 @@ def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Appli
 
 def _record_one(driver: psycopg.Connection[Any], row: StatusRow) -> Applied:
     params = {
-        "wamid": row.wamid,
-        "status": row.status,
-        "rank": STATUS_RANK.get(row.status, 0),
-        "phone_number_id": row.phone_number_id,
-        "recipient_id": row.recipient_id,
-        "recipient_user_id": row.recipient_user_id,
-        "participant": row.recipient_participant_id,
+        **_fields(row),
         "at": row.meta_timestamp,
-        "code": row.error_code,
-        "title": row.error_title,
         "raw": None if row.raw is None else json.dumps(row.raw),
         "now": utcnow(),
     }
@@ -198,8 +190,12 @@ def _record_one(driver: psycopg.Connection[Any], row: StatusRow) -> Applied:
 
 
 def _values(n: int, row: StatusRow) -> dict[str, Any]:
+    """A row of the body's JSON document (json_to_recordset reads the time from text)."""
+    return {"n": n, **_fields(row), "at": row.meta_timestamp.isoformat(), "raw": row.raw}
+
+
+def _fields(row: StatusRow) -> dict[str, Any]:
     return {
-        "n": n,
         "wamid": row.wamid,
         "status": row.status,
         "rank": STATUS_RANK.get(row.status, 0),
@@ -207,10 +203,8 @@ def _values(n: int, row: StatusRow) -> dict[str, Any]:
         "recipient_id": row.recipient_id,
         "recipient_user_id": row.recipient_user_id,
         "participant": row.recipient_participant_id,
-        "at": row.meta_timestamp.isoformat(),
         "code": row.error_code,
         "title": row.error_title,
-        "raw": row.raw,
     }
 
 

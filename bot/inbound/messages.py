@@ -89,7 +89,8 @@ def _independent(round_: list[InboundMessage], known: KnownPeople) -> int:
             or identity.username
         ):
             return count  # found by its history or a weak match: read as it comes
-        contacts.add(holders[0].id if holders else None)
+        if holders:
+            contacts.add(holders[0].id)
     return len(round_)
 
 

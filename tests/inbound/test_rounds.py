@@ -149,7 +149,7 @@ def _new_and_late(prefix: str, new: str, late: str) -> list[bytes]:
 @pytest.mark.parametrize(
     ("new", "late"), [("yes", "stop"), ("choose", "orders"), ("stop", "start"), ("help", "yes")]
 )
-def test_two_numbers_of_one_person_in_one_body_act_as_posted_one_by_one(
+def test_c27_two_numbers_of_one_person_in_one_body_act_as_posted_one_by_one(
     meta: MetaWebhook, engine: Engine, new: str, late: str
 ) -> None:
     """The late message reaches the person by their old number, the other by the new: two

@@ -64,7 +64,7 @@ def _people(session: Session) -> list[Identity]:
     ]
 
 
-def test_the_body_lookup_answers_as_each_query_would(engine: Engine) -> None:
+def test_c25_c27_the_body_lookup_answers_as_each_query_would(engine: Engine) -> None:
     with session_scope(engine) as session:
         identities = _people(session)
         known = look_up_people(session, key=KEY, identities=identities)
