@@ -47,6 +47,7 @@ from storage.db import make_engine
 from storage.models import Contact, Message, OutboxItem
 from storage.types import utcnow
 from tests.bench import Result, fresh_schema, postgres_url, redis_url
+from tests.bench.serving import cpu_seconds
 
 RECIPIENTS = 1_000
 SECONDS_EACH = 10
@@ -185,12 +186,6 @@ def transport_ceiling(url: str, seconds: float = 3.0, threads: int = 16) -> floa
 # --- one run ----------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _worker_env(database_url: str, fake_url: str, rate: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "BENCH_"))}
     env.update(
@@ -277,8 +272,8 @@ def measure(
                 raise SystemExit(f"dispatchers did not start; see {logs}")
             time.sleep(0.1)
 
-        cpu_before = sum(_cpu_seconds(p.pid) for p, _ in workers)
-        server_before = _cpu_seconds(server_pid)
+        cpu_before = cpu_seconds([p.pid for p, _ in workers])
+        server_before = cpu_seconds([server_pid])
         started = time.monotonic()
         queue_all(engine, messages, tag)
         while pending(engine):
@@ -286,8 +281,8 @@ def measure(
                 raise SystemExit(f"the outbox did not empty in 300 s; see {logs}")
             time.sleep(0.05)
         drained = time.monotonic() - started
-        cpu = sum(_cpu_seconds(p.pid) for p, _ in workers) - cpu_before
-        server_cpu = _cpu_seconds(server_pid) - server_before
+        cpu = cpu_seconds([p.pid for p, _ in workers]) - cpu_before
+        server_cpu = cpu_seconds([server_pid]) - server_before
     finally:
         for process, _ in workers:
             process.send_signal(signal.SIGTERM)

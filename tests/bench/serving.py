@@ -1,0 +1,167 @@
+"""Serving a WSGI app under gunicorn, loading it with wrk, and reading what its processes cost.
+
+Shared by the intake benches: the bare Flask webhook and the app are served and loaded the same
+way, so their figures can be compared as ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import requests
+from sqlalchemy import text
+
+from storage.db import make_engine
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 8
+WRK_THREADS = 2
+APPLICATION_NAME = "optin-bench-intake"  # tells the app's database backends apart
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What wrk reported for one run."""
+
+    requests: int
+    seconds: float
+    non2xx: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float = 0.0  # CPU per request of the workers
+    database_cpu_ms: float = 0.0  # and of the database backends serving them
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], workers: int) -> Iterator[tuple[int, int]]:
+    """A gunicorn master serving `app` until the block ends; (port, master pid)."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--log-level",
+        "warning",
+        app,
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    try:
+        _wait_until_answering(port, process)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_answering(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            requests.post(f"http://127.0.0.1:{port}/webhook", data=b"{}", timeout=30)
+            return
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def wrk(
+    port: int, bodies: Path, serving: Callable[[], list[int]], database: Callable[[], list[int]]
+) -> Load:
+    """Load the server for SECONDS; `serving` and `database` name the processes whose CPU it
+    costs."""
+    before = cpu_seconds(serving()), cpu_seconds(database())
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{SECONDS}s",
+            "-s",
+            str(HERE / "load.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={**os.environ, "BENCH_BODIES": str(bodies), "BENCH_THREADS": str(WRK_THREADS)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    load = Load(**json.loads(output.strip().splitlines()[-1]))
+    per_request = 1000 / max(load.requests, 1)
+    return replace(
+        load,
+        cpu_ms=(cpu_seconds(serving()) - before[0]) * per_request,
+        database_cpu_ms=(cpu_seconds(database()) - before[1]) * per_request,
+    )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes have used so far (those gone since count nothing)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def workers(master_pid: int) -> list[int]:
+    return [
+        int(p) for p in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    ]
+
+
+def backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the app's connections (by application_name)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": APPLICATION_NAME},
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def workers_rss_mb(master_pid: int) -> float:
+    """The largest resident set among the master's worker processes."""
+    largest = 0
+    for pid in workers(master_pid):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
+    return largest / 1024
