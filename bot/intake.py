@@ -287,15 +287,15 @@ def queue_confirmation(
             "reason": "WHATSAPP_PHONE_NUMBER_ID is not set, so the confirmation template "
             "cannot be sent; the categories stay unconfirmed",
         }
-    message = enqueue_confirmation(session, app_services, contact_id, address)
-    return answer | {"status": "queued", "message_id": message.id, "reason": None}
+    message_id = enqueue_confirmation(session, app_services, contact_id, address)
+    return answer | {"status": "queued", "message_id": message_id, "reason": None}
 
 
 def enqueue_confirmation(
     session: Session, app_services: Services, contact_id: int, address: str
-) -> Any:
+) -> str:
     """The double opt-in template to this contact (its number, else its user id), in the
-    outbox; the message row."""
+    outbox; the message's id."""
     catalog = app_services.catalog
     template = catalog.double_opt_in.template
     language = catalog.double_opt_in.language or catalog.company.default_language

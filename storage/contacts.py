@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -84,6 +86,7 @@ def lock_or_create_contact(
     wamid: str | None = None,
     suppression_key: bytes | None = None,
     known: KnownPeople | None = None,
+    inbound_at: datetime | None = None,
 ) -> tuple[Contact, bool]:
     """The person these identifiers name, and whether this transaction created them.
 
@@ -94,6 +97,8 @@ def lock_or_create_contact(
     suppression of any identifier the person had follows them to the ones they have now. Holding
     the lock serialises every change to one contact (dialogue, ledger) across workers. `known`:
     the body's answers, read and locked beforehand (storage.known_people), where they still hold.
+    `inbound_at`: the time of the person's own message this is for; a new contact is written
+    with it as their first and last inbound (note_inbound), saving an UPDATE.
     """
     if not wa_id and not user_id:
         raise ContactKeyMissing("event carries neither wa_id nor user_id")
@@ -104,9 +109,10 @@ def lock_or_create_contact(
     contact = _locate(session, identity, report, known)
     created = False
     if contact is None:
-        contact = _insert(
-            session, identity.reported() | {"name": name, "country_code": country_code}
-        )
+        values = identity.reported() | {"name": name, "country_code": country_code}
+        if inbound_at is not None:
+            values |= {"first_inbound_at": inbound_at, "last_inbound_at": inbound_at}
+        contact = _insert(session, values)
         created = contact is not None
         if contact is None:  # another transaction created them meanwhile: theirs, now locked
             contact = _locate(session, identity, report)
@@ -126,11 +132,14 @@ def lock_or_create_contact(
 def _insert(session: Session, values: dict[str, object]) -> Contact | None:
     """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
     another transaction holds one of its keys."""
-    dialect = session.get_bind().dialect.name
-    statement = select(Contact).from_statement(
-        insert_ignoring(dialect, _CONTACT, tuple(_CONTACT.columns.keys()))
-    )
+    statement = _insert_statement(session.get_bind().dialect.name)
     return session.scalars(statement, {**values, "created_at": utcnow()}).first()
+
+
+@lru_cache(maxsize=4)
+def _insert_statement(dialect: str) -> Any:
+    """Built once: every new customer's first message runs it."""
+    return select(Contact).from_statement(insert_ignoring(dialect, _CONTACT, _CONTACT_COLUMNS))
 
 
 _CONTACT = Contact.__table__  # type: ignore[attr-defined]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from sqlalchemy import bindparam, inspect, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from flows.model import DialogueState, Stage, StepResult
 from flows.policy import Purpose
 from storage.bulk import any_of
 from storage.consents import record
+from storage.deferred import insert_row
 from storage.models import Consent, Contact, DialogueRow, WebOptinRequest
 from storage.outbox import cancel_pending
 from storage.shown import NOTHING_SHOWN, LastShown, last_shown
@@ -110,22 +113,42 @@ def save_result(
     new_state = result.state
     # A stop said in a group withdraws with no confirmation; it still stops what was queued.
     stopped_now = row.stage != Stage.STOPPED.value and new_state.stage is Stage.STOPPED
-    row.stage = new_state.stage.value
-    row.language = new_state.language
-    row.language_chosen = new_state.language_chosen
-    row.pending = list(new_state.pending)
-    row.entry_point = new_state.entry_point
-    row.prompt_version = new_state.prompt_version
-    row.asked_at = new_state.asked_at
-    row.reprompts = new_state.reprompts
-    row.unreadable_for = new_state.unreadable_for
-    row.updated_at = utcnow()
-    session.add(row)
+    values = {
+        "contact_id": contact.id,
+        "stage": new_state.stage.value,
+        "language": new_state.language,
+        "language_chosen": new_state.language_chosen,
+        "pending": list(new_state.pending),
+        "entry_point": new_state.entry_point,
+        "prompt_version": new_state.prompt_version,
+        "asked_at": new_state.asked_at,
+        "reprompts": new_state.reprompts,
+        "unreadable_for": new_state.unreadable_for,
+        "updated_at": utcnow(),
+    }
+    if inspect(row).transient:
+        # Their first row: written with SQL (every new customer's path), now or at the next
+        # flush (storage.deferred), before anything reads it back.
+        insert_row(session, _DIALOGUE, values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
     if new_state.language and contact.language != new_state.language:
-        contact.language = new_state.language
-        session.add(contact)
+        # With SQL, not a flush of the contact (a new customer's first message sets it).
+        session.execute(_SET_LANGUAGE, {"contact": contact.id, "language": new_state.language})
+        set_committed_value(contact, "language", new_state.language)
 
     record(session, contact_id=contact.id, changes=result.changes)
     if stopped_now or any(r.purpose is Purpose.STOP for r in result.replies):
         # After STOP nothing else goes out but its one confirmation (C07).
         cancel_pending(session, contact_id=contact.id)
+
+
+_DIALOGUE = DialogueRow.__table__  # type: ignore[attr-defined]
+_CONTACT = Contact.__table__  # type: ignore[attr-defined]
+_SET_LANGUAGE = (
+    update(_CONTACT)
+    .where(_CONTACT.c.id == bindparam("contact"))
+    .values(language=bindparam("language"))
+)

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select, update
 from storage.bulk import any_of
 from storage.conversation import STATUS_RANK
 from storage.db import is_postgres
+from storage.deferred import insert_row
 from storage.models import (
     Message,
     OutboxItem,
@@ -48,53 +49,66 @@ def enqueue_message(
     priority: int = PRIORITY_ANSWER,
     now: datetime | None = None,
     message_id: str | None = None,
-) -> Message:
-    """Log an outbound message as queued and put it in the outbox, in the caller's transaction.
-    ``message_id`` is for a payload that must name its own message (a Flow's token)."""
+) -> str:
+    """Log an outbound message as queued and put it in the outbox, in the caller's transaction;
+    the message's id. ``message_id`` is for a payload that must name its own message (a Flow's
+    token). Written with SQL rather than through the session (it is on every answer's path):
+    at once, or at the next flush in a deferring block (storage.deferred)."""
     now = now or utcnow()
-    message = Message(
-        id=message_id or new_id(),
-        contact_id=contact_id,
-        direction="out",
-        phone_number_id=phone_number_id,
-        type=type,
-        text=text,
-        status="queued",
-        meta_timestamp=now,
-        created_at=now,
-        category=category,
-        purpose=purpose,
-        text_version=text_version,
-        raw=payload,
+    message = {
+        "id": message_id or new_id(),
+        "contact_id": contact_id,
+        "direction": "out",
+        "phone_number_id": phone_number_id,
+        "type": type,
+        "text": text,
+        "status": "queued",
+        "meta_timestamp": now,
+        "created_at": now,
+        "category": category,
+        "purpose": purpose,
+        "text_version": text_version,
+        "raw": payload,
+    }
+    insert_row(session, _MESSAGES, message)
+    insert_row(
+        session,
+        _OUTBOX,
+        _outbox_row(message["id"], phone_number_id, "message", payload, priority, now),
     )
-    session.add(message)
-    session.add(
-        OutboxItem(
-            message_id=message.id,
-            phone_number_id=phone_number_id,
-            kind="message",
-            payload=payload,
-            priority=priority,
-            due_at=now,
-            created_at=now,
-        )
-    )
-    return message
+    return message["id"]
+
+
+def _outbox_row(
+    message_id: str | None,
+    phone_number_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    priority: int,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "phone_number_id": phone_number_id,
+        "kind": kind,
+        "payload": payload,
+        "priority": priority,
+        "due_at": now,
+        "created_at": now,
+        "attempts": 0,
+    }
 
 
 def enqueue_read_receipt(
     session: Session, *, phone_number_id: str, wamid: str, now: datetime | None = None
 ) -> None:
     now = now or utcnow()
-    session.add(
-        OutboxItem(
-            message_id=None,
-            phone_number_id=phone_number_id,
-            kind="read_receipt",
-            payload={"message_id": wamid},
-            due_at=now,
-            created_at=now,
-        )
+    insert_row(
+        session,
+        _OUTBOX,
+        _outbox_row(
+            None, phone_number_id, "read_receipt", {"message_id": wamid}, PRIORITY_ANSWER, now
+        ),
     )
 
 

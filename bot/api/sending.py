@@ -72,7 +72,7 @@ def send_message() -> tuple[Response, int]:
         if refusal is not None:
             raise _refused(refusal, send.category, contact)
         assert contact is not None  # an unknown contact was refused
-        message = enqueue_message(
+        message_id = enqueue_message(
             session,
             contact_id=contact.id,
             phone_number_id=settings.phone_number_id,
@@ -84,7 +84,7 @@ def send_message() -> tuple[Response, int]:
             purpose=Purpose.BUSINESS,
             priority=PRIORITY_BUSINESS,
         )
-        answer = {"id": message.id, "status": "queued"}
+        answer = {"id": message_id, "status": "queued"}
         remember(session, 202, answer)
     app_services.outbox_wake.set()
     log.info("queued %s %s to %s", send.category, send.type, mask_recipient(send.to))

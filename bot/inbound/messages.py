@@ -18,6 +18,7 @@ from flows.model import DialogueState
 from storage.contacts import ContactKeyMissing, lock_or_create_contact, note_inbound
 from storage.conversation import insert_inbound, insert_inbound_many
 from storage.db import session_scope
+from storage.deferred import deferring, flush
 from storage.dialogue_state import load_states
 from storage.identity import Identity, strong_identifiers
 from storage.inbox import keep_failed_payload
@@ -36,18 +37,19 @@ def store_together(
 
     A round's senders are looked up together (storage.known_people), their dialogue states
     read together, and what the round writes is flushed together (a multi-row INSERT per
-    table) before the next round reads it back. Within a round, a message reaching someone the
-    round already wrote about reads them again, after a flush. Every contact the body names is
-    locked at the start, in id order, so two bodies naming the same people never deadlock.
+    table, storage.deferred) before the next round reads it back. Within a round, a message
+    reaching someone the round already wrote about reads them again, after a flush. Every
+    contact the body names is locked at the start, in id order, so two bodies naming the same
+    people never deadlock.
     """
     key = services.settings.suppression_key
     outcomes: list[object] = []
-    with session_scope(services.engine) as session, session.no_autoflush:
+    with session_scope(services.engine) as session, session.no_autoflush, deferring(session):
         everyone = [_identity(m) for round_ in rounds for m in round_]
         known = look_up_people(session, key=key, identities=everyone)
         for number, round_ in enumerate(rounds):
             if number:
-                session.flush()
+                flush(session)
                 known = look_up_people(session, key=key, identities=map(_identity, round_))
             states = load_states(session, known.contacts())
             together = _independent(round_, known)
@@ -56,7 +58,7 @@ def store_together(
             )
             for message in round_[together:]:
                 if not known.answers(_identifiers(message)):
-                    session.flush()
+                    flush(session)
                 outcomes.append(
                     store_message(
                         session, message, handler, suppression_key=key, known=known, states=states
@@ -245,6 +247,8 @@ def _resolve(
             wamid=event.wamid,
             suppression_key=suppression_key,
             known=known,
+            # A group message is no private message from the person (C31): see _act.
+            inbound_at=event.timestamp if event.group_id is None else None,
         )
     except ContactKeyMissing:
         keep_failed_payload(
@@ -285,7 +289,7 @@ def _act(
     loaded = None
     if written is not None:
         if contact.id in written:
-            session.flush()  # the round wrote about them: read that back
+            flush(session)  # the round wrote about them: read that back
         elif not sender.created and sender.known is not None and states is not None:
             loaded = states.get(contact.id)  # type: ignore[arg-type]
         written.add(contact.id)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
 from bot.dev import simulate
 from flows.policy import ConsentChange, ConsentSource
@@ -79,7 +79,7 @@ def sent_messages(engine: Engine, count: int) -> list[tuple[str, int]]:
         session.flush()
         assert contact.id is not None
         for n in range(count):
-            message = enqueue_message(
+            message_id = enqueue_message(
                 session,
                 contact_id=contact.id,
                 phone_number_id="1",
@@ -87,9 +87,11 @@ def sent_messages(engine: Engine, count: int) -> list[tuple[str, int]]:
                 type="text",
                 text=f"n{n}",
             )
-            message.wamid, message.status = f"wamid.OUT{n:04d}", "sent"
-            session.add(message)
-            sent.append((message.wamid, contact.id))
+            wamid = f"wamid.OUT{n:04d}"
+            session.exec(
+                update(Message).where(Message.id == message_id).values(wamid=wamid, status="sent")
+            )
+            sent.append((wamid, contact.id))
     return sent
 
 

@@ -143,7 +143,7 @@ def queue_texts(
                     assert contact.id is not None
                     contacts[to] = contact.id
                 marker = f"msg {run} {index:05d}"
-                message = enqueue_message(
+                message_id = enqueue_message(
                     session,
                     contact_id=contacts[to],
                     phone_number_id=PHONE_NUMBER_ID,
@@ -154,7 +154,7 @@ def queue_texts(
                     priority=priority,
                     now=now,
                 )
-                queued.append(Queued(message.id, contacts[to], to, marker))
+                queued.append(Queued(message_id, contacts[to], to, marker))
     return queued
 
 

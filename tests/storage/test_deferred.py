@@ -1,0 +1,133 @@
+"""Rows written with SQL rather than through the session: at once outside a deferring block;
+inside one, held until the next flush and inserted a table at a time, or dropped with an error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.dev import simulate
+from bot.dev.simulate_kinds import group_text_body
+from storage.contacts import lock_contact
+from storage.db import is_postgres, session_scope
+from storage.deferred import deferring, flush
+from storage.models import Contact, Message, OutboxItem
+from storage.outbox import enqueue_message, enqueue_read_receipt
+from tests.conftest import MetaWebhook
+
+_INSERTED = re.compile(r'INSERT INTO "?(\w+)"? ')
+
+
+@contextmanager
+def statements_on(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _queue(session: Session, contact_id: int, n: int) -> str:
+    return enqueue_message(
+        session,
+        contact_id=contact_id,
+        phone_number_id="1065",
+        payload={"n": n},
+        type="text",
+        text=f"reply {n}",
+    )
+
+
+def _rows(session: Session) -> tuple[int, int]:
+    messages = session.exec(select(func.count()).select_from(Message)).one()
+    outbox = session.exec(select(func.count()).select_from(OutboxItem)).one()
+    return messages, outbox
+
+
+def test_outside_a_deferring_block_a_queued_reply_is_in_the_tables_at_once(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session, session.no_autoflush:
+        contact = lock_contact(session, wa_id="447700900501", user_id=None)
+        message_id = _queue(session, contact.id, 1)  # type: ignore[arg-type]
+        assert _rows(session) == (1, 1)
+        queued = session.exec(select(Message).where(Message.id == message_id)).one()
+        assert (queued.status, queued.direction, queued.text) == ("queued", "out", "reply 1")
+
+
+def test_held_rows_go_in_at_the_flush_one_insert_per_table_parents_first(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session, session.no_autoflush:
+        contact = lock_contact(session, wa_id="447700900502", user_id=None)
+        with deferring(session):
+            ids = [_queue(session, contact.id, n) for n in range(5)]  # type: ignore[arg-type]
+            enqueue_read_receipt(session, phone_number_id="1065", wamid="wamid.IN502")
+            assert _rows(session) == (0, 0)  # held: nothing written yet
+            with statements_on(engine) as seen:
+                flush(session)
+            # Parents first; on PostgreSQL in one statement, elsewhere one INSERT per table.
+            assert [table for s in seen for table in _INSERTED.findall(s)] == [
+                "message",
+                "outbox",
+            ], seen
+            assert len(seen) == (1 if is_postgres(engine) else 2), seen
+            assert _rows(session) == (5, 6)
+            queued = session.exec(select(OutboxItem.message_id).where(OutboxItem.kind == "message"))
+            assert sorted(queued) == sorted(ids)
+
+
+def test_rows_held_at_the_end_of_a_block_are_written_and_kept(engine: Engine) -> None:
+    with session_scope(engine) as session, session.no_autoflush:
+        contact = lock_contact(session, wa_id="447700900503", user_id=None)
+        with deferring(session):
+            _queue(session, contact.id, 1)  # type: ignore[arg-type]
+        assert _rows(session) == (1, 1)
+    with Session(engine) as session:
+        assert _rows(session) == (1, 1)
+
+
+def test_an_error_in_the_block_writes_nothing_and_ends_the_holding(engine: Engine) -> None:
+    with session_scope(engine) as session, session.no_autoflush:
+        contact = lock_contact(session, wa_id="447700900504", user_id=None)
+        with pytest.raises(RuntimeError), deferring(session):
+            _queue(session, contact.id, 1)  # type: ignore[arg-type]
+            raise RuntimeError("refused")
+        assert _rows(session) == (0, 0)
+        _queue(session, contact.id, 2)  # type: ignore[arg-type]
+        assert _rows(session) == (1, 1)  # no longer held
+
+
+def test_a_new_customer_is_written_with_their_first_message_time_not_updated_after(
+    meta: MetaWebhook, engine: Engine
+) -> None:
+    written = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    body = simulate.text_body(wa_id="447700900505", text="hello", timestamp=written)
+    with statements_on(engine) as seen:
+        assert meta.post(body).status_code == 200
+    assert not [s for s in seen if s.startswith("UPDATE contact") and "inbound_at" in s], seen
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.wa_id == "447700900505")).one()
+        assert (contact.first_inbound_at, contact.last_inbound_at) == (written, written)
+
+
+def test_c31_a_stranger_first_seen_in_a_group_has_no_private_message_on_record(
+    meta: MetaWebhook, engine: Engine
+) -> None:
+    body = group_text_body(wa_id="447700900506", text="hello all", group_id="120363000000000506")
+    assert meta.post(body).status_code == 200
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.wa_id == "447700900506")).one()
+        assert (contact.first_inbound_at, contact.last_inbound_at) == (None, None)
