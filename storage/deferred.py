@@ -1,9 +1,10 @@
-"""New rows a transaction writes with SQL rather than through the session, held until its next
-flush and inserted then, one multi-row INSERT per table.
+"""Rows a transaction writes with SQL rather than through the session, held until its next flush
+and written then: on PostgreSQL all in one statement, elsewhere one statement per table.
 
-A body of messages writes a dialogue row, a reply and an outbox row or two per customer: built as
-ORM objects and flushed one by one, they were most of a first message's CPU. Outside a deferring
-block a row is inserted at once, so a caller never needs to know which it is in.
+A body of messages writes a dialogue row, a reply and an outbox row or two per customer, and sets
+a new customer's language: built as ORM objects and flushed one by one, they were most of a first
+message's CPU. Outside a deferring block a row is written at once, so a caller never needs to know
+which it is in.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401  (the tables, for their order)
@@ -24,19 +27,36 @@ from storage.db import is_postgres
 _KEY = "deferred_rows"
 
 
+@dataclass
+class _Held:
+    inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    # By table, then by id: a later change to the same row's columns wins.
+    updates: dict[Table, dict[object, dict[str, Any]]] = field(default_factory=dict)
+
+
 def insert_row(session: Session, table: Table, row: dict[str, Any]) -> None:
     """Insert the row now, or at the next flush inside a deferring block."""
-    pending: dict[Table, list[dict[str, Any]]] | None = session.info.get(_KEY)
-    if pending is None:
+    held: _Held | None = session.info.get(_KEY)
+    if held is None:
         session.execute(_INSERT[table], row)
     else:
-        pending.setdefault(table, []).append(row)
+        held.inserts.setdefault(table, []).append(row)
+
+
+def update_row(session: Session, table: Table, row_id: object, values: dict[str, Any]) -> None:
+    """Set these columns of the row with this id (the table's key) now, or at the next flush
+    inside a deferring block."""
+    held: _Held | None = session.info.get(_KEY)
+    if held is None:
+        session.execute(_update(table, tuple(values)), {**values, "row_id": row_id})
+    else:
+        held.updates.setdefault(table, {}).setdefault(row_id, {}).update(values)
 
 
 @contextmanager
 def deferring(session: Session) -> Iterator[None]:
-    """Hold insert_row's rows until flush(session), or until the block ends without an error."""
-    session.info[_KEY] = {}
+    """Hold the rows until flush(session), or until the block ends without an error."""
+    session.info[_KEY] = _Held()
     try:
         yield
         _write(session)
@@ -51,17 +71,27 @@ def flush(session: Session) -> None:
 
 
 def _write(session: Session) -> None:
-    pending: dict[Table, list[dict[str, Any]]] | None = session.info.get(_KEY)
-    if not pending:
+    held: _Held | None = session.info.get(_KEY)
+    if held is None or not (held.inserts or held.updates):
         return
     # Parents first (a reply's message before its outbox row), as the schema orders tables.
-    held = [(table, rows) for table in _TABLE_ORDER if (rows := pending.pop(table, None))]
-    assert not pending, f"no order known for {list(pending)}"
-    if is_postgres(session.get_bind()) and (len(held) > 1 or len(held[0][1]) > 1):
-        statement, params = _in_one_statement(held)
+    inserts = [(t, rows) for t in _TABLE_ORDER if (rows := held.inserts.pop(t, None))]
+    updates = [
+        (t, [{**values, "id": row_id} for row_id, values in changed.items()])
+        for t in _TABLE_ORDER
+        if (changed := held.updates.pop(t, None))
+    ]
+    assert not held.inserts and not held.updates, "a table outside the schema"
+    statements = len(inserts) + len(updates)
+    if is_postgres(session.get_bind()) and (statements > 1 or len((inserts or updates)[0][1]) > 1):
+        statement, params = _in_one_statement(inserts, updates)
         session.connection().exec_driver_sql(statement, params)
         return
-    for table, rows in held:
+    for table, rows in updates:
+        for row in rows:  # rarely more than one: SQLite writes locally
+            values = {k: v for k, v in row.items() if k != "id"}
+            session.execute(_update(table, tuple(values)), {**values, "row_id": row["id"]})
+    for table, rows in inserts:
         if len(rows) == 1:
             session.execute(_INSERT[table], rows[0])
         else:
@@ -70,27 +100,35 @@ def _write(session: Session) -> None:
             session.execute(_INSERT_RETURNING[table], rows).all()
 
 
-def _in_one_statement(held: list[tuple[Table, list[dict[str, Any]]]]) -> tuple[str, dict[str, str]]:
+_Rows = list[tuple[Table, list[dict[str, Any]]]]
+
+
+def _in_one_statement(inserts: _Rows, updates: _Rows) -> tuple[str, dict[str, str]]:
     """PostgreSQL: every held row in one statement, each table's rows one JSON document read
     into rows of that table (json_populate_recordset). The foreign keys are checked when the
     whole statement ends, so a reply's outbox row may go in beside its message."""
-    shape = tuple((table.name, tuple(rows[0])) for table, rows in held)
+    held = [*updates, *inserts]
+    shape = tuple(
+        (table.name, tuple(rows[0]), n < len(updates)) for n, (table, rows) in enumerate(held)
+    )
     params = {f"t{n}": json.dumps(rows, default=_json_value) for n, (_, rows) in enumerate(held)}
     return _statement(shape), params
 
 
 @lru_cache(maxsize=64)
-def _statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
     """Constant for a given set of tables and columns, so the server prepares it once."""
-    inserts = []
-    for n, (table, columns) in enumerate(shape):
-        names = ", ".join(f'"{column}"' for column in columns)
-        inserts.append(
-            f'INSERT INTO "{table}" ({names}) SELECT {names} '
-            f'FROM json_populate_recordset(NULL::"{table}", %(t{n})s::json)'
-        )
-    *first, last = inserts
-    ctes = ", ".join(f"t{n} AS ({insert})" for n, insert in enumerate(first))
+    parts = []
+    for n, (table, columns, is_update) in enumerate(shape):
+        rows = f'json_populate_recordset(NULL::"{table}", %(t{n})s::json)'
+        if is_update:
+            sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != "id")
+            parts.append(f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}".id = v.id')
+        else:
+            names = ", ".join(f'"{column}"' for column in columns)
+            parts.append(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {rows}')
+    *first, last = parts
+    ctes = ", ".join(f"t{n} AS ({part})" for n, part in enumerate(first))
     return f"WITH {ctes} {last}" if ctes else last
 
 
@@ -100,6 +138,15 @@ def _json_value(value: object) -> str:
             raise ValueError("naive datetime given; every stored time must carry a zone")
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
+
+
+@lru_cache(maxsize=16)
+def _update(table: Table, columns: tuple[str, ...]) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({column: bindparam(column) for column in columns})
+    )
 
 
 _TABLE_ORDER = tuple(SQLModel.metadata.sorted_tables)

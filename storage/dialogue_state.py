@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import inspect
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -17,7 +17,7 @@ from flows.model import DialogueState, Stage, StepResult
 from flows.policy import Purpose
 from storage.bulk import any_of
 from storage.consents import record
-from storage.deferred import insert_row
+from storage.deferred import insert_row, update_row
 from storage.models import Consent, Contact, DialogueRow, WebOptinRequest
 from storage.outbox import cancel_pending
 from storage.shown import NOTHING_SHOWN, LastShown, last_shown
@@ -136,7 +136,7 @@ def save_result(
         session.add(row)
     if new_state.language and contact.language != new_state.language:
         # With SQL, not a flush of the contact (a new customer's first message sets it).
-        session.execute(_SET_LANGUAGE, {"contact": contact.id, "language": new_state.language})
+        update_row(session, _CONTACT, contact.id, {"language": new_state.language})
         set_committed_value(contact, "language", new_state.language)
 
     record(session, contact_id=contact.id, changes=result.changes)
@@ -147,8 +147,3 @@ def save_result(
 
 _DIALOGUE = DialogueRow.__table__  # type: ignore[attr-defined]
 _CONTACT = Contact.__table__  # type: ignore[attr-defined]
-_SET_LANGUAGE = (
-    update(_CONTACT)
-    .where(_CONTACT.c.id == bindparam("contact"))
-    .values(language=bindparam("language"))
-)

@@ -17,7 +17,7 @@ from bot.dev import simulate
 from bot.dev.simulate_kinds import group_text_body
 from storage.contacts import lock_contact
 from storage.db import is_postgres, session_scope
-from storage.deferred import deferring, flush
+from storage.deferred import deferring, flush, update_row
 from storage.models import Contact, Message, OutboxItem
 from storage.outbox import enqueue_message, enqueue_read_receipt
 from tests.conftest import MetaWebhook
@@ -110,6 +110,30 @@ def test_an_error_in_the_block_writes_nothing_and_ends_the_holding(engine: Engin
         assert _rows(session) == (1, 1)  # no longer held
 
 
+def test_a_held_change_to_a_row_is_made_at_the_flush_the_last_change_winning(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session, session.no_autoflush:
+        contact = lock_contact(session, wa_id="447700900507", user_id=None)
+        table = Contact.__table__  # type: ignore[attr-defined]
+        with deferring(session):
+            update_row(session, table, contact.id, {"language": "en"})
+            update_row(session, table, contact.id, {"language": "ar"})
+            _queue(session, contact.id, 1)  # type: ignore[arg-type]
+            assert _language(session, contact.id) is None  # held
+            with statements_on(engine) as seen:
+                flush(session)
+            assert len(seen) == (1 if is_postgres(engine) else 3), seen
+            assert _language(session, contact.id) == "ar"
+            assert _rows(session) == (1, 1)
+        update_row(session, table, contact.id, {"language": "en"})
+        assert _language(session, contact.id) == "en"  # no longer held: at once
+
+
+def _language(session: Session, contact_id: int | None) -> str | None:
+    return session.exec(select(Contact.language).where(Contact.id == contact_id)).one()
+
+
 def test_a_new_customer_is_written_with_their_first_message_time_not_updated_after(
     meta: MetaWebhook, engine: Engine
 ) -> None:
@@ -118,6 +142,8 @@ def test_a_new_customer_is_written_with_their_first_message_time_not_updated_aft
     with statements_on(engine) as seen:
         assert meta.post(body).status_code == 200
     assert not [s for s in seen if s.startswith("UPDATE contact") and "inbound_at" in s], seen
+    if is_postgres(engine):  # who they are, the contact, the message, then the rest together
+        assert len(seen) == 4, seen
     with Session(engine) as session:
         contact = session.exec(select(Contact).where(Contact.wa_id == "447700900505")).one()
         assert (contact.first_inbound_at, contact.last_inbound_at) == (written, written)
