@@ -10,7 +10,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run chat test test-services lint format bench mutate clean
+.PHONY: install run chat test test-services lint format bench mutate soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ MUTANTS ?=
 mutate: install
 	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	$(BIN)/mutmut results
+
+## Flakiness check, not part of CI: ten rounds of test + test-services on a fresh clone, a busy
+## loop beside each (RUNS=3, TARGETS=test to narrow it; see .ci/soak).
+soak:
+	.ci/soak
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache mutants
