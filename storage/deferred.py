@@ -75,11 +75,13 @@ def _write(session: Session) -> None:
     if held is None or not (held.inserts or held.updates):
         return
     # Parents first (a reply's message before its outbox row), as the schema orders tables.
-    inserts = [(t, rows) for t in _TABLE_ORDER if (rows := held.inserts.pop(t, None))]
+    inserts = [(t, group) for t in _TABLE_ORDER for group in _by_columns(held.inserts.pop(t, []))]
     updates = [
-        (t, [{**values, "id": row_id} for row_id, values in changed.items()])
+        (t, group)
         for t in _TABLE_ORDER
-        if (changed := held.updates.pop(t, None))
+        for group in _by_columns(
+            [{**values, "id": row_id} for row_id, values in held.updates.pop(t, {}).items()]
+        )
     ]
     assert not held.inserts and not held.updates, "a table outside the schema"
     statements = len(inserts) + len(updates)
@@ -98,6 +100,14 @@ def _write(session: Session) -> None:
             # RETURNING makes the rows one multi-row INSERT (SQLAlchemy's insertmanyvalues)
             # rather than a statement each.
             session.execute(_INSERT_RETURNING[table], rows).all()
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The rows grouped by the columns they set: a statement writes the same columns for all."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return list(groups.values())
 
 
 _Rows = list[tuple[Table, list[dict[str, Any]]]]

@@ -130,6 +130,23 @@ def test_a_held_change_to_a_row_is_made_at_the_flush_the_last_change_winning(
         assert _language(session, contact.id) == "en"  # no longer held: at once
 
 
+def test_held_changes_to_different_columns_each_keep_their_own(engine: Engine) -> None:
+    with session_scope(engine) as session, session.no_autoflush:
+        first = lock_contact(session, wa_id="447700900508", user_id=None)
+        second = lock_contact(session, wa_id="447700900509", user_id=None)
+        table = Contact.__table__  # type: ignore[attr-defined]
+        with deferring(session):
+            update_row(session, table, first.id, {"language": "ar"})
+            update_row(session, table, second.id, {"name": "Second"})
+        rows = session.exec(
+            select(Contact.wa_id, Contact.language, Contact.name).order_by(Contact.wa_id)
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("447700900508", "ar", first.name),
+            ("447700900509", second.language, "Second"),
+        ]
+
+
 def _language(session: Session, contact_id: int | None) -> str | None:
     return session.exec(select(Contact.language).where(Contact.id == contact_id)).one()
 
