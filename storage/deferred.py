@@ -84,8 +84,8 @@ def _write(session: Session) -> None:
         )
     ]
     assert not held.inserts and not held.updates, "a table outside the schema"
-    statements = len(inserts) + len(updates)
-    if is_postgres(session.get_bind()) and (statements > 1 or len((inserts or updates)[0][1]) > 1):
+    rows_held = sum(len(rows) for _, rows in (*inserts, *updates))
+    if is_postgres(session.get_bind()) and rows_held > 1:
         statement, params = _in_one_statement(inserts, updates)
         session.connection().exec_driver_sql(statement, params)
         return
