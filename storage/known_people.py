@@ -99,10 +99,11 @@ def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identit
     changes: list[_Change] = []
     held: list[int] = []
     if named:
-        statement = _PEOPLE_LOCKED if is_postgres(session.get_bind()) else _PEOPLE
-        rows = session.execute(
-            statement, {"digests": sorted(map(digest, named)), "keys": keys or [""]}
-        )
+        params = {"digests": sorted(map(digest, named)), "keys": keys or [""]}
+        if is_postgres(session.get_bind()):
+            rows = session.connection().exec_driver_sql(_PEOPLE_POSTGRES, params)
+        else:
+            rows = session.execute(_PEOPLE, params)
         for kind, name, previous, at, contact_id in rows:
             if kind == _ERASED:
                 if at is not None and (name not in erased or erased[name] < at):
@@ -155,15 +156,14 @@ _ERASURES_AND_CHANGES = (
 )
 
 
-def _people(*, locked: bool) -> CompoundSelect:
+def _people() -> CompoundSelect:
     """(kind, name, previous, at, contact_id) rows: the erasures and changes, and the holders'
-    ids (locked in id order, so two bodies naming the same people never deadlock)."""
-    holders = (
+    ids."""
+    held = (
         select(col(Contact.id))
         .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
-        .order_by(col(Contact.id))
+        .cte("held")
     )
-    held = (holders.with_for_update() if locked else holders).cte("held")
     # The erasures first: their columns' types are the union's (times read as aware on SQLite).
     return union_all(
         *_ERASURES_AND_CHANGES,
@@ -177,6 +177,26 @@ def _people(*, locked: bool) -> CompoundSelect:
     )
 
 
-_PEOPLE = _people(locked=False)
-_PEOPLE_LOCKED = _people(locked=True)
+_PEOPLE = _people()
+
+# PostgreSQL: _PEOPLE with the holders locked in id order (so two bodies naming the same people
+# never deadlock), as constant text with the lists as arrays. Built by SQLAlchemy, the
+# expanding lists made it a new statement to render and plan for every count of identifiers;
+# constant, it is planned once per connection and executed without compiling.
+_PEOPLE_POSTGRES = f"""
+WITH held AS (
+    SELECT id FROM contact WHERE wa_id = ANY(%(keys)s) OR user_id = ANY(%(keys)s)
+    ORDER BY id FOR UPDATE
+)
+SELECT '{_ERASED}', digest, NULL::text, max(erased_at), NULL::int FROM erasure_record
+WHERE digest = ANY(%(digests)s) GROUP BY digest
+UNION ALL
+SELECT '{_ERASED}', digest, NULL, max(created_at), NULL FROM suppression
+WHERE digest = ANY(%(digests)s) AND reason = '{ERASURE_REASON}' GROUP BY digest
+UNION ALL
+SELECT '{_EARLIER}', field, previous, occurred_at, contact_id FROM identity_change
+WHERE field IN ({", ".join(f"'{key}'" for key in KEYS)}) AND previous = ANY(%(keys)s)
+UNION ALL
+SELECT '{_HELD}', NULL, NULL, NULL, id FROM held
+"""
 _BY_ID = select(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))
