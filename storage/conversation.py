@@ -4,10 +4,13 @@ moves a message through (applied by storage.statuses)."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from storage.db import is_postgres
+from storage.json_rows import document, rows_of
 from storage.models import Message, new_id
 from storage.types import utcnow
 from storage.upsert import insert_ignoring, insert_ignoring_conflict
@@ -62,8 +65,28 @@ def insert_inbound_many(session: Session, rows: list[dict[str, Any]]) -> set[str
     wamids stored now, leaving out those stored before."""
     if not rows:
         return set()
-    statement = insert_ignoring(session.get_bind().dialect.name, _MESSAGE, ("wamid",))
-    return {row.wamid for row in session.execute(statement, [_inbound(row) for row in rows])}
+    inbound = [_inbound(row) for row in rows]
+    if is_postgres(session.get_bind()):
+        columns = tuple(inbound[0])
+        assert all(tuple(row) == columns for row in inbound), "rows setting different columns"
+        found = session.connection().exec_driver_sql(
+            _inbound_from_json(columns), {"rows": document(inbound)}
+        )
+    else:
+        found = session.execute(insert_ignoring("sqlite", _MESSAGE, ("wamid",)), inbound)
+    return {wamid for (wamid,) in found}
+
+
+@lru_cache(maxsize=4)
+def _inbound_from_json(columns: tuple[str, ...]) -> str:
+    """PostgreSQL: a body's messages in one short constant statement, rows kept in their order
+    (a wamid twice in one body is stored once, as the first)."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    return (
+        f"INSERT INTO message ({names}) SELECT {names}"
+        f" FROM {rows_of('message', 'rows')} WITH ORDINALITY AS v ORDER BY v.ordinality"
+        " ON CONFLICT DO NOTHING RETURNING wamid"
+    )
 
 
 def _inbound(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,9 @@ which it is in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +21,7 @@ from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401  (the tables, for their order)
 from storage.db import is_postgres
+from storage.json_rows import document, rows_of
 
 _KEY = "deferred_rows"
 
@@ -121,7 +120,7 @@ def _in_one_statement(inserts: _Rows, updates: _Rows) -> tuple[str, dict[str, st
     shape = tuple(
         (table.name, tuple(rows[0]), n < len(updates)) for n, (table, rows) in enumerate(held)
     )
-    params = {f"t{n}": json.dumps(rows, default=_json_value) for n, (_, rows) in enumerate(held)}
+    params = {f"t{n}": document(rows) for n, (_, rows) in enumerate(held)}
     return _statement(shape), params
 
 
@@ -130,7 +129,7 @@ def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
     """Constant for a given set of tables and columns, so the server prepares it once."""
     parts = []
     for n, (table, columns, is_update) in enumerate(shape):
-        rows = f'json_populate_recordset(NULL::"{table}", %(t{n})s::json)'
+        rows = rows_of(table, f"t{n}")
         if is_update:
             sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != "id")
             parts.append(f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}".id = v.id')
@@ -140,14 +139,6 @@ def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
     *first, last = parts
     ctes = ", ".join(f"t{n} AS ({part})" for n, part in enumerate(first))
     return f"WITH {ctes} {last}" if ctes else last
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; every stored time must carry a zone")
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
 
 
 @lru_cache(maxsize=16)

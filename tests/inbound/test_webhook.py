@@ -187,6 +187,21 @@ def test_same_message_twice_is_stored_once(meta, engine):
     assert inbound_count(engine) == 1
 
 
+def test_c20_a_message_twice_in_one_body_has_one_effect(meta, engine):
+    from bot.dev import simulate
+
+    message = simulate.text_body(wa_id="491700000777", text="hello", wamid="wamid.TWICE")
+    response = meta.post(simulate.batch_body(message, message))
+    assert response.status_code == 200
+    assert response.json["messages"] == 1
+    assert response.json["duplicates"] == 1
+    with Session(engine) as session:
+        stored = session.exec(select(Message).where(Message.wamid == "wamid.TWICE")).all()
+        replies = session.exec(select(Message).where(Message.direction == "out")).all()
+    assert [m.text for m in stored] == ["hello"]
+    assert len(replies) == 1  # the consent prompt, once
+
+
 def test_statuses_out_of_order_end_at_the_furthest(meta, engine):
     from storage.contacts import lock_contact
     from storage.db import session_scope
