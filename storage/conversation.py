@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage.db import is_postgres
-from storage.json_rows import document, rows_of
+from storage.json_rows import document, insert_rows
 from storage.models import Message, new_id
 from storage.types import utcnow
 from storage.upsert import insert_ignoring, insert_ignoring_conflict
@@ -79,14 +79,8 @@ def insert_inbound_many(session: Session, rows: list[dict[str, Any]]) -> set[str
 
 @lru_cache(maxsize=4)
 def _inbound_from_json(columns: tuple[str, ...]) -> str:
-    """PostgreSQL: a body's messages in one short constant statement, rows kept in their order
-    (a wamid twice in one body is stored once, as the first)."""
-    names = ", ".join(f'"{column}"' for column in columns)
-    return (
-        f"INSERT INTO message ({names}) SELECT {names}"
-        f" FROM {rows_of('message', 'rows')} WITH ORDINALITY AS v ORDER BY v.ordinality"
-        " ON CONFLICT DO NOTHING RETURNING wamid"
-    )
+    """PostgreSQL: a body's messages in one short constant statement, in the body's order."""
+    return insert_rows("message", columns, "rows") + " ON CONFLICT DO NOTHING RETURNING wamid"
 
 
 def _inbound(row: dict[str, Any]) -> dict[str, Any]:

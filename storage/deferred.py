@@ -21,7 +21,7 @@ from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401  (the tables, for their order)
 from storage.db import is_postgres
-from storage.json_rows import document, rows_of
+from storage.json_rows import document, insert_rows, rows_of
 
 _KEY = "deferred_rows"
 
@@ -129,13 +129,12 @@ def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
     """Constant for a given set of tables and columns, so the server prepares it once."""
     parts = []
     for n, (table, columns, is_update) in enumerate(shape):
-        rows = rows_of(table, f"t{n}")
         if is_update:
             sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != "id")
+            rows = rows_of(table, f"t{n}")
             parts.append(f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}".id = v.id')
         else:
-            names = ", ".join(f'"{column}"' for column in columns)
-            parts.append(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {rows}')
+            parts.append(insert_rows(table, columns, f"t{n}"))
     *first, last = parts
     ctes = ", ".join(f"t{n} AS ({part})" for n, part in enumerate(first))
     return f"WITH {ctes} {last}" if ctes else last

@@ -9,6 +9,7 @@ the database.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,15 @@ def document(rows: list[dict[str, Any]]) -> str:
 def rows_of(table: str, parameter: str) -> str:
     """The document in parameter `parameter` read as rows of `table` (absent keys NULL)."""
     return f'json_populate_recordset(NULL::"{table}", %({parameter})s::json)'
+
+
+def insert_rows(table: str, columns: Sequence[str], parameter: str) -> str:
+    """An INSERT of the document's rows into these columns of `table`, in the document's order."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    return (
+        f'INSERT INTO "{table}" ({names}) SELECT {names}'
+        f" FROM {rows_of(table, parameter)} WITH ORDINALITY AS v ORDER BY v.ordinality"
+    )
 
 
 def _json_value(value: object) -> str:
