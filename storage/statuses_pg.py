@@ -7,7 +7,8 @@ driver splitting a query of 1,100 placeholders. Here the statement is constant, 
 prepares it once per connection, and the body's rows travel as one JSON document that
 PostgreSQL reads into a table (json_to_recordset). A body with nothing else to do in its
 transaction runs it alone in autocommit: one round trip, its COMMIT included. One status, what
-Meta mostly sends, has a smaller statement of its own, half the database's work of the general one.
+Meta mostly sends, has a smaller statement of its own, half the database's work of the general one;
+a body naming each message once, what a campaign's statuses mostly are, one without its windows.
 
 The steps are those of storage.status_steps.forward_steps, which the portable path applies in
 Python: a status moves its message only to a later stage, in body order, and a step without an
@@ -92,6 +93,46 @@ UNION ALL
 SELECT n, wamid, status, message_id, contact_id, code, title, at FROM took
 """
 
+# A body naming each message once, what a campaign's statuses mostly are: no status can follow
+# another of its message, so a fresh row is a step when it is above the stored stage, and it
+# keeps the stored error unless it brings one. The same locks, in the same order, with none of
+# the general statement's windows: about a sixth less of the database's work.
+_RECORD_EACH_ONCE = f"""
+WITH v AS (
+    SELECT * FROM json_to_recordset(%(rows)s::json) AS v(
+        n int, wamid text, status text, rank int, phone_number_id text, recipient_id text,
+        recipient_user_id text, participant text, at timestamptz, code bigint, title text,
+        raw jsonb)
+), ins AS (
+    INSERT INTO status_event (wamid, status, phone_number_id, recipient_id, recipient_user_id,
+        recipient_participant_id, meta_timestamp, error_code, error_title, raw, received_at)
+    SELECT wamid, status, phone_number_id, recipient_id, recipient_user_id, participant, at,
+        code, title, raw, %(now)s
+    FROM v ORDER BY wamid, status
+    ON CONFLICT DO NOTHING RETURNING wamid, status
+), locked AS (
+    SELECT v.n, v.wamid, v.status, v.rank, v.at, m.id AS message_id, m.contact_id,
+        {_STORED_RANK} AS stored_rank,
+        CASE WHEN v.code IS NULL AND v.title IS NULL THEN m.error_code ELSE v.code END AS code,
+        CASE WHEN v.code IS NULL AND v.title IS NULL THEN m.error_title ELSE v.title END
+            AS title
+    FROM v JOIN ins ON ins.wamid = v.wamid JOIN message AS m ON m.wamid = v.wamid
+    ORDER BY m.id FOR UPDATE OF m
+), took AS (
+    SELECT n, message_id, contact_id, wamid, status, at, code, title FROM locked
+    WHERE rank > stored_rank
+), moved AS (
+    UPDATE message AS m
+    SET status = t.status, status_at = t.at, error_code = t.code, error_title = t.title
+    FROM took AS t WHERE m.id = t.message_id
+    RETURNING m.id
+)
+SELECT NULL::int, wamid, status, NULL, NULL::int, NULL::bigint, NULL, NULL::timestamptz
+FROM ins
+UNION ALL
+SELECT n, wamid, status, message_id, contact_id, code, title, at FROM took
+"""
+
 _COLUMNS = (
     "wamid, status, phone_number_id, recipient_id, recipient_user_id, recipient_participant_id,"
     " meta_timestamp, error_code, error_title, raw, received_at"
@@ -155,8 +196,11 @@ def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Appli
     if len(rows) == 1:
         return _record_one(driver, rows[0])
     document = json.dumps([_values(n, row) for n, row in enumerate(rows)])
+    each_once = len({row.wamid for row in rows}) == len(rows)
     with driver.cursor() as cursor:
-        cursor.execute(_RECORD, {"rows": document, "now": utcnow()})
+        cursor.execute(
+            _RECORD_EACH_ONCE if each_once else _RECORD, {"rows": document, "now": utcnow()}
+        )
         returned = cursor.fetchall()
     inserted = {(wamid, status) for n, wamid, status, *_ in returned if n is None}
     steps = sorted((row for row in returned if row[0] is not None), key=lambda row: row[0])

@@ -137,6 +137,42 @@ def test_a_body_moves_its_messages_exactly_as_the_steps_say(database: Engine, bo
     assert messages(database, list(stored)) == expected
 
 
+@pytest.mark.parametrize("alone", [True, False])
+def test_a_body_naming_each_message_once_moves_them_as_the_steps_say(
+    database: Engine, alone: bool
+) -> None:
+    """A campaign's statuses, each of another message (on PostgreSQL a statement of its own):
+    a step keeps the stored error unless it brings one, and a stage not above the stored one,
+    the same included, is no step."""
+    tag = uuid.uuid4().hex[:12]
+    stored = seed(database, [("sent", 7), ("sent", None), ("delivered", None), ("read", 7)], tag)
+    first, second, third, fourth = stored
+    rows = [
+        status_row(first, "delivered", 1, None),  # keeps error 7
+        status_row(second, "failed", 2, 131026),  # brings its own
+        status_row(third, "delivered", 3, None),  # the stage it is at: no step
+        status_row(fourth, "delivered", 4, None),  # behind: no step
+        status_row(f"wamid.{tag}.theirs", "read", 5, None),  # not ours: kept, moves nothing
+    ]
+    if alone:
+        rows[1] = status_row(second, "read", 2, None)
+        applied = record_alone(database, rows)
+    else:
+        with session_scope(database) as session:
+            applied = record_statuses(session, rows)
+
+    steps = forward_steps(stored, rows)
+    assert [step.wamid for step in steps] == [first, second]
+    assert steps[0].error_code == 7
+    assert applied.new == (True,) * len(rows)
+    assert applied.moved == tuple(steps)
+    expected = {wamid: (m.status, None, m.error_code, m.error_title) for wamid, m in stored.items()}
+    for step in steps:
+        expected[step.wamid] = (step.status, step.occurred_at, step.error_code, step.error_title)
+    assert messages(database, list(stored)) == expected
+    assert record_alone(database, rows).new == (False,) * len(rows)  # a redelivery
+
+
 def test_statuses_recorded_alone_are_committed_when_it_returns(database: Engine) -> None:
     stored = seed(database, [("sent", None), ("sent", None)], "alone")
     one, two = list(stored)
