@@ -3,7 +3,8 @@
 However many rows, the statement is short and constant, so the server plans it once per
 connection and the driver has one parameter to send, not one per value: a statement of a
 thousand rows with a parameter each cost more in the driver's splitting of its text than in
-the database.
+the database. The document is written by orjson, ten times quicker than the standard library
+on a body's rows, which takes over only for an integer past 64 bits.
 """
 
 from __future__ import annotations
@@ -13,10 +14,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
+# Times through _json_value, as the standard library writes them, so a naive one is refused.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+
 
 def document(rows: list[dict[str, Any]]) -> str:
     """The rows as one JSON array (times as ISO text, which PostgreSQL reads back)."""
-    return json.dumps(rows, default=_json_value)
+    return dumps(rows)
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value of JSON's types and times."""
+    try:
+        return orjson.dumps(value, default=_json_value, option=_OPTIONS).decode()
+    except TypeError:
+        # An integer past 64 bits (Meta's items are read as Python reads them, any number of
+        # digits), or a value not to be stored: the standard library writes the one and says
+        # what is wrong with the other.
+        return json.dumps(value, default=_json_value)
 
 
 def rows_of(table: str, parameter: str) -> str:

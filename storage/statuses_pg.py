@@ -17,7 +17,6 @@ error keeps the error the message had.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from storage.conversation import STATUS_RANK
+from storage.json_rows import dumps
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
 from storage.types import utcnow
 
@@ -195,7 +195,7 @@ def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
 def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Applied:
     if len(rows) == 1:
         return _record_one(driver, rows[0])
-    document = json.dumps([_values(n, row) for n, row in enumerate(rows)])
+    document = dumps([_values(n, row) for n, row in enumerate(rows)])
     each_once = len({row.wamid for row in rows}) == len(rows)
     with driver.cursor() as cursor:
         cursor.execute(
@@ -223,7 +223,7 @@ def _record_one(driver: psycopg.Connection[Any], row: StatusRow) -> Applied:
     params = {
         **_fields(row),
         "at": row.meta_timestamp,
-        "raw": None if row.raw is None else json.dumps(row.raw),
+        "raw": None if row.raw is None else dumps(row.raw),
         "now": utcnow(),
     }
     has_error = row.error_code is not None or row.error_title is not None

@@ -264,15 +264,23 @@ def test_database_down_a_status_is_answered_503_and_its_redelivery_stored_once(
         engine.dispose()
 
 
-def test_the_json_a_status_keeps_is_the_item_meta_sent(database: Engine) -> None:
-    """The raw item travels as JSON text on PostgreSQL's path: it must come back the same."""
-    stored = seed(database, [("sent", None)], "raw")
-    [wamid] = stored
-    raw = {"id": wamid, "status": "read", "nested": {"emoji": "😀", "n": 2**40, "x": [1.5, None]}}
-    row = status_row(wamid, "read", 1, None)
-    record_alone(database, [StatusRow(**{**_fields(row), "raw": raw})])
+@pytest.mark.parametrize("body", [1, 2])
+def test_the_json_a_status_keeps_is_the_item_meta_sent(database: Engine, body: int) -> None:
+    """The raw item travels as JSON text on PostgreSQL's path, alone or in a body's document:
+    it must come back the same, an integer past 64 bits included."""
+    stored = seed(database, [("sent", None)] * body, "raw")
+    raws = [
+        {"id": wamid, "status": "read", "nested": {"emoji": "😀", "n": 2**40, "x": [1.5, None]}}
+        for wamid in stored
+    ]
+    raws[-1]["nested"]["big"] = 2**70
+    rows = [
+        StatusRow(**{**_fields(status_row(raw["id"], "read", 1, None)), "raw": raw}) for raw in raws
+    ]
+    record_alone(database, rows)
     with Session(database) as session:
-        assert session.exec(select(StatusEvent.raw)).one() == raw
+        kept = session.exec(select(StatusEvent.wamid, StatusEvent.raw)).all()
+        assert dict(kept) == {raw["id"]: raw for raw in raws}
 
 
 def _fields(row: StatusRow) -> dict:
