@@ -24,6 +24,8 @@ class ItemError(ValueError):
 
 def get_dict(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = payload.get(key)
+    if value is None or type(value) is dict:  # what JSON reads as: no need to ask the ABC
+        return value or {}
     return value if isinstance(value, Mapping) else {}
 
 
@@ -71,23 +73,27 @@ def parse_timestamp(value: object, key: str = "timestamp") -> datetime:
         raise ItemError(f"missing '{key}'")
     if isinstance(value, bool):  # bool is an int subclass; True is not a time
         raise ItemError(f"'{key}' is not epoch seconds: {shown(value)}")
-    out_of_range = ItemError(f"'{key}' is out of range: {shown(value)}")
     if isinstance(value, int):
         seconds = value
     # isascii: str.isdigit() accepts Arabic-Indic digits, which int() would happily read.
     elif isinstance(value, str) and value.isascii() and value.isdigit():
         if len(value) > 12:  # past year 9999; and int() refuses thousands of digits
-            raise out_of_range
+            raise _out_of_range(key, value)
         seconds = int(value)
     else:
         raise ItemError(f"'{key}' is not epoch seconds: {shown(value)}")
     try:
         when = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise out_of_range from None
+        raise _out_of_range(key, value) from None
     if not EARLIEST <= when <= datetime.now(UTC) + AHEAD:
-        raise out_of_range
+        raise _out_of_range(key, value)
     return when
+
+
+def _out_of_range(key: str, value: object) -> ItemError:
+    # Built only when raised: quoting the value costs more than reading a good one.
+    return ItemError(f"'{key}' is out of range: {shown(value)}")
 
 
 def require_aware(value: datetime, name: str) -> None:
