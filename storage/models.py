@@ -140,14 +140,23 @@ class Message(SQLModel, table=True):
 
     __tablename__ = "message"
     __table_args__ = (
+        # Also every lookup by contact alone (a second index of contact_id would cost each
+        # write an entry for nothing).
         Index("ix_message_contact_time", "contact_id", "meta_timestamp"),
+        # Only an edit or a deletion names the message it changes.
+        Index(
+            "ix_message_original_wamid",
+            "original_wamid",
+            postgresql_where=text("original_wamid IS NOT NULL"),
+            sqlite_where=text("original_wamid IS NOT NULL"),
+        ),
         # Room on each page for a row's status changes: updated in place (PostgreSQL).
         {"postgresql_with": {"fillfactor": 85}},
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     contact_id: int = Field(
-        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
     )
     direction: str = Field(max_length=3)  # "in" | "out"
     wamid: str | None = Field(default=None, max_length=limits.WAMID, unique=True)
@@ -167,7 +176,7 @@ class Message(SQLModel, table=True):
     # Inbound in a group chat: the group (C31). Private chats have none.
     group_id: str | None = Field(default=None, max_length=limits.WAMID)
     # An edit or a deletion: the message it changes, kept beside it (C32, C33).
-    original_wamid: str | None = Field(default=None, max_length=limits.WAMID, index=True)
+    original_wamid: str | None = Field(default=None, max_length=limits.WAMID)
     raw: dict[str, Any] | None = _json()  # the inbound event or the outbound Graph API body
 
 

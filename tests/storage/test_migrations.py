@@ -295,3 +295,52 @@ def test_identifier_indexes_leave_out_nulls_and_come_back_whole(empty_database):
     finally:
         engine.dispose()
     migrate.upgrade(empty_database)
+
+
+BEFORE_LEAN_MESSAGE_INDEXES = "c5e9a7d3b2f4"
+
+
+def _message_plan(url: str, where: str) -> str:
+    """The plan of a search of the message log, a table scan made costly."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL enable_seqscan = off"))
+                query = f"EXPLAIN SELECT id FROM message WHERE {where}"
+                return "\n".join(connection.execute(text(query)).scalars())
+            query = f"EXPLAIN QUERY PLAN SELECT id FROM message WHERE {where}"
+            return "\n".join(row[-1] for row in connection.execute(text(query)))
+    finally:
+        engine.dispose()
+
+
+def _message_indexes(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return {index["name"] for index in inspect(engine).get_indexes("message")}
+    finally:
+        engine.dispose()
+
+
+def test_message_indexes_hold_only_what_lookups_need_and_come_back_whole(empty_database):
+    """A contact's messages are found by the (contact, time) index, with or without the index of
+    contact_id that the upgrade drops; the index of edited messages serves a lookup of an edit
+    but, after it, not of the rest. A downgrade brings both back whole."""
+    by_contact = "contact_id = 1"
+    edits_of = "original_wamid = 'wamid.original'"
+    not_edits = "original_wamid IS NULL"
+    migrate.upgrade(empty_database, BEFORE_LEAN_MESSAGE_INDEXES)
+    assert "ix_message_contact_id" in _message_indexes(empty_database)
+    assert "ix_message_original_wamid" in _message_plan(empty_database, not_edits)
+
+    migrate.upgrade(empty_database)
+    assert "ix_message_contact_id" not in _message_indexes(empty_database)
+    assert "ix_message_contact_time" in _message_plan(empty_database, by_contact)
+    assert "ix_message_original_wamid" in _message_plan(empty_database, edits_of)
+    assert "ix_message_original_wamid" not in _message_plan(empty_database, not_edits)
+
+    migrate.downgrade(empty_database, BEFORE_LEAN_MESSAGE_INDEXES)
+    assert "ix_message_contact_id" in _message_indexes(empty_database)
+    assert "ix_message_original_wamid" in _message_plan(empty_database, not_edits)
+    migrate.upgrade(empty_database)
