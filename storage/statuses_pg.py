@@ -235,7 +235,9 @@ def _record_one(driver: psycopg.Connection[Any], row: StatusRow) -> Applied:
 
 def _values(n: int, row: StatusRow) -> dict[str, Any]:
     """A row of the body's JSON document (json_to_recordset reads the time from text)."""
-    return {"n": n, **_fields(row), "at": row.meta_timestamp.isoformat(), "raw": row.raw}
+    values = _fields(row)  # one dict, not a second built around it: this runs per status
+    values.update(n=n, at=row.meta_timestamp.isoformat(), raw=row.raw)
+    return values
 
 
 def _fields(row: StatusRow) -> dict[str, Any]:

@@ -142,6 +142,8 @@ class _Walk:
         self.others: list[OtherChange] = []
         self.malformed: list[MalformedItem] = []
         self.contacts: dict[str, ContactProfile] = {}
+        # Our numbers' ids already found storable: a body names one or two, in every change.
+        self.numbers: set[str] = set()
 
     def bad(
         self, path: str, problem: str, raw: Any, *, entry_id: str | None, field: str | None
@@ -207,7 +209,9 @@ class _Walk:
         try:
             if phone_number_id is None:
                 raise ItemError("missing 'phone_number_id'")
-            check_phone_number_id(phone_number_id)
+            if phone_number_id not in self.numbers:
+                check_phone_number_id(phone_number_id)
+                self.numbers.add(phone_number_id)
         except ItemError as exc:
             # Without it no reply could go out from the right number: the change is unreadable.
             self.bad(f"{path}.metadata", str(exc), change, entry_id=entry_id, field=field)

@@ -19,10 +19,12 @@ from bot.meta import (
     ReplyChoice,
     ReplyKind,
     Status,
+    StatusType,
     SystemNotice,
     Text,
     parse_body,
 )
+from bot.meta.readers import ItemError
 from tests.conftest import fixture_bytes
 from tests.meta.bodies import at, one_message, parse_fixture
 
@@ -262,3 +264,14 @@ def test_a_group_status_names_the_participant_by_number_when_meta_gives_one() ->
     item = GROUP_STATUS | {"recipient_participant_id": "16505551234"}
     status = Status.from_payload(item, phone_number_id="106540352242922")
     assert status.participant == "16505551234"
+
+
+@pytest.mark.parametrize("value", ["sent", "delivered", "read", "failed", "played"])
+def test_a_status_reads_each_stage_meta_names(value: str) -> None:
+    status = Status.from_payload(GROUP_STATUS | {"status": value}, phone_number_id="1")
+    assert status.status is StatusType(value)
+
+
+def test_a_status_meta_added_later_is_refused_by_name() -> None:
+    with pytest.raises(ItemError, match="unknown 'status': 'deleted'"):
+        Status.from_payload(GROUP_STATUS | {"status": "deleted"}, phone_number_id="1")
