@@ -39,11 +39,8 @@ _STORED_RANK = (
 
 # v: the body's rows, n their order. ins: the events not kept before, inserted in key order
 # (the same in every worker, so two bodies naming the same statuses wait instead of
-# deadlocking). fresh: the first row of each key inserted. locked: their messages, in id order.
-# steps: each fresh row above its message's stage and above every earlier row's; errors_so_far
-# numbers the steps carrying an error, so a step without one takes the last one's (first_value
-# of its group), or the stored one before any. The message ends as its last step left it.
-_RECORD = f"""
+# deadlocking). Both statements below begin so.
+_INSERTED = """
 WITH v AS (
     SELECT * FROM json_to_recordset(%(rows)s::json) AS v(
         n int, wamid text, status text, rank int, phone_number_id text, recipient_id text,
@@ -56,7 +53,23 @@ WITH v AS (
         code, title, raw, %(now)s
     FROM v ORDER BY wamid, status, n
     ON CONFLICT DO NOTHING RETURNING wamid, status
-), fresh AS (
+"""
+
+# What both return: the keys inserted (n NULL), then the steps taken, as _record reads them.
+_RETURNED = """
+SELECT NULL::int, wamid, status, NULL, NULL::int, NULL::bigint, NULL, NULL::timestamptz
+FROM ins
+UNION ALL
+SELECT n, wamid, status, message_id, contact_id, code, title, at FROM took
+"""
+
+# fresh: the first row of each key inserted. locked: their messages, in id order. steps: each
+# fresh row above its message's stage and above every earlier row's; errors_so_far numbers the
+# steps carrying an error, so a step without one takes the last one's (first_value of its
+# group), or the stored one before any. The message ends as its last step left it.
+_RECORD = (
+    _INSERTED
+    + f"""), fresh AS (
     SELECT DISTINCT ON (v.wamid, v.status) v.n, v.wamid, v.status, v.rank, v.at, v.code, v.title
     FROM v JOIN ins ON ins.wamid = v.wamid AND ins.status = v.status
     ORDER BY v.wamid, v.status, v.n
@@ -87,30 +100,17 @@ WITH v AS (
     WHERE m.id = t.message_id
     RETURNING m.id
 )
-SELECT NULL::int, wamid, status, NULL, NULL::int, NULL::bigint, NULL, NULL::timestamptz
-FROM ins
-UNION ALL
-SELECT n, wamid, status, message_id, contact_id, code, title, at FROM took
 """
+    + _RETURNED
+)
 
 # A body naming each message once, what a campaign's statuses mostly are: no status can follow
 # another of its message, so a fresh row is a step when it is above the stored stage, and it
 # keeps the stored error unless it brings one. The same locks, in the same order, with none of
 # the general statement's windows: about a sixth less of the database's work.
-_RECORD_EACH_ONCE = f"""
-WITH v AS (
-    SELECT * FROM json_to_recordset(%(rows)s::json) AS v(
-        n int, wamid text, status text, rank int, phone_number_id text, recipient_id text,
-        recipient_user_id text, participant text, at timestamptz, code bigint, title text,
-        raw jsonb)
-), ins AS (
-    INSERT INTO status_event (wamid, status, phone_number_id, recipient_id, recipient_user_id,
-        recipient_participant_id, meta_timestamp, error_code, error_title, raw, received_at)
-    SELECT wamid, status, phone_number_id, recipient_id, recipient_user_id, participant, at,
-        code, title, raw, %(now)s
-    FROM v ORDER BY wamid, status
-    ON CONFLICT DO NOTHING RETURNING wamid, status
-), locked AS (
+_RECORD_EACH_ONCE = (
+    _INSERTED
+    + f"""), locked AS (
     SELECT v.n, v.wamid, v.status, v.rank, v.at, m.id AS message_id, m.contact_id,
         {_STORED_RANK} AS stored_rank,
         CASE WHEN v.code IS NULL AND v.title IS NULL THEN m.error_code ELSE v.code END AS code,
@@ -127,11 +127,9 @@ WITH v AS (
     FROM took AS t WHERE m.id = t.message_id
     RETURNING m.id
 )
-SELECT NULL::int, wamid, status, NULL, NULL::int, NULL::bigint, NULL, NULL::timestamptz
-FROM ins
-UNION ALL
-SELECT n, wamid, status, message_id, contact_id, code, title, at FROM took
 """
+    + _RETURNED
+)
 
 _COLUMNS = (
     "wamid, status, phone_number_id, recipient_id, recipient_user_id, recipient_participant_id,"

@@ -241,19 +241,23 @@ def test_c27_upgrade_joins_a_split_person_and_keeps_every_consent(empty_database
 BEFORE_PARTIAL = "a6d2f0c9e7b1"
 
 
-def _null_lookup_plan(url: str) -> str:
-    """The plan of a search for contacts without a user id, a table scan made costly."""
+def _plan(url: str, query: str) -> str:
+    """The plan of a query, a table scan made as costly as the planner allows."""
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SET LOCAL enable_seqscan = off"))
-                query = "EXPLAIN SELECT id FROM contact WHERE user_id IS NULL"
-                return "\n".join(connection.execute(text(query)).scalars())
-            query = "EXPLAIN QUERY PLAN SELECT id FROM contact WHERE user_id IS NULL"
-            return "\n".join(row[-1] for row in connection.execute(text(query)))
+                return "\n".join(connection.execute(text(f"EXPLAIN {query}")).scalars())
+            rows = connection.execute(text(f"EXPLAIN QUERY PLAN {query}"))
+            return "\n".join(row[-1] for row in rows)
     finally:
         engine.dispose()
+
+
+def _null_lookup_plan(url: str) -> str:
+    """The plan of a search for contacts without a user id."""
+    return _plan(url, "SELECT id FROM contact WHERE user_id IS NULL")
 
 
 def _add_contact(url: str, wa_id: str, user_id: str | None) -> None:
@@ -301,18 +305,8 @@ BEFORE_LEAN_MESSAGE_INDEXES = "c5e9a7d3b2f4"
 
 
 def _message_plan(url: str, where: str) -> str:
-    """The plan of a search of the message log, a table scan made costly."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SET LOCAL enable_seqscan = off"))
-                query = f"EXPLAIN SELECT id FROM message WHERE {where}"
-                return "\n".join(connection.execute(text(query)).scalars())
-            query = f"EXPLAIN QUERY PLAN SELECT id FROM message WHERE {where}"
-            return "\n".join(row[-1] for row in connection.execute(text(query)))
-    finally:
-        engine.dispose()
+    """The plan of a search of the message log."""
+    return _plan(url, f"SELECT id FROM message WHERE {where}")
 
 
 def _message_indexes(url: str) -> set[str]:
