@@ -45,11 +45,11 @@ def _json(*, nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSONColumn, nullable=nullable))
 
 
-def _present_index(column: str, *, unique: bool = False) -> Index:
-    """An index of the contacts that have this column (partial: NULLs left out)."""
+def _present_index(table: str, column: str, *, unique: bool = False) -> Index:
+    """An index of the table's rows that have this column (partial: NULLs left out)."""
     present = text(f"{column} IS NOT NULL")
     return Index(
-        f"ix_contact_{column}",
+        f"ix_{table}_{column}",
         column,
         unique=unique,
         postgresql_where=present,
@@ -69,10 +69,10 @@ class Contact(SQLModel, table=True):
     # Indexes of the identifiers a contact may lack cover only those it has: looked up by
     # equality, they find the same rows, and a contact imported by number adds nothing to them.
     __table_args__ = (
-        _present_index("user_id", unique=True),
+        _present_index("contact", "user_id", unique=True),
         # Not unique: the same person across the business's linked portfolios; a hint, not a key.
-        _present_index("parent_user_id"),
-        _present_index("last_inbound_at"),
+        _present_index("contact", "parent_user_id"),
+        _present_index("contact", "last_inbound_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,12 +144,7 @@ class Message(SQLModel, table=True):
         # write an entry for nothing).
         Index("ix_message_contact_time", "contact_id", "meta_timestamp"),
         # Only an edit or a deletion names the message it changes.
-        Index(
-            "ix_message_original_wamid",
-            "original_wamid",
-            postgresql_where=text("original_wamid IS NOT NULL"),
-            sqlite_where=text("original_wamid IS NOT NULL"),
-        ),
+        _present_index("message", "original_wamid"),
         # Room on each page for a batch of its rows' status changes, made in place
         # (PostgreSQL; migration e5c2b7a9d410).
         {"postgresql_with": {"fillfactor": 70}},

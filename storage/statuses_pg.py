@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from storage.conversation import STATUS_RANK
-from storage.json_rows import dumps
+from storage.json_rows import document, dumps
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
 from storage.types import utcnow
 
@@ -193,11 +193,11 @@ def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
 def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Applied:
     if len(rows) == 1:
         return _record_one(driver, rows[0])
-    document = dumps([_values(n, row) for n, row in enumerate(rows)])
+    rows_document = document([_values(n, row) for n, row in enumerate(rows)])
     each_once = len({row.wamid for row in rows}) == len(rows)
     with driver.cursor() as cursor:
         cursor.execute(
-            _RECORD_EACH_ONCE if each_once else _RECORD, {"rows": document, "now": utcnow()}
+            _RECORD_EACH_ONCE if each_once else _RECORD, {"rows": rows_document, "now": utcnow()}
         )
         returned = cursor.fetchall()
     inserted = {(wamid, status) for n, wamid, status, *_ in returned if n is None}

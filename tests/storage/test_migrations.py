@@ -352,6 +352,9 @@ def _message_fillfactor(url: str) -> str | None:
     return next((o.split("=")[1] for o in options or () if o.startswith("fillfactor=")), None)
 
 
+BEFORE_ROOMIER_MESSAGE_PAGES = "d8a4c1e6f2b9"
+
+
 @pytest.mark.parametrize("empty_database", ["postgres"], indirect=True)  # SQLite has none
 def test_message_pages_keep_room_for_a_batch_of_status_changes(empty_database):
     """PostgreSQL leaves 30 % of each page of the message log free (15 % before), as the model
@@ -359,6 +362,6 @@ def test_message_pages_keep_room_for_a_batch_of_status_changes(empty_database):
     migrate.upgrade(empty_database)
     declared = Message.__table__.dialect_options["postgresql"]["with"]  # type: ignore[attr-defined]
     assert _message_fillfactor(empty_database) == str(declared["fillfactor"]) == "70"
-    migrate.downgrade(empty_database, "d8a4c1e6f2b9")
+    migrate.downgrade(empty_database, BEFORE_ROOMIER_MESSAGE_PAGES)
     assert _message_fillfactor(empty_database) == "85"
     migrate.upgrade(empty_database)
