@@ -1,11 +1,12 @@
-"""What the intake must know about the people a body's messages name, read once per body.
+"""What the intake must know about a body's messages and the people they name, read once per
+body.
 
-Storing a message asks three things of its sender: were they erased (C25), which contacts hold
-their number or user id now (locked), and which contact held one of them before a change. Asked
-per message that is three round trips; asked here for the whole body it is one, whatever its
-size, and a second to read the holders' rows when there are any. An answer goes stale once the
-transaction changes the people it is about, so each message that does marks their identifiers
-touched, and a later message naming one of them asks again.
+Storing a message asks four things: was it stored before (Meta redelivers), were its sender
+erased (C25), which contacts hold their number or user id now (locked), and which contact held
+one of them before a change. Asked per message that is four round trips; asked here for the
+whole body it is one, whatever its size, and a second to read the holders' rows when there are
+any. An answer goes stale once the transaction changes the people it is about, so each message
+that does marks their identifiers touched, and a later message naming one of them asks again.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from sqlmodel import Session, col, func, select
 
 from storage.db import is_postgres
 from storage.identity import KEYS, Identity
-from storage.models import Contact, ErasureRecord, IdentityChange, Suppression
+from storage.models import Contact, ErasureRecord, IdentityChange, Message, Suppression
 from storage.suppression import ERASURE_REASON, suppression_digester
 
 _ERASED = "erased"
 _EARLIER = "earlier"
 _HELD = "held"
+_STORED = "stored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class KnownPeople:
     erased: dict[str, datetime]
     holders: dict[str, list[Contact]]
     changes: list[_Change]
+    stored: set[str] = field(default_factory=set)  # wamids of the messages stored before
     touched: set[str] = field(default_factory=set)
     forgotten: bool = False  # after a change nobody can bound (an identity notice)
     written: set[int] = field(default_factory=set)  # contacts the transaction wrote about since
@@ -88,18 +91,27 @@ class KnownPeople:
         return min(later, key=lambda c: c.occurred_at).contact_id if later else None
 
 
-def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identity]) -> KnownPeople:
-    """Who holds the identifiers (locked), erasures and earlier holders, in one round trip; the
-    holders read in a second, only when there are any."""
+def look_up_people(
+    session: Session, *, key: bytes, identities: Iterable[Identity], wamids: Iterable[str] = ()
+) -> KnownPeople:
+    """Which of the messages (wamids) were stored before, who holds the identifiers (locked),
+    erasures and earlier holders, in one round trip; the holders read in a second, only when
+    there are any and a message to store."""
     identities = list(identities)
+    wamids = sorted(set(wamids))
     digest = suppression_digester(key)
     keys = sorted({k for identity in identities for k in identity.keys()})  # noqa: SIM118
     named = {i for identity in identities for i in (*identity.keys(), identity.parent_user_id) if i}
     erased: dict[str, datetime] = {}
     changes: list[_Change] = []
     held: list[int] = []
-    if named:
-        params = {"digests": sorted(map(digest, named)), "keys": keys or [""]}
+    stored: set[str] = set()
+    if named or wamids:
+        params = {
+            "digests": sorted(map(digest, named)),
+            "keys": keys or [""],
+            "wamids": wamids or [""],
+        }
         if is_postgres(session.get_bind()):
             rows = session.connection().exec_driver_sql(_PEOPLE_POSTGRES, params)
         else:
@@ -110,22 +122,27 @@ def look_up_people(session: Session, *, key: bytes, identities: Iterable[Identit
                     erased[name] = at
             elif kind == _EARLIER:
                 changes.append(_Change(name, previous, at, contact_id))
+            elif kind == _STORED:
+                stored.add(name)
             else:
                 held.append(contact_id)
     holders: dict[str, list[Contact]] = {}
-    if held:
+    if held and (not wamids or len(stored) < len(wamids)):  # not when every message is stored
         for contact in session.scalars(_BY_ID, {"ids": sorted(held)}):
             for name in KEYS:
                 value = getattr(contact, name)
                 if value in keys:
                     holders.setdefault(value, []).append(contact)
-    return KnownPeople(digest=digest, erased=erased, holders=holders, changes=changes)
+    return KnownPeople(
+        digest=digest, erased=erased, holders=holders, changes=changes, stored=stored
+    )
 
 
 # Built once (a body's lookup is on every webhook's path), with the keys as expanding lists.
 _DIGESTS = bindparam("digests", expanding=True)
 _KEYS = bindparam("keys", expanding=True)
-_ERASURES_AND_CHANGES = (
+_WAMIDS = bindparam("wamids", expanding=True)
+_ERASURES_CHANGES_STORED = (
     # The last erasure per digest: the erasure record, and the erasure's suppression.
     select(
         literal(_ERASED).label("kind"),
@@ -153,12 +170,20 @@ _ERASURES_AND_CHANGES = (
         col(IdentityChange.occurred_at),
         col(IdentityChange.contact_id),
     ).where(col(IdentityChange.field).in_(KEYS), col(IdentityChange.previous).in_(_KEYS)),
+    # The messages stored before: a redelivery, answered without acting again (C20).
+    select(
+        literal(_STORED),
+        col(Message.wamid),
+        cast(null(), String),
+        cast(null(), DateTime(timezone=True)),
+        cast(null(), Integer),
+    ).where(col(Message.wamid).in_(_WAMIDS)),
 )
 
 
 def _people() -> CompoundSelect:
-    """(kind, name, previous, at, contact_id) rows: the erasures and changes, and the holders'
-    ids."""
+    """(kind, name, previous, at, contact_id) rows: the erasures, changes and stored messages,
+    and the holders' ids."""
     held = (
         select(col(Contact.id))
         .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
@@ -166,7 +191,7 @@ def _people() -> CompoundSelect:
     )
     # The erasures first: their columns' types are the union's (times read as aware on SQLite).
     return union_all(
-        *_ERASURES_AND_CHANGES,
+        *_ERASURES_CHANGES_STORED,
         select(
             literal(_HELD),
             cast(null(), String),
@@ -196,6 +221,8 @@ WHERE digest = ANY(%(digests)s) AND reason = '{ERASURE_REASON}' GROUP BY digest
 UNION ALL
 SELECT '{_EARLIER}', field, previous, occurred_at, contact_id FROM identity_change
 WHERE field IN ({", ".join(f"'{key}'" for key in KEYS)}) AND previous = ANY(%(keys)s)
+UNION ALL
+SELECT '{_STORED}', wamid, NULL, NULL, NULL FROM message WHERE wamid = ANY(%(wamids)s)
 UNION ALL
 SELECT '{_HELD}', NULL, NULL, NULL, id FROM held
 """

@@ -24,12 +24,6 @@ class KeyValueStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def exists_many(self, keys: list[str]) -> list[bool]:
-        """exists for each key, in one round trip."""
-
-    def add_many(self, keys: list[str], ttl_seconds: float) -> None:
-        """add for each key, in one round trip."""
-
     def delete(self, key: str) -> None: ...
 
     def incr(self, key: str, ttl_seconds: float) -> int:
@@ -58,18 +52,6 @@ class RedisStore:
 
     def exists(self, key: str) -> bool:
         return bool(self.connection.exists(self.prefix + key))
-
-    def exists_many(self, keys: list[str]) -> list[bool]:
-        pipe = self.connection.pipeline(transaction=False)
-        for key in keys:
-            pipe.exists(self.prefix + key)
-        return [bool(found) for found in pipe.execute()]
-
-    def add_many(self, keys: list[str], ttl_seconds: float) -> None:
-        pipe = self.connection.pipeline(transaction=False)
-        for key in keys:
-            pipe.set(self.prefix + key, b"1", nx=True, px=int(ttl_seconds * 1000))
-        pipe.execute()
 
     def delete(self, key: str) -> None:
         self.connection.delete(self.prefix + key)
@@ -129,13 +111,6 @@ class MemoryStore:
     def exists(self, key: str) -> bool:
         with self._lock:
             return self._live(key, self.clock())
-
-    def exists_many(self, keys: list[str]) -> list[bool]:
-        return [self.exists(key) for key in keys]
-
-    def add_many(self, keys: list[str], ttl_seconds: float) -> None:
-        for key in keys:
-            self.add(key, ttl_seconds)
 
     def delete(self, key: str) -> None:
         with self._lock:

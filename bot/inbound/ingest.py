@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-import redis
-
 from bot.inbound.apart import KEPT, isolated, item_bytes, keep_apart
 from bot.inbound.messages import rounds_of, store_each_apart, store_together
 from bot.inbound.statuses import store_statuses
@@ -24,9 +22,6 @@ if TYPE_CHECKING:
     from bot.inbound.responder import Responder
 
 log = logging.getLogger(__name__)
-
-# Meta redelivers for up to 7 days; remember finished ids a little longer than that.
-DONE_TTL_SECONDS = 8 * 24 * 3600
 
 
 @dataclass(slots=True)
@@ -102,14 +97,13 @@ def store_messages(
     """Store a body's messages and act on each new one, in one transaction.
 
     One commit for the batch instead of one per message. Contacts are locked in key order, the
-    same order in every worker, so two batches naming the same contacts never deadlock.
+    same order in every worker, so two batches naming the same contacts never deadlock. Which
+    messages were stored before (Meta redelivers for days) is asked of the database in the
+    statement that reads their senders, so a new message costs no extra round trip for it.
     """
-    seen = _seen(services, [_done_key(m) for m in messages])
-    fresh = [m for m, was_seen in zip(messages, seen, strict=True) if not was_seen]
-    report.duplicates += len(messages) - len(fresh)
-    if not fresh:
+    if not messages:
         return
-    rounds = rounds_of(fresh)
+    rounds = rounds_of(list(messages))
     ordered = [message for round_ in rounds for message in round_]
     try:
         outcomes = store_together(services, rounds, handler)
@@ -120,16 +114,11 @@ def store_messages(
         outcomes = store_each_apart(services, ordered, handler)
     new = [m for m, outcome in zip(ordered, outcomes, strict=True) if outcome is True]
     kept = sum(1 for outcome in outcomes if outcome is KEPT)
-    _remember(services, [_done_key(message) for message in fresh])
     for message in new:
         log.info("stored message %s from %s", message.wamid, mask_number(message.contact_key))
     report.messages += len(new)
     report.malformed += kept
-    report.duplicates += len(fresh) - len(new) - kept
-
-
-def _done_key(message: InboundMessage) -> str:
-    return f"done:msg:{message.wamid}"
+    report.duplicates += len(messages) - len(new) - kept
 
 
 def store_preference(
@@ -190,24 +179,3 @@ def _preference_apart(
 
     act = partial(store_preference, services, preference, handler)
     return isolated(act, keep, "user_preferences item")
-
-
-def _seen(services: Services, keys: list[str]) -> list[bool]:
-    """Fast path only, one round trip per body: a store outage costs speed, never correctness
-    (SQL keys still hold)."""
-    if not keys:
-        return []
-    try:
-        return services.store.exists_many(keys)
-    except redis.RedisError as exc:
-        log.warning("dedupe store unavailable, relying on the database: %s", exc)
-        return [False] * len(keys)
-
-
-def _remember(services: Services, keys: list[str]) -> None:
-    if not keys:
-        return
-    try:
-        services.store.add_many(keys, DONE_TTL_SECONDS)
-    except redis.RedisError as exc:
-        log.warning("dedupe store unavailable, relying on the database: %s", exc)

@@ -45,26 +45,39 @@ def store_together(
     key = services.settings.suppression_key
     outcomes: list[object] = []
     with session_scope(services.engine) as session, session.no_autoflush, deferring(session):
-        everyone = [_identity(m) for round_ in rounds for m in round_]
-        known = look_up_people(session, key=key, identities=everyone)
+        known = _look_up(session, key, [m for round_ in rounds for m in round_])
+        before = known.stored  # stored by an earlier delivery: nothing to store or answer (C20)
         for number, round_ in enumerate(rounds):
-            if number:
+            new = [m for m in round_ if m.wamid not in before]
+            if new and number:
                 flush(session)
-                known = look_up_people(session, key=key, identities=map(_identity, round_))
+                known = _look_up(session, key, new)
+                new = [m for m in new if m.wamid not in known.stored]  # twice in this body
+            if not new:
+                outcomes += [False] * len(round_)
+                continue
             states = load_states(session, known.contacts())
-            together = _independent(round_, known)
-            outcomes += _store_independent(
-                session, round_[:together], handler, key=key, known=known, states=states
+            together = _independent(new, known)
+            acted = _store_independent(
+                session, new[:together], handler, key=key, known=known, states=states
             )
-            for message in round_[together:]:
+            for message in new[together:]:
                 if not known.answers(_identifiers(message)):
                     flush(session)
-                outcomes.append(
+                acted.append(
                     store_message(
                         session, message, handler, suppression_key=key, known=known, states=states
                     )
                 )
+            each, taken = iter(acted), {id(m) for m in new}
+            outcomes += [next(each) if id(m) in taken else False for m in round_]
     return outcomes
+
+
+def _look_up(session: Session, key: bytes, messages: list[InboundMessage]) -> KnownPeople:
+    return look_up_people(
+        session, key=key, identities=map(_identity, messages), wamids=(m.wamid for m in messages)
+    )
 
 
 def _independent(round_: list[InboundMessage], known: KnownPeople) -> int:

@@ -133,3 +133,52 @@ def test_a_body_of_first_messages_is_stored_on_one_lookup_in_one_flush(
         outbound = select(func.count()).select_from(Message).where(Message.direction == "out")
         assert session.exec(outbound).one() == 20
         assert session.exec(select(func.count()).select_from(OutboxItem)).one() >= 20
+
+
+def test_c20_a_redelivered_body_is_answered_by_the_lookup_alone(
+    meta: MetaWebhook, engine: Engine
+) -> None:
+    body = simulate.batch_body(
+        *(simulate.text_body(wa_id=f"1555020{n % 4:04d}", text=f"hi {n}") for n in range(12))
+    )
+    assert meta.post(body).get_json()["messages"] == 12
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = meta.post(body)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert again.get_json()["duplicates"] == 12 and again.get_json()["messages"] == 0
+    # The body's one lookup told every message stored: nothing written, nothing read again.
+    writes = [s for s in statements if s.split()[0] in {"INSERT", "UPDATE", "DELETE", "WITH"}]
+    assert [s for s in writes if not s.startswith("WITH held")] == []
+    assert len([s for s in statements if "FROM message" in s]) == 1, statements
+
+
+def test_c20_the_lookup_names_the_messages_stored_before(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        contact = Contact(wa_id="15550000001")
+        session.add(contact)
+        session.flush()
+        session.add(
+            Message(
+                contact_id=contact.id,
+                direction="in",
+                wamid="wamid.STORED",
+                type="text",
+                status="received",
+                meta_timestamp=AT,
+            )
+        )
+        session.flush()
+        known = look_up_people(
+            session,
+            key=KEY,
+            identities=[Identity(wa_id="15550000002")],
+            wamids=["wamid.STORED", "wamid.NEW"],
+        )
+        assert known.stored == {"wamid.STORED"}
