@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from flows.policy import ConsentChange, ConsentSource, Recipient
 from storage import consent_webhooks
 from storage.bulk import any_of, insert_rows
+from storage.deferred import write_held
 from storage.models import Consent, ConsentEvent, Contact
 from storage.types import utcnow
 
@@ -108,6 +109,9 @@ def record_many(
     """
     if not decisions:
         return Recorded([], {})
+    # The ledger refers to the contacts and the business's webhook reads them: a new contact's
+    # row held for the transaction's write (storage.deferred) goes in first.
+    write_held(session)
     current = _current_states(session, {contact_id for contact_id, _ in decisions})
     created: dict[tuple[int, str], _NewCurrent] = {}
     moved: list[consent_webhooks.Change] = []

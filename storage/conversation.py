@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage.db import is_postgres
+from storage.deferred import insert_row
 from storage.json_rows import document, insert_rows
 from storage.models import Message, new_id
 from storage.types import utcnow
@@ -75,6 +76,13 @@ def insert_inbound_many(session: Session, rows: list[dict[str, Any]]) -> set[str
     else:
         found = session.execute(insert_ignoring("sqlite", _MESSAGE, ("wamid",)), inbound)
     return {wamid for (wamid,) in found}
+
+
+def hold_inbound(session: Session, row: dict[str, Any]) -> None:
+    """Store a message (insert_inbound's keywords) from a contact this transaction created:
+    with a new sender it cannot have been stored before, so it needs no answer and is written
+    with the transaction's other rows (storage.deferred)."""
+    insert_row(session, _MESSAGE, _inbound(row))
 
 
 @lru_cache(maxsize=4)

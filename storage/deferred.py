@@ -29,6 +29,8 @@ _KEY = "deferred_rows"
 @dataclass
 class _Held:
     inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    # The held inserts by table and id: a change to a row not written yet goes into it.
+    inserted: dict[tuple[Table, object], dict[str, Any]] = field(default_factory=dict)
     # By table, then by id: a later change to the same row's columns wins.
     updates: dict[Table, dict[object, dict[str, Any]]] = field(default_factory=dict)
 
@@ -40,6 +42,8 @@ def insert_row(session: Session, table: Table, row: dict[str, Any]) -> None:
         session.execute(_INSERT[table], row)
     else:
         held.inserts.setdefault(table, []).append(row)
+        if "id" in row:
+            held.inserted[table, row["id"]] = row
 
 
 def update_row(session: Session, table: Table, row_id: object, values: dict[str, Any]) -> None:
@@ -48,6 +52,8 @@ def update_row(session: Session, table: Table, row_id: object, values: dict[str,
     held: _Held | None = session.info.get(_KEY)
     if held is None:
         session.execute(_update(table, tuple(values)), {**values, "row_id": row_id})
+    elif (table, row_id) in held.inserted:
+        held.inserted[table, row_id].update(values)  # one statement cannot update its insert
     else:
         held.updates.setdefault(table, {}).setdefault(row_id, {}).update(values)
 
@@ -58,21 +64,23 @@ def deferring(session: Session) -> Iterator[None]:
     session.info[_KEY] = _Held()
     try:
         yield
-        _write(session)
+        write_held(session)
     finally:
         session.info.pop(_KEY, None)
 
 
 def flush(session: Session) -> None:
     """The session's flush, and the rows held for it: what follows reads them all back."""
-    _write(session)
+    write_held(session)
     session.flush()
 
 
-def _write(session: Session) -> None:
+def write_held(session: Session) -> None:
+    """Write the rows held so far (none outside a deferring block), without the ORM's flush."""
     held: _Held | None = session.info.get(_KEY)
     if held is None or not (held.inserts or held.updates):
         return
+    held.inserted.clear()
     # Parents first (a reply's message before its outbox row), as the schema orders tables.
     inserts = [(t, group) for t in _TABLE_ORDER for group in _by_columns(held.inserts.pop(t, []))]
     updates = [
@@ -126,15 +134,27 @@ def _in_one_statement(inserts: _Rows, updates: _Rows) -> tuple[str, dict[str, st
 
 @lru_cache(maxsize=64)
 def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
-    """Constant for a given set of tables and columns, so the server prepares it once."""
+    """Constant for a given set of tables and columns, so the server prepares it once.
+
+    The parts of one statement run in no set order, so each table's rows are made to wait for
+    the table before them (parents first): two bodies creating the same person then meet on
+    the person's row, and the later fails on their number once the earlier commits. Met on a
+    child row first (the message), each would wait for the other: a deadlock.
+    """
     parts = []
+    before: int | None = None  # the last insert so far
     for n, (table, columns, is_update) in enumerate(shape):
         if is_update:
             sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != "id")
             rows = rows_of(table, f"t{n}")
             parts.append(f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}".id = v.id')
-        else:
-            parts.append(insert_rows(table, columns, f"t{n}"))
+            continue
+        if before is not None:
+            parts[before] += " RETURNING 1"  # read by this insert, so it returns its rows
+        parts.append(
+            insert_rows(table, columns, f"t{n}", after=None if before is None else f"t{before}")
+        )
+        before = n
     *first, last = parts
     ctes = ", ".join(f"t{n} AS ({part})" for n, part in enumerate(first))
     return f"WITH {ctes} {last}" if ctes else last

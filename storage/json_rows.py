@@ -41,12 +41,19 @@ def rows_of(table: str, parameter: str) -> str:
     return f'json_populate_recordset(NULL::"{table}", %({parameter})s::json)'
 
 
-def insert_rows(table: str, columns: Sequence[str], parameter: str) -> str:
-    """An INSERT of the document's rows into these columns of `table`, in the document's order."""
+def insert_rows(
+    table: str, columns: Sequence[str], parameter: str, *, after: str | None = None
+) -> str:
+    """An INSERT of the document's rows into these columns of `table`, in the document's order.
+
+    after: a query of the same statement (a WITH's name) that must have run to its end before
+    the first row goes in; the rows are made to depend on its count.
+    """
     names = ", ".join(f'"{column}"' for column in columns)
+    condition = f" WHERE (SELECT count(*) FROM {after}) >= 0" if after else ""
     return (
         f'INSERT INTO "{table}" ({names}) SELECT {names}'
-        f" FROM {rows_of(table, parameter)} WITH ORDINALITY AS v ORDER BY v.ordinality"
+        f" FROM {rows_of(table, parameter)} WITH ORDINALITY AS v{condition} ORDER BY v.ordinality"
     )
 
 

@@ -37,6 +37,7 @@ _ERASED = "erased"
 _EARLIER = "earlier"
 _HELD = "held"
 _STORED = "stored"
+_FRESH = "fresh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,10 @@ class KnownPeople:
     holders: dict[str, list[Contact]]
     changes: list[_Change]
     stored: set[str] = field(default_factory=set)  # wamids of the messages stored before
+    # PostgreSQL, when nobody holds any of the identifiers: contact ids allocated for the new
+    # people, so their rows can be written with the body's other rows (storage.contacts). Taken
+    # in order, so ids follow the order people are created in, as the lock order expects.
+    fresh: list[int] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     forgotten: bool = False  # after a change nobody can bound (an identity notice)
     written: set[int] = field(default_factory=set)  # contacts the transaction wrote about since
@@ -106,13 +111,15 @@ def look_up_people(
     changes: list[_Change] = []
     held: list[int] = []
     stored: set[str] = set()
+    fresh: list[int] = []
     if named or wamids:
-        params = {
+        params: dict[str, object] = {
             "digests": sorted(map(digest, named)),
             "keys": keys or [""],
             "wamids": wamids or [""],
         }
         if is_postgres(session.get_bind()):
+            params["people"] = len({i.keys() for i in identities if i.keys()})
             rows = session.connection().exec_driver_sql(_PEOPLE_POSTGRES, params)
         else:
             rows = session.execute(_PEOPLE, params)
@@ -124,6 +131,8 @@ def look_up_people(
                 changes.append(_Change(name, previous, at, contact_id))
             elif kind == _STORED:
                 stored.add(name)
+            elif kind == _FRESH:
+                fresh.append(contact_id)
             else:
                 held.append(contact_id)
     holders: dict[str, list[Contact]] = {}
@@ -134,7 +143,7 @@ def look_up_people(
                 if value in keys:
                     holders.setdefault(value, []).append(contact)
     return KnownPeople(
-        digest=digest, erased=erased, holders=holders, changes=changes, stored=stored
+        digest=digest, erased=erased, holders=holders, changes=changes, stored=stored, fresh=fresh
     )
 
 
@@ -225,5 +234,8 @@ UNION ALL
 SELECT '{_STORED}', wamid, NULL, NULL, NULL FROM message WHERE wamid = ANY(%(wamids)s)
 UNION ALL
 SELECT '{_HELD}', NULL, NULL, NULL, id FROM held
+UNION ALL
+SELECT '{_FRESH}', NULL, NULL, NULL, nextval('contact_id_seq')::int
+FROM generate_series(1, %(people)s) WHERE NOT EXISTS (SELECT FROM held)
 """
 _BY_ID = select(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))

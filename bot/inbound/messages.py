@@ -16,7 +16,7 @@ from bot.meta.events import InboundMessage
 from bot.wiring.services import Services
 from flows.model import DialogueState
 from storage.contacts import ContactKeyMissing, lock_or_create_contact, note_inbound
-from storage.conversation import insert_inbound, insert_inbound_many
+from storage.conversation import hold_inbound, insert_inbound, insert_inbound_many
 from storage.db import session_scope
 from storage.deferred import deferring, flush
 from storage.dialogue_state import load_states
@@ -121,12 +121,17 @@ def _store_independent(
     """store_message for messages from people known apart: resolved one by one, their inbound
     rows inserted in one statement, then acted on in order."""
     resolved = [_resolve(session, m, suppression_key=key, known=known) for m in messages]
-    rows = [
-        _inbound_row(message, sender.contact.id)
-        for message, sender in zip(messages, resolved, strict=True)
-        if isinstance(sender, _Sender)
-    ]
-    stored = insert_inbound_many(session, rows)
+    stored: set[str] = set()
+    rows = []
+    for message, sender in zip(messages, resolved, strict=True):
+        if isinstance(sender, _Sender):
+            row = _inbound_row(message, sender.contact.id)
+            if sender.created:  # a new sender's message is new: no answer needed
+                hold_inbound(session, row)
+                stored.add(message.wamid)
+            else:
+                rows.append(row)
+    stored |= insert_inbound_many(session, rows)
     return [
         _act(session, message, sender, message.wamid in stored, handler, states)
         if isinstance(sender, _Sender)
@@ -206,7 +211,11 @@ def store_message(
     sender = _resolve(session, event, suppression_key=suppression_key, known=known)
     if not isinstance(sender, _Sender):
         return sender
-    stored = insert_inbound(session, **_inbound_row(event, sender.contact.id))
+    row = _inbound_row(event, sender.contact.id)
+    if sender.created:  # a new sender's message is new: no answer needed
+        hold_inbound(session, row)
+        return _act(session, event, sender, True, handler, states)
+    stored = insert_inbound(session, **row)
     return _act(session, event, sender, stored is not None, handler, states)
 
 

@@ -273,6 +273,8 @@ def test_c26_a_column_postgresql_refuses_costs_only_its_item(postgres_url, app_c
 
 
 def test_a_unique_key_broken_by_a_concurrent_writer_is_tried_once_more(app, engine, monkeypatch):
+    # A known sender: a new one's message is held for the body's write (test_new_people_race).
+    assert post(app, simulate.text_body(wa_id=GOOD, text="hi", wamid="wamid.EARLIER"))["messages"]
     real_many = bot.inbound.messages.insert_inbound_many
     real_one = bot.inbound.messages.insert_inbound
     calls: list[str] = []
