@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     CompoundSelect,
@@ -119,8 +120,9 @@ def look_up_people(
             "wamids": wamids or [""],
         }
         if is_postgres(session.get_bind()):
-            params["people"] = len({i.keys() for i in identities if i.keys()})
-            rows = session.connection().exec_driver_sql(_PEOPLE_POSTGRES, params)
+            people = len({i.keys() for i in identities if i.keys()})
+            statement, listed = _people_postgres(params)  # type: ignore[arg-type]
+            rows = session.connection().exec_driver_sql(statement, {**listed, "people": people})
         else:
             rows = session.execute(_PEOPLE, params)
         for kind, name, previous, at, contact_id in rows:
@@ -213,29 +215,63 @@ def _people() -> CompoundSelect:
 
 _PEOPLE = _people()
 
-# PostgreSQL: _PEOPLE with the holders locked in id order (so two bodies naming the same people
-# never deadlock), as constant text with the lists as arrays. Built by SQLAlchemy, the
-# expanding lists made it a new statement to render and plan for every count of identifiers;
-# constant, it is planned once per connection and executed without compiling.
-_PEOPLE_POSTGRES = f"""
+# A list this short is sent as parameters of their own, a longer one as an array.
+_FEW = 4
+
+
+def _people_postgres(lists: dict[str, list[str]]) -> tuple[str, dict[str, object]]:
+    """_PEOPLE for PostgreSQL, and its parameters: the holders locked in id order (so two
+    bodies naming the same people never deadlock), as constant text.
+
+    The server plans a statement once per connection and keeps the plan while it costs no more
+    than planning afresh. A list of unknown length (an array) is planned for ten values; a few
+    named one by one are planned for what they are. A body's few identifiers, named one by one,
+    are then read by index, where an array was read by a scan of the whole contact table, or
+    planned afresh for every body once the table outgrew that.
+    """
+    params: dict[str, object] = {}
+    shape = []
+    for name, values in lists.items():
+        if len(values) <= _FEW:
+            params |= {f"{name}{n}": value for n, value in enumerate(values)}
+            shape.append((name, len(values)))
+        else:
+            params[name] = values
+            shape.append((name, 0))
+    return _people_text(tuple(shape)), params
+
+
+@lru_cache(maxsize=256)
+def _people_text(shape: tuple[tuple[str, int], ...]) -> str:
+    """The statement for lists of these lengths (0: an array)."""
+    within = {
+        name: f"IN ({', '.join(f'%({name}{n})s' for n in range(count))})"
+        if count
+        else f"= ANY(%({name})s)"
+        for name, count in shape
+    }
+    keys, digests, wamids = within["keys"], within["digests"], within["wamids"]
+    return f"""
 WITH held AS (
-    SELECT id FROM contact WHERE wa_id = ANY(%(keys)s) OR user_id = ANY(%(keys)s)
+    SELECT id FROM contact WHERE wa_id {keys} OR user_id {keys}
     ORDER BY id FOR UPDATE
 )
 SELECT '{_ERASED}', digest, NULL::text, max(erased_at), NULL::int FROM erasure_record
-WHERE digest = ANY(%(digests)s) GROUP BY digest
+WHERE digest {digests} GROUP BY digest
 UNION ALL
 SELECT '{_ERASED}', digest, NULL, max(created_at), NULL FROM suppression
-WHERE digest = ANY(%(digests)s) AND reason = '{ERASURE_REASON}' GROUP BY digest
+WHERE digest {digests} AND reason = '{ERASURE_REASON}' GROUP BY digest
 UNION ALL
 SELECT '{_EARLIER}', field, previous, occurred_at, contact_id FROM identity_change
-WHERE field IN ({", ".join(f"'{key}'" for key in KEYS)}) AND previous = ANY(%(keys)s)
+WHERE field IN ({", ".join(f"'{key}'" for key in KEYS)}) AND previous {keys}
 UNION ALL
-SELECT '{_STORED}', wamid, NULL, NULL, NULL FROM message WHERE wamid = ANY(%(wamids)s)
+SELECT '{_STORED}', wamid, NULL, NULL, NULL FROM message WHERE wamid {wamids}
 UNION ALL
 SELECT '{_HELD}', NULL, NULL, NULL, id FROM held
 UNION ALL
 SELECT '{_FRESH}', NULL, NULL, NULL, nextval('contact_id_seq')::int
 FROM generate_series(1, %(people)s) WHERE NOT EXISTS (SELECT FROM held)
 """
+
+
 _BY_ID = select(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))

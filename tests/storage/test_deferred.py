@@ -161,9 +161,7 @@ def test_a_new_customer_is_written_with_their_first_message_time_not_updated_aft
     assert not [s for s in seen if s.startswith("UPDATE contact") and "inbound_at" in s], seen
     if is_postgres(engine):  # who they are, then the contact, the message and the rest together
         assert len(seen) == 2, seen
-        assert re.search(r'INSERT INTO "?contact"? .*INSERT INTO "?message"? ', seen[1], re.S), (
-            seen
-        )
+        assert re.search(r'INSERT INTO "?contact"? .*INSERT INTO "?message"? ', seen[1], re.S), seen
     with Session(engine) as session:
         contact = session.exec(select(Contact).where(Contact.wa_id == "447700900505")).one()
         assert (contact.first_inbound_at, contact.last_inbound_at) == (written, written)

@@ -183,3 +183,25 @@ def test_c20_the_lookup_names_the_messages_stored_before(engine: Engine) -> None
             wamids=["wamid.STORED", "wamid.NEW"],
         )
         assert known.stored == {"wamid.STORED"}
+
+
+def test_c25_c27_a_body_naming_a_few_identifiers_gets_the_same_answers(engine: Engine) -> None:
+    """A few identifiers go to PostgreSQL one by one rather than as a list: each person alone
+    is answered as the per-message queries answer."""
+    with session_scope(engine) as session:
+        identities = _people(session)
+        for identity in identities:
+            known = look_up_people(session, key=KEY, identities=[identity], wamids=["wamid.X"])
+            identifiers = (identity.wa_id, identity.user_id, identity.parent_user_id)
+            assert known.last_erased_at(identifiers) == last_erased_at(
+                session, key=KEY, identifiers=identifiers
+            ), identity
+            assert [c.id for c in known.holders_of(identity)] == [
+                c.id for c in lock_holders(session, identity)
+            ], identity
+            at = AT + timedelta(hours=1)
+            assert known.earlier_holder(identity, at=at) == earlier_holder(
+                session, identity, at=at
+            ), identity
+        both = look_up_people(session, key=KEY, identities=identities[2:3])
+        assert len(both.holders_of(identities[2])) == 2  # by number and by user id
