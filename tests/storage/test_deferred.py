@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func
@@ -175,3 +175,27 @@ def test_c31_a_stranger_first_seen_in_a_group_has_no_private_message_on_record(
     with Session(engine) as session:
         contact = session.exec(select(Contact).where(Contact.wa_id == "447700900506")).one()
         assert (contact.first_inbound_at, contact.last_inbound_at) == (None, None)
+
+
+def test_a_new_customer_written_with_the_body_changes_like_any_contact_after(
+    meta: MetaWebhook, engine: Engine
+) -> None:
+    """The contact held for the body's write is an ordinary contact once written: a second
+    message of the body, with the profile renamed, renames it."""
+    first = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    body = simulate.batch_body(
+        simulate.text_body(wa_id="447700900507", text="hello", name="Ann", timestamp=first),
+        simulate.text_body(
+            wa_id="447700900507", text="hi", name="Ann B.", timestamp=first + timedelta(seconds=5)
+        ),
+    )
+    assert meta.post(body).get_json()["messages"] == 2
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.wa_id == "447700900507")).one()
+        assert contact.name == "Ann B."
+        assert (contact.first_inbound_at, contact.last_inbound_at) == (
+            first,
+            first + timedelta(seconds=5),
+        )
+        inbound = select(Message).where(Message.contact_id == contact.id, Message.direction == "in")
+        assert len(session.exec(inbound).all()) == 2
