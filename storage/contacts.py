@@ -115,7 +115,9 @@ def lock_or_create_contact(
         values = identity.reported() | {"name": name, "country_code": country_code}
         if inbound_at is not None:
             values |= {"first_inbound_at": inbound_at, "last_inbound_at": inbound_at}
-        if known is not None and known.fresh:
+        # Not one another message may find by a parent user id or a username (weak_match): that
+        # reads the table, where a held row is not yet.
+        if known is not None and known.fresh and not (parent_user_id or username):
             contact = _hold(session, known.fresh.pop(0), values)
         else:
             contact = _insert(session, values)

@@ -5,6 +5,7 @@ and the body is stored again, apart, on the contact the other worker created."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -20,6 +21,7 @@ from bot.dev import simulate
 from bot.wiring.services import services
 from storage.models import Contact, Message
 from storage.types import utcnow
+from tests.conftest import fixture_bytes
 
 NUMBER = "447700900301"
 
@@ -71,3 +73,32 @@ def test_c20_a_new_person_another_worker_created_meanwhile_gets_the_message(
         log = session.exec(select(Message).where(Message.contact_id == theirs[0])).all()
         assert {(m.direction, m.wamid) for m in log if m.direction == "in"} == {("in", "wamid.NEW")}
         assert [m for m in log if m.direction == "out"], "the person was not answered"
+
+
+def _with_username(body: bytes, username: str) -> bytes:
+    document = json.loads(body)
+    document["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"] = username
+    return json.dumps(document).encode()
+
+
+def test_c27_a_new_person_met_twice_in_one_body_by_username_is_one_contact(
+    app: Flask, engine: Engine
+) -> None:
+    """A new person's user id with their username, then a number with the same username and no
+    user id to contradict it, in one body: the second finds the contact the first created by
+    the username (storage.identity.weak_match), which reads the table, so that contact is
+    written at once rather than held for the body's write."""
+    first = json.loads(fixture_bytes("username_without_wa_id.json"))  # user id and username
+    username = first["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"]
+    body = simulate.batch_body(
+        json.dumps(first).encode(),
+        _with_username(simulate.text_body(wa_id="447700900302", text="hi"), username),
+    )
+    assert _post(app, body)["messages"] == 2
+    with Session(engine) as session:
+        contacts = session.exec(select(Contact).where(Contact.username == username)).all()
+        assert len(contacts) == 1, [(c.id, c.wa_id, c.user_id) for c in contacts]
+        assert (contacts[0].wa_id, contacts[0].user_id) == (
+            "447700900302",
+            first["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"],
+        )
