@@ -119,7 +119,8 @@ def _store_independent(
     states: Mapping[int, tuple[DialogueRow, DialogueState]],
 ) -> list[object]:
     """store_message for messages from people known apart: resolved one by one, their inbound
-    rows inserted in one statement, then acted on in order."""
+    rows inserted in one statement (a new sender's held for the body's write), then acted on in
+    order."""
     resolved = [_resolve(session, m, suppression_key=key, known=known) for m in messages]
     stored: set[str] = set()
     rows = []
