@@ -21,7 +21,7 @@ from bot.dev import simulate
 from bot.wiring.services import services
 from storage.models import Contact, Message
 from storage.types import utcnow
-from tests.conftest import fixture_bytes
+from tests.conftest import MetaWebhook, fixture_bytes
 
 NUMBER = "447700900301"
 
@@ -36,10 +36,7 @@ def app(app_config: dict[str, str], postgres_url: str) -> Iterator[Flask]:
 
 
 def _post(app: Flask, body: bytes) -> dict[str, int]:
-    secret = services(app).settings.app_secret
-    answer = app.test_client().post(
-        "/webhook", data=body, headers={"X-Hub-Signature-256": simulate.sign(body, secret)}
-    )
+    answer = MetaWebhook(app.test_client()).post(body)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return answer.json
 

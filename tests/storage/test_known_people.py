@@ -13,7 +13,7 @@ from sqlmodel import Session, func, select
 from bot.dev import simulate
 from storage.db import is_postgres, session_scope
 from storage.identity import Identity, earlier_holder, lock_holders
-from storage.known_people import look_up_people
+from storage.known_people import KnownPeople, look_up_people
 from storage.models import Contact, ErasureRecord, IdentityChange, Message, OutboxItem
 from storage.suppression import ERASURE_REASON, last_erased_at, suppress, suppression_digest
 from tests.conftest import MetaWebhook
@@ -65,22 +65,27 @@ def _people(session: Session) -> list[Identity]:
     ]
 
 
+def _answers_as_each_query(session: Session, known: KnownPeople, identity: Identity) -> None:
+    identifiers = (identity.wa_id, identity.user_id, identity.parent_user_id)
+    assert known.last_erased_at(identifiers) == last_erased_at(
+        session, key=KEY, identifiers=identifiers
+    ), identity
+    assert [c.id for c in known.holders_of(identity)] == [
+        c.id for c in lock_holders(session, identity)
+    ], identity
+    for at in (AT - timedelta(hours=1), AT + timedelta(hours=1), AT + timedelta(days=3)):
+        assert known.earlier_holder(identity, at=at) == earlier_holder(session, identity, at=at), (
+            identity,
+            at,
+        )
+
+
 def test_c25_c27_the_body_lookup_answers_as_each_query_would(engine: Engine) -> None:
     with session_scope(engine) as session:
         identities = _people(session)
         known = look_up_people(session, key=KEY, identities=identities)
         for identity in identities:
-            identifiers = (identity.wa_id, identity.user_id, identity.parent_user_id)
-            assert known.last_erased_at(identifiers) == last_erased_at(
-                session, key=KEY, identifiers=identifiers
-            ), identity
-            assert [c.id for c in known.holders_of(identity)] == [
-                c.id for c in lock_holders(session, identity)
-            ], identity
-            for at in (AT - timedelta(hours=1), AT + timedelta(hours=1), AT + timedelta(days=3)):
-                assert known.earlier_holder(identity, at=at) == earlier_holder(
-                    session, identity, at=at
-                ), (identity, at)
+            _answers_as_each_query(session, known, identity)
         # The cases are there to be told apart, not all None.
         assert known.last_erased_at(["15550000001"]) == AT + timedelta(days=2)
         assert known.last_erased_at(["US.2"]) == AT + timedelta(days=3)
@@ -192,16 +197,6 @@ def test_c25_c27_a_body_naming_a_few_identifiers_gets_the_same_answers(engine: E
         identities = _people(session)
         for identity in identities:
             known = look_up_people(session, key=KEY, identities=[identity], wamids=["wamid.X"])
-            identifiers = (identity.wa_id, identity.user_id, identity.parent_user_id)
-            assert known.last_erased_at(identifiers) == last_erased_at(
-                session, key=KEY, identifiers=identifiers
-            ), identity
-            assert [c.id for c in known.holders_of(identity)] == [
-                c.id for c in lock_holders(session, identity)
-            ], identity
-            at = AT + timedelta(hours=1)
-            assert known.earlier_holder(identity, at=at) == earlier_holder(
-                session, identity, at=at
-            ), identity
+            _answers_as_each_query(session, known, identity)
         both = look_up_people(session, key=KEY, identities=identities[2:3])
         assert len(both.holders_of(identities[2])) == 2  # by number and by user id
