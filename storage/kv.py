@@ -22,8 +22,6 @@ class KeyValueStore(Protocol):
     def add(self, key: str, ttl_seconds: float) -> bool:
         """Set key if absent (SET NX with expiry); True if this call set it."""
 
-    def exists(self, key: str) -> bool: ...
-
     def delete(self, key: str) -> None: ...
 
     def incr(self, key: str, ttl_seconds: float) -> int:
@@ -49,9 +47,6 @@ class RedisStore:
         return bool(
             self.connection.set(self.prefix + key, b"1", nx=True, px=int(ttl_seconds * 1000))
         )
-
-    def exists(self, key: str) -> bool:
-        return bool(self.connection.exists(self.prefix + key))
 
     def delete(self, key: str) -> None:
         self.connection.delete(self.prefix + key)
@@ -107,10 +102,6 @@ class MemoryStore:
             if len(self._expiry) > 100_000:
                 self._sweep(now)
             return True
-
-    def exists(self, key: str) -> bool:
-        with self._lock:
-            return self._live(key, self.clock())
 
     def delete(self, key: str) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """Intake under load, as Meta delivers it, measured against a bare Flask webhook in the same run.
 
 Both are served by gunicorn (2 sync workers; SQLite: 1) and loaded by wrk with 8 connections
-for 10 s, each request a unique signed body, so the dedupe fast path never answers. The bare
+for 10 s, each request a unique signed body, so none is a redelivery. The bare
 webhook (tests/bench/bare_app.py) checks the signature, parses the JSON and answers 200; every
 figure of the app is printed as a ratio to it:
 
@@ -256,7 +256,7 @@ def _run(folder: Path) -> list[Result]:
     with gunicorn("wsgi:app", app_env(lite, None), 1) as (port, master):
         first_lite = wrk(port, firsts_lite_file, lambda: workers(master), list)
 
-    # wrk starts over when it runs out of bodies: repeats would be answered by the dedupe path
+    # wrk starts over when it runs out of bodies: repeats would be answered as redeliveries
     # and flatter the figures, so a run that ran out says so.
     ran_out = (
         status.requests > BODIES

@@ -4,7 +4,7 @@ Meta mostly sends them.
 
 Run on SQLite with the in-process store and on PostgreSQL with Redis. The dialogue runs for
 every message (each new contact gets its consent prompt queued), so this is the whole intake
-path. A redelivery of the same batch must be cheap: the dedupe fast path answers it.
+path. A redelivery of the same batch must be cheap: the body's lookup answers it.
 """
 
 from __future__ import annotations
