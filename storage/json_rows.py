@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from storage.types import aware_text
+
 # Times through _json_value, as the standard library writes them, so a naive one is refused.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -59,7 +61,5 @@ def insert_rows(
 
 def _json_value(value: object) -> str:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; every stored time must carry a zone")
-        return value.isoformat()
+        return aware_text(value)
     raise TypeError(f"{type(value).__name__} cannot be stored as JSON")

@@ -24,11 +24,13 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from storage.conversation import STATUS_RANK
 from storage.json_rows import document, dumps
+from storage.libpq_alone import LoneStatement, run_alone
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
-from storage.types import utcnow
+from storage.types import aware_text, utcnow
 
 # The stage a stored message is at, as a number: a status moves it only to a higher one.
 _STORED_RANK = (
@@ -161,6 +163,11 @@ _ONE = {
     True: _one(", error_code = %(code)s, error_title = %(title)s"),
     False: _one(""),
 }
+# The same, for a status with nothing else in its transaction: straight on libpq.
+_ONE_ALONE = {
+    has_error: LoneStatement.of(f"optin_status_{'error' if has_error else 'plain'}", sql)
+    for has_error, sql in _ONE.items()
+}
 
 
 def record_statuses(connection: Connection, rows: Sequence[StatusRow]) -> Applied:
@@ -173,11 +180,13 @@ def record_statuses(connection: Connection, rows: Sequence[StatusRow]) -> Applie
 
 def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
     """record_statuses in a transaction of its own, committed when it returns: the statement
-    runs in autocommit, so the body costs one round trip."""
+    runs alone (one status) or in autocommit, so the body costs one round trip."""
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
     try:
         with _as_sqlalchemy_raises(engine.dialect, driver, pooled.invalidate):
+            if len(rows) == 1:
+                return _record_one_alone(pooled, rows[0])
             driver.autocommit = True
             try:
                 return _record(driver, rows)
@@ -229,6 +238,26 @@ def _record_one(driver: psycopg.Connection[Any], row: StatusRow) -> Applied:
         cursor.execute(_ONE[has_error], params)
         new, *found = cursor.fetchone() or (False, None)
     return Applied(new=(bool(new),), moved=(step,) if (step := moved_by(row, found)) else ())
+
+
+def _record_one_alone(pooled: PoolProxiedConnection, row: StatusRow) -> Applied:
+    fields = _fields(row)
+    params = {
+        **fields,
+        "rank": str(fields["rank"]),
+        "code": None if row.error_code is None else str(row.error_code),
+        "at": aware_text(row.meta_timestamp),
+        "raw": None if row.raw is None else dumps(row.raw),
+        "now": aware_text(utcnow()),
+    }
+    has_error = row.error_code is not None or row.error_title is not None
+    [(new, message_id, contact_id, code, title)] = run_alone(pooled, _ONE_ALONE[has_error], params)
+    found = (
+        None
+        if message_id is None or contact_id is None  # a message always has its contact
+        else (message_id, int(contact_id), None if code is None else int(code), title)
+    )
+    return Applied(new=(new == "t",), moved=(step,) if (step := moved_by(row, found)) else ())
 
 
 def _values(n: int, row: StatusRow) -> dict[str, Any]:

@@ -18,9 +18,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; every stored time must carry a zone")
-        return value.astimezone(UTC)
+        return _aware(value).astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -30,3 +28,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def aware_text(value: datetime) -> str:
+    """A time as ISO text with its zone, as PostgreSQL reads it for a timestamptz."""
+    return _aware(value).isoformat()
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; every stored time must carry a zone")
+    return value

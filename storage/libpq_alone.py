@@ -1,0 +1,100 @@
+"""A constant statement run straight on libpq as a transaction of its own: one round trip.
+
+What the webhook does most, a body of one status, is one statement with its COMMIT. Through a
+psycopg cursor it paid, besides the round trip, for the switch to autocommit and back, a cursor,
+the query's conversion from named parameters, psycopg's prepare bookkeeping and its loaders:
+together more of the worker's CPU than the round trip itself. Here the statement is prepared
+once per connection under a name of its own and run with its values as text. A connection
+outside a transaction runs a lone statement in a transaction of its own, so nothing is switched.
+libpq releases the GIL while it waits, as psycopg does, so the dispatcher's thread runs meanwhile.
+
+Errors are psycopg's, built from the result as psycopg builds them, for the caller to raise as
+it raises any other driver error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.errors import error_from_result
+from sqlalchemy.pool import PoolProxiedConnection
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+_MISSING_STATEMENT = b"26000"  # invalid_sql_statement_name: e.g. after DISCARD ALL
+
+
+@dataclass(frozen=True, slots=True)
+class LoneStatement:
+    """A statement written with psycopg's %(name)s placeholders, sent as libpq's $1, $2..."""
+
+    name: bytes
+    sql: bytes
+    parameters: tuple[str, ...] = field(repr=False)
+
+    @classmethod
+    def of(cls, name: str, sql: str) -> LoneStatement:
+        order: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            return f"${order.setdefault(match[1], len(order) + 1)}"
+
+        numbered = _NAMED.sub(number, sql)
+        return cls(name=name.encode(), sql=numbered.encode(), parameters=tuple(order))
+
+    def values(self, params: dict[str, str | None], encoding: str) -> list[bytes | None]:
+        """The parameters in the statement's order, as libpq's text values."""
+        return [
+            None if (value := params[name]) is None else value.encode(encoding)
+            for name in self.parameters
+        ]
+
+
+def run_alone(
+    pooled: PoolProxiedConnection, statement: LoneStatement, params: dict[str, str | None]
+) -> list[tuple[str | None, ...]]:
+    """Run the statement as its own transaction; its rows as text (None for NULL).
+
+    The connection must be outside a transaction, as the pool hands it out: run inside one,
+    the statement would share that transaction's fate.
+    """
+    driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    pgconn = driver.pgconn
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        raise psycopg.ProgrammingError("a lone statement cannot run inside a transaction")
+    prepared: set[bytes] = pooled.info.setdefault("lone_statements", set())
+    encoding = driver.info.encoding
+    values = statement.values(params, encoding)
+    if statement.name not in prepared:
+        _prepare(driver, statement)
+        prepared.add(statement.name)
+    result = pgconn.exec_prepared(statement.name, values)
+    if _missing(result):  # deallocated behind our back: prepared again, once
+        _prepare(driver, statement)
+        result = pgconn.exec_prepared(statement.name, values)
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        raise error_from_result(result, encoding=encoding)
+    return [
+        tuple(_decoded(result.get_value(row, column), encoding) for column in range(result.nfields))
+        for row in range(result.ntuples)
+    ]
+
+
+def _prepare(driver: psycopg.Connection[Any], statement: LoneStatement) -> None:
+    result = driver.pgconn.prepare(statement.name, statement.sql)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        raise error_from_result(result, encoding=driver.info.encoding)
+
+
+def _missing(result: pq.abc.PGresult) -> bool:
+    return (
+        result.status == pq.ExecStatus.FATAL_ERROR
+        and result.error_field(pq.DiagnosticField.SQLSTATE) == _MISSING_STATEMENT
+    )
+
+
+def _decoded(value: bytes | None, encoding: str) -> str | None:
+    return None if value is None else value.decode(encoding)

@@ -1,0 +1,99 @@
+"""A lone statement on libpq (a body of one status): its own transaction, prepared once per
+connection and again when the server forgot it, refused inside a transaction, errors as
+psycopg's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from storage.db import make_engine
+from storage.libpq_alone import LoneStatement, run_alone
+
+pytestmark = pytest.mark.postgres
+
+ADD = LoneStatement.of(
+    "test_lone_add",
+    "INSERT INTO lone_rows (word, n) VALUES (%(word)s, %(n)s::int + %(n)s::int)"
+    " RETURNING word, n, NULL::text",
+)
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS lone_rows"))
+        connection.execute(text("CREATE TABLE lone_rows (word text UNIQUE, n int)"))
+    yield engine
+    with engine.begin() as connection:  # the schema is the models' again for later tests
+        connection.execute(text("DROP TABLE lone_rows"))
+    engine.dispose()
+
+
+def rows(engine: Engine) -> list[tuple[str, int]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text("SELECT word, n FROM lone_rows"))]
+
+
+def test_placeholders_are_numbered_in_order_of_first_use() -> None:
+    assert ADD.sql == (
+        b"INSERT INTO lone_rows (word, n) VALUES ($1, $2::int + $2::int) RETURNING word, n,"
+        b" NULL::text"
+    )
+    assert ADD.parameters == ("word", "n")
+    assert ADD.values({"n": "2", "word": "é", "unused": "x"}, "utf-8") == [b"\xc3\xa9", b"2"]
+
+
+def test_a_lone_statement_is_committed_when_it_returns(engine: Engine) -> None:
+    pooled = engine.raw_connection()
+    try:
+        assert run_alone(pooled, ADD, {"word": "مرحبا", "n": "21"}) == [("مرحبا", "42", None)]
+        assert pooled.driver_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert rows(engine) == [("مرحبا", 42)]  # another connection sees it: committed
+    finally:
+        pooled.close()
+
+
+def test_the_statement_is_prepared_again_when_the_server_forgot_it(engine: Engine) -> None:
+    pooled = engine.raw_connection()
+    try:
+        run_alone(pooled, ADD, {"word": "one", "n": "1"})
+        pooled.driver_connection.execute("DEALLOCATE ALL")
+        pooled.driver_connection.commit()
+        run_alone(pooled, ADD, {"word": "two", "n": "2"})
+        names = pooled.driver_connection.execute("SELECT name FROM pg_prepared_statements")
+        assert ("test_lone_add",) in names.fetchall()
+    finally:
+        pooled.close()
+    assert sorted(rows(engine)) == [("one", 2), ("two", 4)]
+
+
+def test_a_refused_statement_raises_psycopgs_error_and_leaves_the_connection_usable(
+    engine: Engine,
+) -> None:
+    pooled = engine.raw_connection()
+    try:
+        run_alone(pooled, ADD, {"word": "same", "n": "1"})
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            run_alone(pooled, ADD, {"word": "same", "n": "2"})
+        assert run_alone(pooled, ADD, {"word": "next", "n": "3"}) == [("next", "6", None)]
+    finally:
+        pooled.close()
+    assert sorted(rows(engine)) == [("next", 6), ("same", 2)]
+
+
+def test_inside_a_transaction_it_is_refused_rather_than_joined(engine: Engine) -> None:
+    pooled = engine.raw_connection()
+    try:
+        pooled.driver_connection.execute("SELECT 1")  # opens a transaction
+        with pytest.raises(psycopg.ProgrammingError, match="inside a transaction"):
+            run_alone(pooled, ADD, {"word": "joined", "n": "1"})
+        pooled.driver_connection.rollback()
+    finally:
+        pooled.close()
+    assert rows(engine) == []
