@@ -17,7 +17,7 @@ from bot.dev import simulate
 from bot.dev.simulate_kinds import group_text_body
 from storage.contacts import lock_contact
 from storage.db import is_postgres, session_scope
-from storage.deferred import deferring, flush, update_row
+from storage.deferred import deferring, flush, insert_row, update_row
 from storage.models import Contact, Message, OutboxItem
 from storage.outbox import enqueue_message, enqueue_read_receipt
 from tests.conftest import MetaWebhook
@@ -199,3 +199,20 @@ def test_a_new_customer_written_with_the_body_changes_like_any_contact_after(
         )
         inbound = select(Message).where(Message.contact_id == contact.id, Message.direction == "in")
         assert len(session.exec(inbound).all()) == 2
+
+
+def test_a_held_row_leaving_out_a_column_with_a_default_gets_the_default(
+    engine: Engine,
+) -> None:
+    """A held row is written as it is given; one that leaves out a column SQLAlchemy fills in
+    Python (the outbox row's created_at, priority, attempts) is filled as any insert is."""
+    table = OutboxItem.__table__  # type: ignore[attr-defined]
+    due = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    receipt = {"message_id": "wamid.IN510"}
+    with session_scope(engine) as session, session.no_autoflush, deferring(session):
+        row = {"phone_number_id": "1065", "kind": "read_receipt", "payload": receipt}
+        insert_row(session, table, {**row, "due_at": due})
+    with Session(engine) as session:
+        added = session.exec(select(OutboxItem).where(OutboxItem.kind == "read_receipt")).one()
+        assert (added.due_at, added.attempts, added.payload) == (due, 0, receipt)
+        assert added.created_at is not None and added.priority is not None
