@@ -60,6 +60,12 @@ JSON_HOOKS: dict[str, Any] = {
 
 def unstorable(value: Any) -> str | None:
     """Why this JSON value cannot be stored as it is, naming where; None when it can."""
+    if _storable(value, 0):  # what nearly every item is: no path to build for a problem
+        return None
+    return _problem(value)
+
+
+def _problem(value: Any) -> str | None:
     pending: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
     while pending:
         item, path = pending.pop()
@@ -78,6 +84,24 @@ def unstorable(value: Any) -> str | None:
         elif isinstance(item, Unreadable):
             return f"holds {item!r} at {_where(path)}, which cannot be stored as a number"
     return None
+
+
+def _storable(value: Any, depth: int) -> bool:
+    """unstorable(value) is None, without keeping the path to each part."""
+    if depth > MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind is str:
+        return "\x00" not in value
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        for key, child in value.items():
+            if "\x00" in key or not _storable(child, depth + 1):
+                return False
+    elif kind is list:
+        for child in value:
+            if not _storable(child, depth + 1):
+                return False
+    return kind is not Unreadable
 
 
 def _where(path: tuple[str, ...]) -> str:

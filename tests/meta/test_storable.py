@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.meta import parse_body
-from bot.meta.storable import MAX_DEPTH, support_copy, unstorable
+from bot.meta.storable import MAX_DEPTH, Unreadable, _problem, support_copy, unstorable
 from storage import limits
 from tests.meta.bodies import change, envelope, message
 
@@ -108,6 +110,47 @@ def test_a_number_json_cannot_hold_spoils_only_its_item(literal: bytes, says: st
     assert says in bad.problem and "at extra" in bad.problem
     copy = json.loads(support_copy(bad.raw))
     assert says in copy["extra"]  # named in the copy kept for support, which stays JSON
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(alphabet=st.sampled_from("ab\x00ع")),
+    st.builds(Unreadable, st.sampled_from(["NaN", "1e999"])),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text(alphabet=st.sampled_from("k\x00"), max_size=2), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+def nested(depth: int, bottom: Any) -> Any:
+    for n in range(depth):
+        bottom = [bottom] if n % 2 else {"k": bottom}
+    return bottom
+
+
+@given(_VALUES, st.integers(MAX_DEPTH - 2, MAX_DEPTH + 2), st.booleans())
+def test_the_quick_check_finds_a_problem_wherever_the_walk_names_one(
+    value: Any, depth: int, deep: bool
+) -> None:
+    """unstorable asks the walk that names the place only when the quick check finds a problem:
+    the two must agree on every value, at the depth limit too."""
+    if deep:
+        value = nested(depth, value)
+    assert unstorable(value) == _problem(value)
+
+
+@pytest.mark.parametrize(("depth", "storable"), [(MAX_DEPTH, True), (MAX_DEPTH + 1, False)])
+def test_the_depth_limit_counts_the_levels_below_the_item(depth: int, storable: bool) -> None:
+    assert (unstorable(nested(depth, "bottom")) is None) is storable
+    assert (_problem(nested(depth, "bottom")) is None) is storable
 
 
 def test_nesting_deeper_than_any_meta_payload_is_malformed() -> None:
