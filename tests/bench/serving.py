@@ -48,6 +48,46 @@ class Load:
         return self.requests / self.seconds
 
 
+def merged(runs: list[Load]) -> Load:
+    """Runs of one load as one: requests and seconds added, CPU per request over them all,
+    p50 their mean and p99 the worst of them."""
+    requests = sum(run.requests for run in runs)
+    return Load(
+        requests=requests,
+        seconds=sum(run.seconds for run in runs),
+        non2xx=sum(run.non2xx for run in runs),
+        socket_errors=sum(run.socket_errors for run in runs),
+        p50_ms=sum(run.p50_ms for run in runs) / len(runs),
+        p99_ms=max(run.p99_ms for run in runs),
+        cpu_ms=sum(run.cpu_ms * run.requests for run in runs) / max(requests, 1),
+        database_cpu_ms=sum(run.database_cpu_ms * run.requests for run in runs) / max(requests, 1),
+    )
+
+
+class Baselines:
+    """The bare webhook, loaded just before and just after each run of the app it is the
+    baseline of; a run after one app run is the run before the next, when the bodies match."""
+
+    def __init__(self, port: int, master_pid: int) -> None:
+        self.port = port
+        self.master_pid = master_pid
+        self.runs: list[Load] = []
+        self._last: tuple[Path, Load] | None = None
+
+    def around(self, bodies: Path, app_run: Callable[[], Load]) -> tuple[Load, Load]:
+        """The app's run and its baseline: the bare runs on either side, merged."""
+        before = self._last[1] if self._last and self._last[0] == bodies else self._run(bodies)
+        loaded = app_run()
+        after = self._run(bodies)
+        self._last = (bodies, after)
+        return loaded, merged([before, after])
+
+    def _run(self, bodies: Path) -> Load:
+        load = wrk(self.port, bodies, lambda: workers(self.master_pid), list)
+        self.runs.append(load)
+        return load
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
