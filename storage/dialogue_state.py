@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import inspect
+from sqlalchemy.orm import class_mapper
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import instance_state
 from sqlmodel import Session, col, select
 
 from flows.model import DialogueState, Stage, StepResult
@@ -31,9 +34,7 @@ def load_state(
     """The contact's dialogue row and state. `new`: the contact was created in this transaction,
     so no row refers to it yet and nothing is read (a first message's four reads saved)."""
     if new:
-        return DialogueRow(contact_id=contact.id, updated_at=utcnow()), DialogueState(
-            language=contact.language
-        )
+        return new_row(contact.id), DialogueState(language=contact.language)  # type: ignore[arg-type]
     return load_states(session, [contact])[contact.id]  # type: ignore[index]
 
 
@@ -60,7 +61,7 @@ def load_states(
     return {
         contact.id: _state(
             contact,
-            rows.get(contact.id) or DialogueRow(contact_id=contact.id, updated_at=utcnow()),
+            rows.get(contact.id) or new_row(contact.id),
             consents.get(contact.id, []),
             shown.get(contact.id, NOTHING_SHOWN),
             requests.get(contact.id),
@@ -68,6 +69,18 @@ def load_states(
         for contact in contacts
         if contact.id is not None
     }
+
+
+def new_row(contact_id: int) -> DialogueRow:
+    """A contact's first dialogue row, not yet written (save_result inserts it with SQL): the
+    model's defaults, without its constructor's validation, a twentieth of a new customer's
+    first message."""
+    row = _DIALOGUE_MANAGER.new_instance()
+    values = instance_state(row).dict
+    values.update(_DEFAULTS, contact_id=contact_id)
+    for name, factory in _FACTORIES:
+        values[name] = factory()
+    return row
 
 
 def _state(
@@ -146,4 +159,15 @@ def save_result(
 
 
 _DIALOGUE = DialogueRow.__table__  # type: ignore[attr-defined]
+_DIALOGUE_MANAGER = class_mapper(DialogueRow).class_manager
+# The model's defaults: a value, a factory called for each row, or none given (None).
+_DEFAULTS = {
+    name: None if field.default is PydanticUndefined else field.default
+    for name, field in DialogueRow.model_fields.items()
+}
+_FACTORIES = tuple(
+    (name, field.default_factory)
+    for name, field in DialogueRow.model_fields.items()
+    if field.default_factory is not None
+)
 _CONTACT = Contact.__table__  # type: ignore[attr-defined]

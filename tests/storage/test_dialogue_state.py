@@ -3,12 +3,16 @@ transaction created, and read alike alone and together with others."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from bot.dev import simulate
 from storage.contacts import lock_or_create_contact
 from storage.db import session_scope
-from storage.dialogue_state import load_state, load_states
+from storage.dialogue_state import load_state, load_states, new_row
+from storage.models import DialogueRow
 from tests.conftest import MetaWebhook
 
 
@@ -63,3 +67,17 @@ def test_states_read_together_are_the_states_read_one_by_one(
     assert len({(s.stage, s.granted, s.withdrawn_at is None) for s in states}) == 3
     assert states[0].last_question is not None  # asked; the stop cancelled the third's
     assert states[2].withdrawn_at is not None
+
+
+def test_a_first_dialogue_row_is_what_the_model_would_build() -> None:
+    """Built without the model's constructor for speed: the same values, a row not yet in any
+    session (save_result then inserts it)."""
+    built = new_row(7)
+    expected = DialogueRow(contact_id=7)
+    names = [name for name in DialogueRow.model_fields if name != "updated_at"]
+    assert {name: getattr(built, name) for name in names} == {
+        name: getattr(expected, name) for name in names
+    }
+    assert abs(built.updated_at - expected.updated_at) < timedelta(seconds=5)
+    assert inspect(built).transient
+    assert new_row(8).pending is None and new_row(8).contact_id == 8
