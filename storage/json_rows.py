@@ -18,7 +18,8 @@ import orjson
 
 from storage.types import aware_text
 
-# Times through _json_value, as the standard library writes them, so a naive one is refused.
+# Times through _time_fragment, so a naive one is refused; an aware one is then written by
+# orjson itself, as isoformat() writes it but a sixth of the time.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
@@ -30,7 +31,7 @@ def document(rows: list[dict[str, Any]]) -> str:
 def dumps(value: Any) -> str:
     """JSON text of a value of JSON's types and times."""
     try:
-        return orjson.dumps(value, default=_json_value, option=_OPTIONS).decode()
+        return orjson.dumps(value, default=_time_fragment, option=_OPTIONS).decode()
     except TypeError:
         # An integer past 64 bits (Meta's items are read as Python reads them, any number of
         # digits), or a value not to be stored: the standard library writes the one and says
@@ -57,6 +58,14 @@ def insert_rows(
         f'INSERT INTO "{table}" ({names}) SELECT {names}'
         f" FROM {rows_of(table, parameter)} WITH ORDINALITY AS v{condition} ORDER BY v.ordinality"
     )
+
+
+def _time_fragment(value: object) -> orjson.Fragment:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            aware_text(value)  # raises, saying why
+        return orjson.Fragment(orjson.dumps(value))
+    raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
 
 
 def _json_value(value: object) -> str:
