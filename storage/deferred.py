@@ -93,7 +93,8 @@ def write_held(session: Session) -> None:
     ]
     assert not held.inserts and not held.updates, "a table outside the schema"
     rows_held = sum(len(rows) for _, rows in (*inserts, *updates))
-    if is_postgres(session.get_bind()) and rows_held > 1:
+    bind = session.get_bind()
+    if is_postgres(bind) and rows_held > 1:
         statement, params = _in_one_statement(inserts, updates)
         session.connection().exec_driver_sql(statement, params)
         return
@@ -101,7 +102,7 @@ def write_held(session: Session) -> None:
         for row in rows:  # rarely more than one: SQLite writes locally
             values = {k: v for k, v in row.items() if k != "id"}
             session.execute(_update(table, tuple(values)), {**values, "row_id": row["id"]})
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    sqlite = bind.dialect.name == "sqlite"
     for table, rows in inserts:
         if sqlite and not _DEFAULTED[table].difference(rows[0]):
             _insert_plainly(session, table, rows)

@@ -73,8 +73,8 @@ def load_states(
 
 def new_row(contact_id: int) -> DialogueRow:
     """A contact's first dialogue row, not yet written (save_result inserts it with SQL): the
-    model's defaults, without its constructor's validation, a twentieth of a new customer's
-    first message."""
+    model's defaults, as a load builds an instance, without its constructor's validation
+    (3.6 us against 48, on every new customer's first message)."""
     row = _DIALOGUE_MANAGER.new_instance()
     values = instance_state(row).dict
     values.update(_DEFAULTS, contact_id=contact_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from storage.types import aware_text
+from storage.types import aware, aware_text
 
 # Times through _time_fragment, so a naive one is refused; an aware one is then written by
 # orjson itself, as isoformat() writes it but a sixth of the time.
@@ -62,9 +62,7 @@ def insert_rows(
 
 def _time_fragment(value: object) -> orjson.Fragment:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            aware_text(value)  # raises, saying why
-        return orjson.Fragment(orjson.dumps(value))
+        return orjson.Fragment(orjson.dumps(aware(value)))
     raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
 
 

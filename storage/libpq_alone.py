@@ -4,7 +4,8 @@ What the webhook does most, a body of one status, is one statement with its COMM
 psycopg cursor it paid, besides the round trip, for the switch to autocommit and back, a cursor,
 the query's conversion from named parameters, psycopg's prepare bookkeeping and its loaders:
 together more of the worker's CPU than the round trip itself. Here the statement is prepared
-once per connection under a name of its own and run with its values as text. A connection
+once per connection under a name of its own and run with its values as text (written here,
+from the same values a psycopg cursor would be given). A connection
 outside a transaction runs a lone statement in a transaction of its own, so nothing is switched.
 libpq releases the GIL while it waits, as psycopg does, so the dispatcher's thread runs meanwhile.
 
@@ -15,13 +16,17 @@ it raises any other driver error.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 from sqlalchemy.pool import PoolProxiedConnection
+
+from storage.types import aware_text
 
 _NAMED = re.compile(r"%\((\w+)\)s")
 _MISSING_STATEMENT = b"26000"  # invalid_sql_statement_name: e.g. after DISCARD ALL
@@ -45,16 +50,16 @@ class LoneStatement:
         numbered = _NAMED.sub(number, sql)
         return cls(name=name.encode(), sql=numbered.encode(), parameters=tuple(order))
 
-    def values(self, params: dict[str, str | None], encoding: str) -> list[bytes | None]:
+    def values(self, params: Mapping[str, object], encoding: str) -> list[bytes | None]:
         """The parameters in the statement's order, as libpq's text values."""
         return [
-            None if (value := params[name]) is None else value.encode(encoding)
+            None if (text := _text(params[name])) is None else text.encode(encoding)
             for name in self.parameters
         ]
 
 
 def run_alone(
-    pooled: PoolProxiedConnection, statement: LoneStatement, params: dict[str, str | None]
+    pooled: PoolProxiedConnection, statement: LoneStatement, params: Mapping[str, object]
 ) -> list[tuple[str | None, ...]]:
     """Run the statement as its own transaction; its rows as text (None for NULL).
 
@@ -94,6 +99,19 @@ def _missing(result: pq.abc.PGresult) -> bool:
         result.status == pq.ExecStatus.FATAL_ERROR
         and result.error_field(pq.DiagnosticField.SQLSTATE) == _MISSING_STATEMENT
     )
+
+
+def _text(value: object) -> str | None:
+    """A value as PostgreSQL reads it from text: a time with its zone (a naive one refused)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return aware_text(value)
+    raise TypeError(f"{type(value).__name__} is not sent as text here")
 
 
 def _decoded(value: bytes | None, encoding: str) -> str | None:

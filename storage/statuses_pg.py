@@ -30,7 +30,7 @@ from storage.conversation import STATUS_RANK
 from storage.json_rows import document, dumps
 from storage.libpq_alone import LoneStatement, run_alone
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
-from storage.types import aware_text, utcnow
+from storage.types import utcnow
 
 # The stage a stored message is at, as a number: a status moves it only to a higher one.
 _STORED_RANK = (
@@ -227,37 +227,39 @@ def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Appli
 
 
 def _record_one(driver: psycopg.Connection[Any], row: StatusRow) -> Applied:
-    params = {
-        **_fields(row),
-        "at": row.meta_timestamp,
-        "raw": None if row.raw is None else dumps(row.raw),
-        "now": utcnow(),
-    }
-    has_error = row.error_code is not None or row.error_title is not None
     with driver.cursor() as cursor:
-        cursor.execute(_ONE[has_error], params)
+        cursor.execute(_ONE[_has_error(row)], _one_params(row))
         new, *found = cursor.fetchone() or (False, None)
-    return Applied(new=(bool(new),), moved=(step,) if (step := moved_by(row, found)) else ())
+    return _applied_one(row, bool(new), found)
 
 
 def _record_one_alone(pooled: PoolProxiedConnection, row: StatusRow) -> Applied:
-    fields = _fields(row)
-    params = {
-        **fields,
-        "rank": str(fields["rank"]),
-        "code": None if row.error_code is None else str(row.error_code),
-        "at": aware_text(row.meta_timestamp),
-        "raw": None if row.raw is None else dumps(row.raw),
-        "now": aware_text(utcnow()),
-    }
-    has_error = row.error_code is not None or row.error_title is not None
-    [(new, message_id, contact_id, code, title)] = run_alone(pooled, _ONE_ALONE[has_error], params)
+    statement = _ONE_ALONE[_has_error(row)]
+    [(new, message_id, contact_id, code, title)] = run_alone(pooled, statement, _one_params(row))
     found = (
         None
         if message_id is None or contact_id is None  # a message always has its contact
         else (message_id, int(contact_id), None if code is None else int(code), title)
     )
-    return Applied(new=(new == "t",), moved=(step,) if (step := moved_by(row, found)) else ())
+    return _applied_one(row, new == "t", found)
+
+
+def _one_params(row: StatusRow) -> dict[str, Any]:
+    """One status's parameters, for its statement run either way."""
+    return {
+        **_fields(row),
+        "at": row.meta_timestamp,
+        "raw": None if row.raw is None else dumps(row.raw),
+        "now": utcnow(),
+    }
+
+
+def _has_error(row: StatusRow) -> bool:
+    return row.error_code is not None or row.error_title is not None
+
+
+def _applied_one(row: StatusRow, new: bool, found: Any) -> Applied:
+    return Applied(new=(new,), moved=(step,) if (step := moved_by(row, found)) else ())
 
 
 def _values(n: int, row: StatusRow) -> dict[str, Any]:

@@ -18,7 +18,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return _aware(value).astimezone(UTC)
+        return aware(value).astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -32,10 +32,11 @@ def utcnow() -> datetime:
 
 def aware_text(value: datetime) -> str:
     """A time as ISO text with its zone, as PostgreSQL reads it for a timestamptz."""
-    return _aware(value).isoformat()
+    return aware(value).isoformat()
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """The time itself, refused when naive: every stored time must carry its zone."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given; every stored time must carry a zone")
     return value

@@ -191,7 +191,7 @@ def test_statuses_recorded_alone_are_committed_when_it_returns(database: Engine)
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("count", [1, 3])
-def test_a_status_postgresql_refuses_costs_only_its_item(
+def test_c26_a_status_postgresql_refuses_costs_only_its_item(
     postgres_url: str, app_config: dict[str, str], monkeypatch: pytest.MonkeyPatch, count: int
 ) -> None:
     """Recorded alone, the refusal is told from storage down as on any other path (C26)."""

@@ -137,7 +137,7 @@ def nested(depth: int, bottom: Any) -> Any:
 
 
 @given(_VALUES, st.integers(MAX_DEPTH - 2, MAX_DEPTH + 2), st.booleans())
-def test_the_quick_check_finds_a_problem_wherever_the_walk_names_one(
+def test_c26_the_quick_check_finds_a_problem_wherever_the_walk_names_one(
     value: Any, depth: int, deep: bool
 ) -> None:
     """unstorable asks the walk that names the place only when the quick check finds a problem:
@@ -148,7 +148,7 @@ def test_the_quick_check_finds_a_problem_wherever_the_walk_names_one(
 
 
 @pytest.mark.parametrize(("depth", "storable"), [(MAX_DEPTH, True), (MAX_DEPTH + 1, False)])
-def test_the_depth_limit_counts_the_levels_below_the_item(depth: int, storable: bool) -> None:
+def test_c26_the_depth_limit_counts_the_levels_below_the_item(depth: int, storable: bool) -> None:
     assert (unstorable(nested(depth, "bottom")) is None) is storable
     assert (_problem(nested(depth, "bottom")) is None) is storable
 
