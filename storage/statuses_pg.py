@@ -17,18 +17,17 @@ error keeps the error the message had.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
 from storage.conversation import STATUS_RANK
 from storage.json_rows import document, dumps
-from storage.libpq_alone import LoneStatement, run_alone
+from storage.libpq_alone import run_alone
+from storage.libpq_statement import NamedStatement, as_sqlalchemy_errors
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
 from storage.types import utcnow
 
@@ -164,8 +163,9 @@ _ONE = {
     False: _one(""),
 }
 # The same, for a status with nothing else in its transaction: straight on libpq.
+_WHAT = "record statuses"  # what an error names, never the values
 _ONE_ALONE = {
-    has_error: LoneStatement.of(f"optin_status_{'error' if has_error else 'plain'}", sql)
+    has_error: NamedStatement.of(f"optin_status_{'error' if has_error else 'plain'}", sql)
     for has_error, sql in _ONE.items()
 }
 
@@ -174,7 +174,7 @@ def record_statuses(connection: Connection, rows: Sequence[StatusRow]) -> Applie
     """Keep each status once per (wamid, status) and move each message forward only, in the
     connection's transaction."""
     driver = connection.connection.driver_connection
-    with _as_sqlalchemy_raises(connection.dialect, driver, connection.invalidate):
+    with as_sqlalchemy_errors(_WHAT, connection.dialect, driver, connection.invalidate):
         return _record(driver, rows)
 
 
@@ -184,7 +184,7 @@ def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
     try:
-        with _as_sqlalchemy_raises(engine.dialect, driver, pooled.invalidate):
+        with as_sqlalchemy_errors(_WHAT, engine.dialect, driver, pooled.invalidate):
             if len(rows) == 1:
                 return _record_one_alone(pooled, rows[0])
             driver.autocommit = True
@@ -282,26 +282,3 @@ def _fields(row: StatusRow) -> dict[str, Any]:
         "code": row.error_code,
         "title": row.error_title,
     }
-
-
-@contextmanager
-def _as_sqlalchemy_raises(
-    dialect: Dialect, driver: psycopg.Connection[Any], lose: Callable[[BaseException], None]
-) -> Iterator[None]:
-    """A driver error raised as SQLAlchemy raises it, a lost connection invalidated, so callers
-    tell storage down (503) from data refused (kept for support) as for any other statement."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        lost = dialect.is_disconnect(exc, driver, None)
-        if lost:
-            lose(exc)
-        raise DBAPIError.instance(
-            "record statuses",
-            None,  # never the values: numbers and texts stay out of logs
-            exc,
-            psycopg.Error,
-            hide_parameters=True,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from exc

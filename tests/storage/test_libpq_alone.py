@@ -12,11 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from storage.db import make_engine
-from storage.libpq_alone import LoneStatement, run_alone
+from storage.libpq_alone import run_alone
+from storage.libpq_statement import NamedStatement
 
 pytestmark = pytest.mark.postgres
 
-ADD = LoneStatement.of(
+ADD = NamedStatement.of(
     "test_lone_add",
     "INSERT INTO lone_rows (word, n) VALUES (%(word)s, %(n)s::int + %(n)s::int)"
     " RETURNING word, n, NULL::text",
