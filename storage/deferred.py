@@ -16,15 +16,17 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401  (the tables, for their order)
-from storage.db import is_postgres
+from storage.db import is_postgres, session_scope
 from storage.json_rows import document, insert_rows, rows_of
+from storage.libpq_pipeline import commit_with
 
 _KEY = "deferred_rows"
+_Rows = list[tuple[Table, list[dict[str, Any]]]]
 
 
 @dataclass
@@ -78,25 +80,13 @@ def flush(session: Session) -> None:
 
 def write_held(session: Session) -> None:
     """Write the rows held so far (none outside a deferring block), without the ORM's flush."""
-    held: _Held | None = session.info.get(_KEY)
-    if held is None or not (held.inserts or held.updates):
+    taken = _take_held(session)
+    if taken is None:
         return
-    held.inserted.clear()
-    # Parents first (a reply's message before its outbox row), as the schema orders tables.
-    inserts = [(t, group) for t in _TABLE_ORDER for group in _by_columns(held.inserts.pop(t, []))]
-    updates = [
-        (t, group)
-        for t in _TABLE_ORDER
-        for group in _by_columns(
-            [{**values, "id": row_id} for row_id, values in held.updates.pop(t, {}).items()]
-        )
-    ]
-    assert not held.inserts and not held.updates, "a table outside the schema"
-    rows_held = sum(len(rows) for _, rows in (*inserts, *updates))
+    inserts, updates = taken
     bind = session.get_bind()
-    if is_postgres(bind) and rows_held > 1:
-        statement, params = _in_one_statement(inserts, updates)
-        session.connection().exec_driver_sql(statement, params)
+    if is_postgres(bind) and sum(len(rows) for _, rows in (*inserts, *updates)) > 1:
+        session.connection().exec_driver_sql(*_in_one_statement(inserts, updates))
         return
     for table, rows in updates:
         for row in rows:  # rarely more than one: SQLite writes locally
@@ -112,6 +102,49 @@ def write_held(session: Session) -> None:
             # RETURNING makes the rows one multi-row INSERT (SQLAlchemy's insertmanyvalues)
             # rather than a statement each.
             session.execute(_INSERT_RETURNING[table], rows).all()
+
+
+@contextmanager
+def deferred_transaction(engine: Engine) -> Iterator[Session]:
+    """session_scope with its rows held (as in a deferring block) until the commit. On
+    PostgreSQL, when the ORM has nothing of its own left to write, the held rows' one statement
+    goes with the COMMIT: one round trip for both."""
+    with session_scope(engine) as session:
+        session.info[_KEY] = _Held()
+        try:
+            yield session
+            _write_held_committing(session)
+        finally:
+            session.info.pop(_KEY, None)
+
+
+def _write_held_committing(session: Session) -> None:
+    if not is_postgres(session.get_bind()) or session.new or session.dirty or session.deleted:
+        write_held(session)  # the session's commit writes the ORM's rows after them
+        return
+    taken = _take_held(session)
+    if taken is not None:
+        commit_with(session.connection(), *_in_one_statement(*taken))
+
+
+def _take_held(session: Session) -> tuple[_Rows, _Rows] | None:
+    """The held inserts and updates grouped by table, parents first, and by the columns they
+    set; none left held."""
+    held: _Held | None = session.info.get(_KEY)
+    if held is None or not (held.inserts or held.updates):
+        return None
+    held.inserted.clear()
+    # Parents first (a reply's message before its outbox row), as the schema orders tables.
+    inserts = [(t, group) for t in _TABLE_ORDER for group in _by_columns(held.inserts.pop(t, []))]
+    updates = [
+        (t, group)
+        for t in _TABLE_ORDER
+        for group in _by_columns(
+            [{**values, "id": row_id} for row_id, values in held.updates.pop(t, {}).items()]
+        )
+    ]
+    assert not held.inserts and not held.updates, "a table outside the schema"
+    return inserts, updates
 
 
 def _insert_plainly(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -147,9 +180,6 @@ def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     return list(groups.values())
-
-
-_Rows = list[tuple[Table, list[dict[str, Any]]]]
 
 
 def _in_one_statement(inserts: _Rows, updates: _Rows) -> tuple[str, dict[str, str]]:

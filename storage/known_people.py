@@ -31,6 +31,7 @@ from sqlmodel import Session, col, func, select
 
 from storage.db import is_postgres
 from storage.identity import KEYS, Identity
+from storage.libpq_pipeline import begin_with
 from storage.models import Contact, ErasureRecord, IdentityChange, Message, Suppression
 from storage.suppression import ERASURE_REASON, suppression_digester
 
@@ -122,7 +123,8 @@ def look_up_people(
         if is_postgres(session.get_bind()):
             people = len({i.keys() for i in identities if i.keys()})
             statement, listed = _people_postgres(params)  # type: ignore[arg-type]
-            rows = session.connection().exec_driver_sql(statement, {**listed, "people": people})
+            # The transaction's first statement: its BEGIN travels with it.
+            rows = begin_with(session.connection(), statement, {**listed, "people": people})
         else:
             rows = session.execute(_PEOPLE, params)
         for kind, name, previous, at, contact_id in rows:

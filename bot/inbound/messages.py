@@ -18,7 +18,7 @@ from flows.model import DialogueState
 from storage.contacts import ContactKeyMissing, lock_or_create_contact, note_inbound
 from storage.conversation import hold_inbound, insert_inbound, insert_inbound_many
 from storage.db import session_scope
-from storage.deferred import deferring, flush
+from storage.deferred import deferred_transaction, flush
 from storage.dialogue_state import load_states
 from storage.identity import Identity, strong_identifiers
 from storage.inbox import keep_failed_payload
@@ -44,7 +44,7 @@ def store_together(
     """
     key = services.settings.suppression_key
     outcomes: list[object] = []
-    with session_scope(services.engine) as session, session.no_autoflush, deferring(session):
+    with deferred_transaction(services.engine) as session, session.no_autoflush:
         known = _look_up(session, key, [m for round_ in rounds for m in round_])
         before = known.stored  # stored by an earlier delivery: nothing to store or answer (C20)
         for number, round_ in enumerate(rounds):

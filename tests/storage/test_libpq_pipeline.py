@@ -1,0 +1,243 @@
+"""BEGIN with a transaction's first statement and COMMIT with its last, each one round trip on
+the wire (counted from libpq's own trace); values and rows as psycopg has them; errors and a
+forgotten statement handled as on any other path; the GIL free while the server works."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from psycopg import pq
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from bot import create_app
+from bot.dev import simulate
+from bot.wiring.services import services
+from storage.db import make_engine
+from storage.libpq_pipeline import begin_with, commit_with
+from tests.conftest import MetaWebhook
+
+pytestmark = pytest.mark.postgres
+
+ECHO = (
+    "SELECT %(word)s::text, %(n)s::int, %(at)s::timestamptz, w"
+    " FROM unnest(%(words)s::text[]) AS w ORDER BY w"
+)
+ADD = "INSERT INTO piped_rows (word) VALUES (%(word)s)"
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS piped_rows"))
+        connection.execute(text("CREATE TABLE piped_rows (word text UNIQUE)"))
+    yield engine
+    with engine.begin() as connection:  # the schema is the models' again for later tests
+        connection.execute(text("DROP TABLE piped_rows"))
+    engine.dispose()
+
+
+@contextmanager
+def round_trips_on(engine: Engine) -> Iterator[list[str]]:
+    """The protocol messages libpq traces on the connections the block checks out."""
+    seen: list[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        trace = Path(folder) / "wire.log"
+        with trace.open("w") as out:
+
+            def on_checkout(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+                dbapi_connection.pgconn.trace(out.fileno())
+                dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+            def on_checkin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+                dbapi_connection.pgconn.untrace()
+
+            event.listen(engine, "checkout", on_checkout)
+            event.listen(engine, "checkin", on_checkin)
+            try:
+                yield seen
+            finally:
+                event.remove(engine, "checkout", on_checkout)
+                event.remove(engine, "checkin", on_checkin)
+        seen += trace.read_text().splitlines()
+
+
+def answered(wire: list[str]) -> int:
+    """Round trips: the server is ready for the next query once per Query or Sync."""
+    return sum(1 for line in wire if "\tReadyForQuery\t" in line)
+
+
+def words(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(text("SELECT word FROM piped_rows ORDER BY word")).scalars())
+
+
+def test_begin_with_sends_begin_and_the_statement_in_one_round_trip(engine: Engine) -> None:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    params = {"word": 'a "quoted", {braced} word', "n": 7, "at": at, "words": ["b,c", "NULL", "a"]}
+    with round_trips_on(engine) as wire, engine.connect() as connection:
+        rows = begin_with(connection, ECHO, params)
+        status = connection.connection.driver_connection.pgconn.transaction_status
+        connection.rollback()
+    assert status == pq.TransactionStatus.INTRANS  # begun, and left open for what follows
+    word = params["word"]
+    # Each value as sent; the list an array of texts (none of them NULL); loaded as psycopg does.
+    assert rows == [(word, 7, at, "NULL"), (word, 7, at, "a"), (word, 7, at, "b,c")]
+    assert rows[0][2].tzinfo is not None
+    assert not [line for line in wire if '"BEGIN"' in line and "\tQuery\t" in line]
+    assert answered(wire) == 2  # BEGIN with the statement; the rollback
+
+
+def test_inside_an_open_transaction_begin_with_runs_the_statement_as_any_other(
+    engine: Engine,
+) -> None:
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+        rows = begin_with(connection, ECHO, {"word": "w", "n": 1, "at": None, "words": ["x"]})
+        connection.rollback()
+    assert rows == [("w", 1, None, "x")]
+
+
+def test_commit_with_sends_the_statement_and_commit_in_one_round_trip(engine: Engine) -> None:
+    with round_trips_on(engine) as wire, engine.connect() as connection:
+        begin_with(connection, ECHO, {"word": "w", "n": 1, "at": None, "words": []})
+        commit_with(connection, ADD, {"word": "kept"})
+        status = connection.connection.driver_connection.pgconn.transaction_status
+        connection.commit()  # nothing left for it to commit
+    assert status == pq.TransactionStatus.IDLE
+    assert words(engine) == ["kept"]  # another connection sees it: committed
+    assert not [line for line in wire if '"COMMIT"' in line and "\tQuery\t" in line]
+    assert answered(wire) == 2  # BEGIN with the lookup; the insert with COMMIT
+
+
+def test_commit_with_outside_a_transaction_begins_one_in_the_same_round_trip(
+    engine: Engine,
+) -> None:
+    with round_trips_on(engine) as wire, engine.connect() as connection:
+        commit_with(connection, ADD, {"word": "alone"})
+        connection.commit()
+    assert words(engine) == ["alone"]
+    assert answered(wire) == 1
+
+
+def test_a_refused_statement_commits_nothing_and_leaves_the_connection_usable(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO piped_rows VALUES ('taken')"))
+    with engine.connect() as connection:
+        begin_with(connection, "SELECT %(n)s::int", {"n": 1})
+        connection.exec_driver_sql("INSERT INTO piped_rows VALUES ('earlier')")
+        with pytest.raises(IntegrityError) as refused:
+            commit_with(connection, ADD, {"word": "taken"})
+        assert isinstance(refused.value.orig, psycopg.errors.UniqueViolation)
+        assert not refused.value.connection_invalidated
+        connection.rollback()
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    assert words(engine) == ["taken"]  # the transaction's earlier insert went with it
+
+
+def test_a_failing_first_statement_is_raised_and_its_transaction_rolled_back(
+    engine: Engine,
+) -> None:
+    with engine.connect() as connection:
+        with pytest.raises(Exception) as failed:
+            begin_with(connection, "SELECT 1 / %(zero)s::int", {"zero": "0"})
+        assert isinstance(failed.value.__cause__, psycopg.errors.DivisionByZero)
+        connection.rollback()
+        assert begin_with(connection, "SELECT %(n)s::int", {"n": 5}) == [(5,)]
+        connection.rollback()
+
+
+def test_a_statement_the_server_forgot_is_prepared_again(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert begin_with(connection, "SELECT %(n)s::int + 1", {"n": 1}) == [(2,)]
+        connection.rollback()
+        connection.exec_driver_sql("DEALLOCATE ALL")
+        connection.commit()
+        assert begin_with(connection, "SELECT %(n)s::int + 1", {"n": 2}) == [(3,)]
+        commit_with(connection, ADD, {"word": "first"})
+        connection.exec_driver_sql("DEALLOCATE ALL")
+        connection.commit()
+        # The transaction its statement was lost in cannot be saved: raised, then prepared anew.
+        with pytest.raises(Exception, match="does not exist"):
+            commit_with(connection, ADD, {"word": "second"})
+        connection.rollback()
+        commit_with(connection, ADD, {"word": "third"})
+        connection.commit()
+    assert words(engine) == ["first", "third"]
+
+
+def test_listeners_of_the_engine_hear_the_statements(engine: Engine) -> None:
+    heard: list[tuple[str, str]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        heard.append(("before", statement))
+
+    def after(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        heard.append(("after", statement))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with engine.connect() as connection:
+            commit_with(connection, ADD, {"word": "heard"})
+            connection.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    assert heard == [("before", ADD), ("after", ADD)]
+
+
+def test_other_threads_run_while_the_server_works(engine: Engine) -> None:
+    spins = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal spins
+        while not stop.is_set():
+            spins += 1
+
+    spinner = threading.Thread(target=spin)
+    with engine.connect() as connection:
+        spinner.start()
+        try:
+            begin_with(connection, "SELECT pg_sleep(%(s)s::float)", {"s": "0.3"})
+        finally:
+            stop.set()
+            spinner.join()
+        connection.rollback()
+    # Held through the wait, the GIL would let the spinner through a handful of times at most.
+    assert spins > 10_000, spins
+
+
+@pytest.fixture
+def pg_app(app_config: dict[str, str], postgres_url: str) -> Iterator[Flask]:
+    app = create_app({**app_config, "DATABASE_URL": postgres_url})
+    yield app
+    services(app).engine.dispose()
+
+
+def test_a_new_customers_first_message_is_two_round_trips(pg_app: Flask) -> None:
+    meta = MetaWebhook(pg_app.test_client())
+    engine = services(pg_app).engine
+    meta.post(simulate.text_body(wa_id="447700900101", text="hello"))  # connections warmed
+    with round_trips_on(engine) as wire:
+        answer = meta.post(simulate.text_body(wa_id="447700900102", text="hello"))
+    assert answer.status_code == 200 and answer.get_json()["messages"] == 1
+    # Who they are (BEGIN with it); their contact, message, state and reply (COMMIT with it).
+    assert answered(wire) == 2, "\n".join(wire)
+    sent = [line for line in wire if line.startswith("F")]
+    assert len([line for line in sent if re.search(r"\tSync\b", line)]) == 2
+    assert not [line for line in sent if "\tQuery\t" in line]
