@@ -1,5 +1,6 @@
 """Rows a transaction writes with SQL rather than through the session, held until its next flush
-and written then: on PostgreSQL all in one statement, elsewhere one statement per table.
+and written then: on PostgreSQL all in one statement, elsewhere one statement per table. Held
+until the commit of a deferred_transaction, that one statement goes with the COMMIT.
 
 A body of messages writes a dialogue row, a reply and an outbox row or two per customer, and sets
 a new customer's language: built as ORM objects and flushed one by one, they were most of a first
