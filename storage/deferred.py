@@ -46,13 +46,13 @@ def insert_row(session: Session, table: Table, row: dict[str, Any]) -> None:
         session.execute(_INSERT[table], row)
     else:
         held.inserts.setdefault(table, []).append(row)
-        if "id" in row:
-            held.inserted[table, row["id"]] = row
+        if (key := _KEY_COLUMN.get(table)) is not None and key in row:
+            held.inserted[table, row[key]] = row
 
 
 def update_row(session: Session, table: Table, row_id: object, values: dict[str, Any]) -> None:
-    """Set these columns of the row with this id (the table's key) now, or at the next flush
-    inside a deferring block."""
+    """Set these columns of the row whose key (the table's one primary key column) is row_id,
+    now or at the next flush inside a deferring block."""
     held: _Held | None = session.info.get(_KEY)
     if held is None:
         session.execute(_update(table, tuple(values)), {**values, "row_id": row_id})
@@ -91,8 +91,9 @@ def write_held(session: Session) -> None:
         return
     for table, rows in updates:
         for row in rows:  # rarely more than one: SQLite writes locally
-            values = {k: v for k, v in row.items() if k != "id"}
-            session.execute(_update(table, tuple(values)), {**values, "row_id": row["id"]})
+            key = _KEY_COLUMN[table]
+            values = {k: v for k, v in row.items() if k != key}
+            session.execute(_update(table, tuple(values)), {**values, "row_id": row[key]})
     sqlite = bind.dialect.name == "sqlite"
     for table, rows in inserts:
         if sqlite and not _DEFAULTED[table].difference(rows[0]):
@@ -141,7 +142,10 @@ def _take_held(session: Session) -> tuple[_Rows, _Rows] | None:
         (t, group)
         for t in _TABLE_ORDER
         for group in _by_columns(
-            [{**values, "id": row_id} for row_id, values in held.updates.pop(t, {}).items()]
+            [
+                {**values, _KEY_COLUMN[t]: row_id}
+                for row_id, values in held.updates.pop(t, {}).items()
+            ]
         )
     ]
     assert not held.inserts and not held.updates, "a table outside the schema"
@@ -208,9 +212,12 @@ def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
     before: int | None = None  # the last insert so far
     for n, (table, columns, is_update) in enumerate(shape):
         if is_update:
-            sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != "id")
+            key = _KEY_BY_NAME[table]
+            sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != key)
             rows = rows_of(table, f"t{n}")
-            parts.append(f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}".id = v.id')
+            parts.append(
+                f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}"."{key}" = v."{key}"'
+            )
             continue
         if before is not None:
             parts[before] += " RETURNING 1"  # read by this insert, so it returns its rows
@@ -227,7 +234,7 @@ def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
 def _update(table: Table, columns: tuple[str, ...]) -> Update:
     return (
         update(table)
-        .where(table.c.id == bindparam("row_id"))
+        .where(table.c[_KEY_COLUMN[table]] == bindparam("row_id"))
         .values({column: bindparam(column) for column in columns})
     )
 
@@ -236,6 +243,14 @@ _TABLE_ORDER = tuple(SQLModel.metadata.sorted_tables)
 # Built once: they are on every message's path.
 _INSERT = {table: insert(table) for table in _TABLE_ORDER}
 _INSERT_RETURNING = {table: insert(table).returning(*table.primary_key) for table in _TABLE_ORDER}
+# Each table's one primary key column, by which a held change finds its row.
+_KEY_COLUMN = {
+    table: column.name
+    for table in _TABLE_ORDER
+    if len(table.primary_key.columns) == 1
+    for column in table.primary_key.columns
+}
+_KEY_BY_NAME = {table.name: key for table, key in _KEY_COLUMN.items()}
 # The columns SQLAlchemy fills in Python when a row leaves them out: a row that does is written
 # by a compiled INSERT, which fills them.
 _DEFAULTED = {

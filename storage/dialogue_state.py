@@ -144,9 +144,12 @@ def save_result(
         # flush (storage.deferred), before anything reads it back.
         insert_row(session, _DIALOGUE, values)
     else:
+        # With SQL too, not a flush of the row: then nothing is left for the ORM to write, and
+        # on PostgreSQL the body's rows go with its COMMIT (storage.deferred).
+        del values["contact_id"]
+        update_row(session, _DIALOGUE, contact.id, values)
         for name, value in values.items():
-            setattr(row, name, value)
-        session.add(row)
+            set_committed_value(row, name, value)
     if new_state.language and contact.language != new_state.language:
         # With SQL, not a flush of the contact (a new customer's first message sets it).
         update_row(session, _CONTACT, contact.id, {"language": new_state.language})

@@ -17,8 +17,8 @@ from bot.dev import simulate
 from bot.dev.simulate_kinds import group_text_body
 from storage.contacts import lock_contact
 from storage.db import is_postgres, session_scope
-from storage.deferred import deferring, flush, insert_row, update_row
-from storage.models import Contact, Message, OutboxItem
+from storage.deferred import deferred_transaction, deferring, flush, insert_row, update_row
+from storage.models import Contact, DialogueRow, Message, OutboxItem
 from storage.outbox import enqueue_message, enqueue_read_receipt
 from tests.conftest import MetaWebhook
 
@@ -216,3 +216,52 @@ def test_a_held_row_leaving_out_a_column_with_a_default_gets_the_default(
         added = session.exec(select(OutboxItem).where(OutboxItem.kind == "read_receipt")).one()
         assert (added.due_at, added.attempts, added.payload) == (due, 0, receipt)
         assert added.created_at is not None and added.priority is not None
+
+
+def test_a_held_change_finds_its_row_by_the_tables_own_key(engine: Engine) -> None:
+    """The dialogue row's key is its contact: a change to it is held, merged into the row's
+    held insert when there is one, and written at the flush."""
+    table = DialogueRow.__table__  # type: ignore[attr-defined]
+    asked = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with session_scope(engine) as session, session.no_autoflush:
+        known = lock_contact(session, wa_id="447700900511", user_id=None)
+        new = lock_contact(session, wa_id="447700900512", user_id=None)
+        row = {"stage": "asked", "reprompts": 0, "language_chosen": False, "updated_at": asked}
+        insert_row(session, table, {**row, "contact_id": known.id})
+        with deferring(session):
+            insert_row(session, table, {**row, "contact_id": new.id, "stage": "new"})
+            update_row(session, table, new.id, {"stage": "asked"})
+            update_row(session, table, known.id, {"pending": ["offers"], "asked_at": asked})
+            update_row(session, table, known.id, {"reprompts": 2})
+            assert session.get(DialogueRow, known.id).reprompts == 0  # held
+            session.expire_all()
+        rows = session.exec(select(DialogueRow).order_by(DialogueRow.contact_id)).all()
+        assert [(r.stage, r.pending, r.asked_at, r.reprompts) for r in rows] == [
+            ("asked", ["offers"], asked, 2),
+            ("asked", None, None, 0),
+        ]
+
+
+def test_a_deferred_transaction_writes_its_rows_with_the_commit(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        contact_id = lock_contact(session, wa_id="447700900513", user_id=None).id
+    with statements_on(engine) as seen, deferred_transaction(engine) as session:
+        _queue(session, contact_id, 1)  # type: ignore[arg-type]
+        update_row(session, Contact.__table__, contact_id, {"language": "ar"})  # type: ignore[attr-defined]
+        assert _rows(session) == (0, 0)  # held
+    with Session(engine) as session:
+        assert _rows(session) == (1, 1)
+        assert _language(session, contact_id) == "ar"
+    if is_postgres(engine):  # the held rows in one statement, sent with the COMMIT
+        assert len(seen) == 3, seen  # the two counts read while held, then the write
+        assert "INSERT INTO" in seen[-1] and "UPDATE" in seen[-1], seen
+
+
+def test_a_deferred_transaction_that_fails_keeps_nothing(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        contact_id = lock_contact(session, wa_id="447700900514", user_id=None).id
+    with pytest.raises(RuntimeError), deferred_transaction(engine) as session:
+        _queue(session, contact_id, 1)  # type: ignore[arg-type]
+        raise RuntimeError("refused")
+    with Session(engine) as session:
+        assert _rows(session) == (0, 0)

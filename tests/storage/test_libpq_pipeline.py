@@ -241,3 +241,22 @@ def test_a_new_customers_first_message_is_two_round_trips(pg_app: Flask) -> None
     sent = [line for line in wire if line.startswith("F")]
     assert len([line for line in sent if re.search(r"\tSync\b", line)]) == 2
     assert not [line for line in sent if "\tQuery\t" in line]
+
+
+def test_a_returning_customers_reply_and_new_state_go_with_the_commit(pg_app: Flask) -> None:
+    meta = MetaWebhook(pg_app.test_client())
+    engine = services(pg_app).engine
+    meta.post(simulate.text_body(wa_id="447700900103", text="hello"))
+    with round_trips_on(engine) as wire:
+        answer = meta.post(simulate.text_body(wa_id="447700900103", text="what is this?"))
+    assert answer.status_code == 200 and answer.get_json()["messages"] == 1
+    sent = [line for line in wire if line.startswith("F")]
+    # The dialogue row's new state is held with the reply, not flushed by the ORM on its own.
+    assert not [line for line in sent if re.search(r"\tParse\t.*\"UPDATE dialogue SET", line)]
+    assert not [line for line in sent if "\tQuery\t" in line]  # no COMMIT of its own
+    with engine.connect() as connection:
+        reprompts = connection.exec_driver_sql(
+            "SELECT d.reprompts FROM dialogue d JOIN contact c ON c.id = d.contact_id"
+            " WHERE c.wa_id = '447700900103'"
+        ).scalar_one()
+    assert reprompts == 1
