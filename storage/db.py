@@ -18,6 +18,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
+from storage.libpq_statement import doubt_prepared, watch_prepared
+
 
 def normalise_url(url: str) -> str:
     """postgres:// and postgresql:// mean psycopg 3 here; SQLite paths are made to exist."""
@@ -49,6 +51,7 @@ def make_engine(url: str) -> Engine:
         hide_parameters=True,
     )
     _ping_when_idle(engine)
+    watch_prepared(engine)
     return engine
 
 
@@ -72,6 +75,7 @@ def _ping_when_idle(engine: Engine) -> None:
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
             dbapi_connection.rollback()  # the ping's own transaction, not the caller's
+            doubt_prepared(record.info)  # psycopg's rollback may deallocate them
         except Exception as exc:
             # The pool discards this connection and checks out another (up to three times).
             raise DisconnectionError("connection found dead on checkout") from exc

@@ -19,7 +19,14 @@ import psycopg
 from psycopg import pq
 from sqlalchemy.pool import PoolProxiedConnection
 
-from storage.libpq_statement import NamedStatement, decoded, missing, prepared_on, raise_failed
+from storage.libpq_statement import (
+    NamedStatement,
+    Prepared,
+    decoded,
+    missing,
+    prepared_on,
+    raise_failed,
+)
 
 
 def run_alone(
@@ -37,16 +44,22 @@ def run_alone(
     prepared = prepared_on(pooled)
     encoding = driver.info.encoding
     values = statement.values(params, encoding)
-    if statement.name not in prepared:
-        _prepare(driver, statement)
-        prepared.add(statement.name)
+    if statement.name not in prepared.held:
+        _prepare(driver, statement, prepared)
     result = pgconn.exec_prepared(statement.name, values)
     if missing(result):  # deallocated behind our back: prepared again, once
-        _prepare(driver, statement)
+        prepared.discard(statement.name)
+        _prepare(driver, statement, prepared)
         result = pgconn.exec_prepared(statement.name, values)
     raise_failed([result], encoding)
     return decoded(result, encoding)
 
 
-def _prepare(driver: psycopg.Connection[Any], statement: NamedStatement) -> None:
-    raise_failed([driver.pgconn.prepare(statement.name, statement.sql)], driver.info.encoding)
+def _prepare(
+    driver: psycopg.Connection[Any], statement: NamedStatement, prepared: Prepared
+) -> None:
+    pgconn = driver.pgconn
+    if statement.name in prepared.perhaps:
+        raise_failed([pgconn.close_prepared(statement.name)], driver.info.encoding)
+    raise_failed([pgconn.prepare(statement.name, statement.sql)], driver.info.encoding)
+    prepared.add(statement.name)

@@ -16,15 +16,17 @@ the engine sees them.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
-from sqlalchemy.engine import Connection
+from sqlalchemy import Select
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from storage.libpq_statement import (
     as_sqlalchemy_errors,
@@ -51,7 +53,7 @@ def begin_with(
     if driver.pgconn.transaction_status != _IDLE:
         return connection.exec_driver_sql(sql, dict(params)).all()
     _begun(connection)
-    with _announced(connection, sql, params), _raised(connection, driver):
+    with _announced(connection, [(sql, params)]), _raised(connection, driver):
         results = _pipelined(connection, [_BEGIN, (sql, params)])
         if missing(results[1]):  # deallocated behind our back: begun again, prepared again
             driver.pgconn.exec_(_ROLLBACK)
@@ -74,11 +76,61 @@ def commit_with(connection: Connection, sql: str, params: Mapping[str, object]) 
     steps: list[_Step] = [_BEGIN] if status == _IDLE else []
     _begun(connection)
     steps += [(sql, params), _COMMIT]
-    with _announced(connection, sql, params), _raised(connection, driver):
+    with _announced(connection, [(sql, params)]), _raised(connection, driver):
         results = _pipelined(connection, steps)
         if missing(results[-2]):  # the transaction is lost; the next one prepares it again
             prepared_on(connection.connection).discard(named(sql).name)
         raise_failed(results, driver.info.encoding)
+
+
+def select_together(
+    connection: Connection, queries: Sequence[tuple[Select[Any], Mapping[str, object]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Each query's rows, as SQLAlchemy's column types return them, all in one round trip
+    (with BEGIN when the connection's transaction has not begun)."""
+    driver = _driver(connection)
+    begin = driver.pgconn.transaction_status == _IDLE
+    if begin:
+        _begun(connection)
+    expanded = [
+        _compiled(query, connection.dialect).construct_expanded_state(dict(params))
+        for query, params in queries
+    ]
+    statements = [(state.statement, state.parameters) for state in expanded]
+    steps: list[_Step] = [_BEGIN] if begin else []
+    steps += statements
+    with _announced(connection, statements), _raised(connection, driver):
+        results = _pipelined(connection, steps)
+        raise_failed(results, driver.info.encoding)
+    loader = Transformer(driver)
+    read = []
+    for (query, _), result in zip(queries, results[1:] if begin else results, strict=True):
+        loader.set_pgresult(result)
+        processors = _processors(query, connection.dialect)
+        read.append(
+            [
+                tuple(
+                    value if process is None else process(value)
+                    for process, value in zip(processors, row, strict=True)
+                )
+                for row in loader.load_rows(0, result.ntuples, tuple)
+            ]
+        )
+    return read
+
+
+@lru_cache(maxsize=64)
+def _compiled(query: Select[Any], dialect: Dialect) -> SQLCompiler:
+    return query.compile(dialect=dialect)  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=64)
+def _processors(query: Select[Any], dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
+    """What SQLAlchemy does to each column's value as the driver returns it."""
+    return tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in query.selected_columns
+    )
 
 
 _Step = bytes | tuple[str, Mapping[str, object]]
@@ -90,7 +142,7 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
     driver = _driver(connection)
     pgconn = driver.pgconn
     prepared = prepared_on(pooled)
-    preparing: set[bytes] = set()
+    preparing: dict[bytes, int] = {}  # names prepared here: how many results come before its own
     pgconn.enter_pipeline_mode()
     try:
         for step in steps:
@@ -98,9 +150,12 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
                 pgconn.send_query_params(step, None)
                 continue
             statement = named(step[0])
-            if statement.name not in prepared:
+            if statement.name not in prepared.held and statement.name not in preparing:
+                preparing[statement.name] = 1
+                if statement.name in prepared.perhaps:
+                    pgconn.send_close_prepared(statement.name)
+                    preparing[statement.name] = 2
                 pgconn.send_prepare(statement.name, statement.sql)
-                preparing.add(statement.name)
             pgconn.send_query_prepared(
                 statement.name, statement.values(step[1], driver.info.encoding)
             )
@@ -110,15 +165,16 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
         _lose(connection, exc)  # left in pipeline mode: nothing else can use it
         raise
     pgconn.exit_pipeline_mode()
-    if preparing:  # each Parse answered first, before its statement's result
-        answered = iter(results)
-        results = []
-        for step in steps:
-            if not isinstance(step, bytes) and named(step[0]).name in preparing:
-                parse = next(answered)
-                if parse.status == pq.ExecStatus.COMMAND_OK:
-                    prepared.add(named(step[0]).name)
-            results.append(next(answered))
+    if not preparing:
+        return results
+    answered = iter(results)  # each Close and Parse answered before its statement's result
+    results = []
+    for step in steps:
+        if not isinstance(step, bytes) and (name := named(step[0]).name) in preparing:
+            ahead = [next(answered) for _ in range(preparing.pop(name))]
+            if ahead[-1].status == pq.ExecStatus.COMMAND_OK:
+                prepared.add(name)
+        results.append(next(answered))
     return results
 
 
@@ -164,9 +220,13 @@ def _lose(connection: Connection, exc: BaseException) -> None:
 
 
 @contextmanager
-def _announced(connection: Connection, sql: str, params: Mapping[str, object]) -> Iterator[None]:
-    """SQLAlchemy's before/after_cursor_execute for a statement sent here (no cursor, no
+def _announced(
+    connection: Connection, statements: Sequence[tuple[str, Mapping[str, object]]]
+) -> Iterator[None]:
+    """SQLAlchemy's before/after_cursor_execute for statements sent here (no cursor, no
     execution context)."""
-    connection.dispatch.before_cursor_execute(connection, None, sql, params, None, False)
+    for statement, values in statements:
+        connection.dispatch.before_cursor_execute(connection, None, statement, values, None, False)
     yield
-    connection.dispatch.after_cursor_execute(connection, None, sql, params, None, False)
+    for statement, values in statements:
+        connection.dispatch.after_cursor_execute(connection, None, statement, values, None, False)

@@ -21,7 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
-from sqlalchemy.engine import Dialect
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -29,6 +30,9 @@ from storage.types import aware_text
 
 _NAMED = re.compile(r"%\((\w+)\)s")
 _MISSING_STATEMENT = b"26000"  # invalid_sql_statement_name: e.g. after DISCARD ALL
+_PREPARED = "lone_statements"
+# The statements after which psycopg forgets its prepared statements, and the server's.
+_DEALLOCATING = re.compile(r"\s*(DROP|ALTER|ROLLBACK|DISCARD|DEALLOCATE)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +70,70 @@ def named(sql: str) -> NamedStatement:
     )
 
 
-def prepared_on(pooled: PoolProxiedConnection) -> set[bytes]:
-    """The names prepared on this connection so far (it lives as long as the connection)."""
-    prepared: set[bytes] = pooled.info.setdefault("lone_statements", set())
+@dataclass(slots=True)
+class Prepared:
+    """The names a connection's server session holds: surely, or perhaps (psycopg may have
+    deallocated every prepared statement since). A name perhaps held is closed before it is
+    prepared again: closing a name the server does not hold is no error, preparing one it
+    holds is."""
+
+    held: set[bytes] = field(default_factory=set)
+    perhaps: set[bytes] = field(default_factory=set)
+
+    def doubt(self) -> None:
+        self.perhaps |= self.held
+        self.held.clear()
+
+    def add(self, name: bytes) -> None:
+        self.held.add(name)
+        self.perhaps.discard(name)
+
+    def discard(self, name: bytes) -> None:
+        """The server no longer holds it (it said so)."""
+        self.held.discard(name)
+        self.perhaps.discard(name)
+
+
+def prepared_on(pooled: PoolProxiedConnection) -> Prepared:
+    """The names prepared on this connection (it lives as long as the connection)."""
+    prepared: Prepared = pooled.info.setdefault(_PREPARED, Prepared())
     return prepared
+
+
+def doubt_prepared(info: dict[Any, Any]) -> None:
+    """The connection's prepared names perhaps gone: psycopg, rolling back an open transaction
+    or a savepoint, or seeing a DROP, ALTER, DISCARD ALL or DEALLOCATE ALL, deallocates every
+    prepared statement of the session when it had prepared any of its own."""
+    prepared: Prepared | None = info.get(_PREPARED)
+    if prepared is not None:
+        prepared.doubt()
+
+
+def watch_prepared(engine: Engine) -> None:
+    """Doubt a connection's prepared names after whatever may have deallocated them."""
+
+    @event.listens_for(engine, "reset")
+    def on_reset(dbapi_connection, record, _state) -> None:  # type: ignore[no-untyped-def]
+        if dbapi_connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            doubt_prepared(record.info)
+
+    @event.listens_for(engine, "rollback")
+    def on_rollback(connection) -> None:  # type: ignore[no-untyped-def]
+        if connection.invalidated:  # its connection is gone, and its names with it
+            return
+        pooled = connection.connection
+        if pooled.driver_connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            doubt_prepared(pooled.info)
+
+    @event.listens_for(engine, "rollback_savepoint")
+    def on_rollback_savepoint(connection, _name, _context) -> None:  # type: ignore[no-untyped-def]
+        if not connection.invalidated:
+            doubt_prepared(connection.connection.info)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def on_statement(connection, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if _DEALLOCATING.match(statement) and not connection.invalidated:
+            doubt_prepared(connection.connection.info)
 
 
 def missing(result: pq.abc.PGresult) -> bool:

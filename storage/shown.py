@@ -7,7 +7,7 @@ sent before it (C23, C24). These queries gather those facts; flows decides with 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,7 +80,8 @@ def _newest(kind: str, *conditions: ColumnElement[bool]) -> Select[Any]:
 
 
 # Built once: every message's dialogue asks for both, for a body's contacts in one round trip.
-_LAST_SHOWN = union_all(
+# (kind, contact_id, id, wamid, text_version, created_at) per contact and kind.
+LAST_SHOWN = union_all(
     _newest(
         _QUESTION,
         col(Message.purpose).in_([p.value for p in QUESTION_PURPOSES]),
@@ -95,22 +96,27 @@ def last_shown(session: Session, *, contact_ids: Collection[int]) -> dict[int, L
     """LastShown for each of these contacts that was ever sent a question or a withdrawal."""
     if not contact_ids:
         return {}
-    found: dict[int, dict[str, Any]] = {}
-    for row in session.execute(_LAST_SHOWN, {"contact_ids": list(contact_ids)}):
-        found.setdefault(row.contact_id, {})[row.kind] = row
+    return shown_by_contact(session.execute(LAST_SHOWN, {"contact_ids": list(contact_ids)}))
+
+
+def shown_by_contact(rows: Iterable[Sequence[Any]]) -> dict[int, LastShown]:
+    """last_shown from the rows of LAST_SHOWN, however they were read."""
+    found: dict[int, dict[str, Sequence[Any]]] = {}
+    for row in rows:
+        found.setdefault(row[1], {})[row[0]] = row
     shown = {}
-    for contact_id, rows in found.items():
-        question, withdrawal = rows.get(_QUESTION), rows.get(_WITHDRAWAL)
+    for contact_id, rows_of_contact in found.items():
+        question, withdrawal = rows_of_contact.get(_QUESTION), rows_of_contact.get(_WITHDRAWAL)
         shown[contact_id] = LastShown(
             question=Sent(
-                wamid=question.wamid,
-                text_version=question.text_version,
-                sent_at=question.created_at,
-                message_id=question.id,
+                wamid=question[3],
+                text_version=question[4],
+                sent_at=question[5],
+                message_id=question[2],
             )
             if question
             else None,
-            withdrawn_at=withdrawal.created_at if withdrawal else None,
+            withdrawn_at=withdrawal[5] if withdrawal else None,
         )
     return shown
 

@@ -8,16 +8,17 @@ submission replaces an older one still pending, so the tap confirms the latest c
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select, update
 
 from flows.model import RequestedOptIn
-from storage.bulk import any_of
 from storage.models import WebOptinRequest
+from storage.orm_rows import loaded, rows_of
 from storage.types import utcnow
 
 PENDING = "pending"
@@ -91,19 +92,33 @@ def live_requests(
     """live_request for each of these contacts that has one, in one round trip."""
     if not contact_ids:
         return {}
-    now = now or utcnow()
+    rows = session.execute(LIVE_REQUESTS, live_since(contact_ids, now))
+    return newest_by_contact(loaded(session, WebOptinRequest, rows))
+
+
+def live_since(contact_ids: Collection[int], now: datetime | None = None) -> dict[str, Any]:
+    """LIVE_REQUESTS' parameters."""
+    return {"contact_ids": list(contact_ids), "since": (now or utcnow()) - LIFETIME}
+
+
+def newest_by_contact(requests: Iterable[WebOptinRequest]) -> dict[int, WebOptinRequest]:
+    """live_requests from the rows of LIVE_REQUESTS (newest first), however they were read."""
     live: dict[int, WebOptinRequest] = {}
-    for request in session.exec(
-        select(WebOptinRequest)
-        .where(
-            any_of(session, col(WebOptinRequest.contact_id), contact_ids),
-            WebOptinRequest.state == PENDING,
-            col(WebOptinRequest.submitted_at) > now - LIFETIME,
-        )
-        .order_by(col(WebOptinRequest.id).desc())
-    ):
+    for request in requests:
         live.setdefault(request.contact_id, request)  # the newest
     return live
+
+
+# Every column of the contacts' pending requests younger than LIFETIME, newest first.
+LIVE_REQUESTS = (
+    rows_of(WebOptinRequest)
+    .where(
+        col(WebOptinRequest.contact_id).in_(bindparam("contact_ids", expanding=True)),
+        WebOptinRequest.state == PENDING,
+        col(WebOptinRequest.submitted_at) > bindparam("since"),
+    )
+    .order_by(col(WebOptinRequest.id).desc())
+)
 
 
 def as_requested(request: WebOptinRequest | None) -> RequestedOptIn | None:

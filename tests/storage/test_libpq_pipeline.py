@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from flask import Flask
 from psycopg import pq
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, literal_column, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +24,7 @@ from bot import create_app
 from bot.dev import simulate
 from bot.wiring.services import services
 from storage.db import make_engine
-from storage.libpq_pipeline import begin_with, commit_with
+from storage.libpq_pipeline import begin_with, commit_with, select_together
 from tests.conftest import MetaWebhook
 
 pytestmark = pytest.mark.postgres
@@ -164,19 +164,50 @@ def test_a_statement_the_server_forgot_is_prepared_again(engine: Engine) -> None
     with engine.connect() as connection:
         assert begin_with(connection, "SELECT %(n)s::int + 1", {"n": 1}) == [(2,)]
         connection.rollback()
-        connection.exec_driver_sql("DEALLOCATE ALL")
+        connection.exec_driver_sql("DEALLOCATE ALL")  # seen by the engine: prepared anew
         connection.commit()
         assert begin_with(connection, "SELECT %(n)s::int + 1", {"n": 2}) == [(3,)]
         commit_with(connection, ADD, {"word": "first"})
+        connection.commit()
         connection.exec_driver_sql("DEALLOCATE ALL")
         connection.commit()
+        commit_with(connection, ADD, {"word": "second"})
+        connection.commit()
+        driver = connection.connection.driver_connection
+        driver.execute("DEALLOCATE ALL")  # behind the engine's back
+        driver.commit()
         # The transaction its statement was lost in cannot be saved: raised, then prepared anew.
         with pytest.raises(Exception, match="does not exist"):
-            commit_with(connection, ADD, {"word": "second"})
+            commit_with(connection, ADD, {"word": "lost"})
         connection.rollback()
         commit_with(connection, ADD, {"word": "third"})
         connection.commit()
-    assert words(engine) == ["first", "third"]
+    assert words(engine) == ["first", "second", "third"]
+
+
+def test_statements_survive_psycopg_deallocating_its_own_at_a_rollback(engine: Engine) -> None:
+    """psycopg, rolling back an open transaction after preparing statements of its own, sends
+    DEALLOCATE ALL: a name prepared here is then closed and prepared again, not trusted, even
+    in the middle of a transaction, where a missing statement could not be retried."""
+    echo = select(literal_column("'echo'")).where(bindparam("n") > 0)
+    with engine.connect() as connection:
+        commit_with(connection, ADD, {"word": "first"})
+        assert select_together(connection, [(echo, {"n": 1})]) == [[("echo",)]]
+        for n in range(6):  # psycopg prepares a statement it has run five times
+            connection.exec_driver_sql("SELECT %(n)s::int + 2", {"n": n})
+        connection.rollback()  # psycopg: ROLLBACK, then DEALLOCATE ALL
+        connection.exec_driver_sql("SELECT 1")
+        assert select_together(connection, [(echo, {"n": 2})]) == [[("echo",)]]
+        commit_with(connection, ADD, {"word": "second"})
+        connection.commit()
+        # Doubted at a rollback though the server still holds them: closed, then prepared.
+        connection.exec_driver_sql("SELECT 1")
+        connection.rollback()
+        connection.exec_driver_sql("SELECT 1")
+        assert select_together(connection, [(echo, {"n": 3})]) == [[("echo",)]]
+        commit_with(connection, ADD, {"word": "third"})
+        connection.commit()
+    assert words(engine) == ["first", "second", "third"]
 
 
 def test_listeners_of_the_engine_hear_the_statements(engine: Engine) -> None:
