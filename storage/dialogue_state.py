@@ -7,7 +7,8 @@ the flow and write through here, so the stage always follows the consent it refl
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, inspect
@@ -19,11 +20,9 @@ from sqlmodel import Session, col
 from flows.model import DialogueState, Stage, StepResult
 from flows.policy import Purpose
 from storage.consents import record
-from storage.db import is_postgres
 from storage.deferred import insert_row, update_row
-from storage.libpq_pipeline import select_together
 from storage.models import Consent, Contact, DialogueRow, WebOptinRequest
-from storage.orm_rows import loaded, rows_of
+from storage.orm_rows import Reads, loaded, rows_of, select_all
 from storage.outbox import cancel_pending
 from storage.shown import LAST_SHOWN, NOTHING_SHOWN, LastShown, shown_by_contact
 from storage.types import utcnow
@@ -48,19 +47,26 @@ def load_states(
     ids = [contact.id for contact in contacts if contact.id is not None]
     if not ids:
         return {}
-    named = {"contact_ids": ids}
-    reads = [
+    return states_from(session, contacts, select_all(session, state_reads(ids)))
+
+
+def state_reads(contact_ids: list[int]) -> Reads:
+    """What load_states reads for these contacts: their dialogue rows, current consents, the
+    last question and withdrawal shown to them, and their pending web opt-ins."""
+    named = {"contact_ids": contact_ids}
+    return [
         (_DIALOGUES, named),
         (_CONSENTS, named),
         (LAST_SHOWN, named),
-        (LIVE_REQUESTS, live_since(ids)),
+        (LIVE_REQUESTS, live_since(contact_ids)),
     ]
-    if is_postgres(session.get_bind()):
-        dialogues, consents, shown, requests = select_together(session.connection(), reads)
-    else:
-        dialogues, consents, shown, requests = (
-            list(session.execute(query, params)) for query, params in reads
-        )
+
+
+def states_from(
+    session: Session, contacts: Collection[Contact], read: Sequence[Sequence[Sequence[Any]]]
+) -> dict[int, tuple[DialogueRow, DialogueState]]:
+    """load_states from the rows of state_reads, however they were read."""
+    dialogues, consents, shown, requests = read
     rows = {row.contact_id: row for row in loaded(session, DialogueRow, dialogues)}
     consents_of: dict[int, list[Consent]] = {}
     for consent in loaded(session, Consent, consents):

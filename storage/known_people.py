@@ -4,9 +4,10 @@ body.
 Storing a message asks four things: was it stored before (Meta redelivers), were its sender
 erased (C25), which contacts hold their number or user id now (locked), and which contact held
 one of them before a change. Asked per message that is four round trips; asked here for the
-whole body it is one, whatever its size, and a second to read the holders' rows when there are
-any. An answer goes stale once the transaction changes the people it is about, so each message
-that does marks their identifiers touched, and a later message naming one of them asks again.
+whole body it is one, whatever its size, and a second to read the holders' rows, with their
+dialogue states, when there are any. An answer goes stale once the transaction changes the
+people it is about, so each message that does marks their identifiers touched, and a later
+message naming one of them asks again.
 """
 
 from __future__ import annotations
@@ -29,10 +30,20 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col, func, select
 
+from flows.model import DialogueState
 from storage.db import is_postgres
+from storage.dialogue_state import state_reads, states_from
 from storage.identity import KEYS, Identity
 from storage.libpq_pipeline import begin_with
-from storage.models import Contact, ErasureRecord, IdentityChange, Message, Suppression
+from storage.models import (
+    Contact,
+    DialogueRow,
+    ErasureRecord,
+    IdentityChange,
+    Message,
+    Suppression,
+)
+from storage.orm_rows import loaded, rows_of, select_all
 from storage.suppression import ERASURE_REASON, suppression_digester
 
 _ERASED = "erased"
@@ -59,6 +70,8 @@ class KnownPeople:
     holders: dict[str, list[Contact]]
     changes: list[_Change]
     stored: set[str] = field(default_factory=set)  # wamids of the messages stored before
+    # The holders' dialogue rows and states (storage.dialogue_state), read with them.
+    states: dict[int, tuple[DialogueRow, DialogueState]] = field(default_factory=dict)
     # PostgreSQL, when nobody holds any of the identifiers: contact ids allocated for the new
     # people, so their rows can be written with the body's other rows (storage.contacts). Taken
     # in order, so ids follow the order people are created in, as the lock order expects.
@@ -140,14 +153,26 @@ def look_up_people(
             else:
                 held.append(contact_id)
     holders: dict[str, list[Contact]] = {}
+    states: dict[int, tuple[DialogueRow, DialogueState]] = {}
     if held and (not wamids or len(stored) < len(wamids)):  # not when every message is stored
-        for contact in session.scalars(_BY_ID, {"ids": sorted(held)}):
+        ids = sorted(held)
+        # Their rows and their dialogue states, which the body acts on: one round trip.
+        rows, *read = select_all(session, [(_BY_ID, {"ids": ids}), *state_reads(ids)])
+        contacts = loaded(session, Contact, rows)
+        states = states_from(session, contacts, read)
+        for contact in contacts:
             for name in KEYS:
                 value = getattr(contact, name)
                 if value in keys:
                     holders.setdefault(value, []).append(contact)
     return KnownPeople(
-        digest=digest, erased=erased, holders=holders, changes=changes, stored=stored, fresh=fresh
+        digest=digest,
+        erased=erased,
+        holders=holders,
+        changes=changes,
+        stored=stored,
+        fresh=fresh,
+        states=states,
     )
 
 
@@ -276,4 +301,4 @@ FROM generate_series(1, %(people)s) WHERE NOT EXISTS (SELECT FROM held)
 """
 
 
-_BY_ID = select(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))
+_BY_ID = rows_of(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))

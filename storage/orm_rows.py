@@ -1,10 +1,11 @@
-"""ORM instances from rows read beside the session (storage.libpq_pipeline), as a query of the
-model would load them: the instance the session already holds for a row's key when there is
-one (with its values, as a query leaves them), else a new one, attached as loaded."""
+"""Rows of several selects, read together where the database allows (PostgreSQL: one round
+trip, storage.libpq_pipeline), and the ORM instances they hold, as a query of the model would
+load them: the instance the session already holds for a row's key when there is one (with its
+values, as a query leaves them), else a new one, attached as loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
@@ -12,12 +13,25 @@ from sqlalchemy.orm import class_mapper, make_transient_to_detached
 from sqlalchemy.orm.base import instance_state
 from sqlmodel import Session, SQLModel
 
+from storage.db import is_postgres
+from storage.libpq_pipeline import select_together
+
 M = TypeVar("M", bound=SQLModel)
 
 
 def rows_of(model: type[SQLModel]) -> Select[Any]:
     """A select of the model's table, every column in the table's order: what loaded() reads."""
     return select(model.__table__)  # type: ignore[attr-defined]
+
+
+Reads = Sequence[tuple[Select[Any], Mapping[str, object]]]
+
+
+def select_all(session: Session, reads: Reads) -> list[list[Sequence[Any]]]:
+    """Each select's rows: on PostgreSQL all in one round trip, elsewhere one by one."""
+    if is_postgres(session.get_bind()):
+        return select_together(session.connection(), reads)  # type: ignore[return-value]
+    return [list(session.execute(query, dict(params))) for query, params in reads]
 
 
 def loaded(session: Session, model: type[M], rows: Iterable[Sequence[Any]]) -> list[M]:

@@ -19,7 +19,6 @@ from storage.contacts import ContactKeyMissing, lock_or_create_contact, note_inb
 from storage.conversation import hold_inbound, insert_inbound, insert_inbound_many
 from storage.db import session_scope
 from storage.deferred import deferred_transaction, flush
-from storage.dialogue_state import load_states
 from storage.identity import Identity, strong_identifiers
 from storage.inbox import keep_failed_payload
 from storage.known_people import KnownPeople, look_up_people
@@ -56,7 +55,7 @@ def store_together(
             if not new:
                 outcomes += [False] * len(round_)
                 continue
-            states = load_states(session, known.contacts())
+            states = known.states  # read with their rows
             together = _independent(new, known)
             acted = _store_independent(
                 session, new[:together], handler, key=key, known=known, states=states

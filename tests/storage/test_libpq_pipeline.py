@@ -285,6 +285,10 @@ def test_a_returning_customers_reply_and_new_state_go_with_the_commit(pg_app: Fl
     # The dialogue row's new state is held with the reply, not flushed by the ORM on its own.
     assert not [line for line in sent if re.search(r"\tParse\t.*\"UPDATE dialogue SET", line)]
     assert not [line for line in sent if "\tQuery\t" in line]  # no COMMIT of its own
+    # Who they are (BEGIN with it); their contact row with their dialogue state, consents,
+    # what they were last shown and any web opt-in; the message, kept once; the reply and new
+    # state (COMMIT with them).
+    assert answered(wire) == 4, "\n".join(sent)
     with engine.connect() as connection:
         reprompts = connection.exec_driver_sql(
             "SELECT d.reprompts FROM dialogue d JOIN contact c ON c.id = d.contact_id"
