@@ -18,6 +18,7 @@ from __future__ import annotations
 import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
@@ -92,11 +93,7 @@ def select_together(
     begin = driver.pgconn.transaction_status == _IDLE
     if begin:
         _begun(connection)
-    expanded = [
-        _compiled(query, connection.dialect).construct_expanded_state(dict(params))
-        for query, params in queries
-    ]
-    statements = [(state.statement, state.parameters) for state in expanded]
+    statements = [_expanded(query, connection.dialect, params) for query, params in queries]
     steps: list[_Step] = [_BEGIN] if begin else []
     steps += statements
     with _announced(connection, statements), _raised(connection, driver):
@@ -119,9 +116,53 @@ def select_together(
     return read
 
 
-@lru_cache(maxsize=64)
-def _compiled(query: Select[Any], dialect: Dialect) -> SQLCompiler:
-    return query.compile(dialect=dialect)  # type: ignore[return-value]
+def _expanded(
+    query: Select[Any], dialect: Dialect, params: Mapping[str, object]
+) -> tuple[str, dict[str, object]]:
+    """The query's text for these parameters (a list becomes one placeholder per value), and
+    the values by placeholder: SQLAlchemy's expansion, worked out once per shape."""
+    shape = tuple(
+        (name, len(value) if isinstance(value, list | tuple) else None)
+        for name, value in sorted(params.items())
+    )
+    sql, constants, placeholders = _expansion(query, dialect, shape)
+    values = dict(constants)
+    for name, value in params.items():
+        if isinstance(value, list | tuple):
+            values.update(zip(placeholders[name], value, strict=True))
+        else:
+            values[placeholders[name][0]] = value
+    return sql, values
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """Stands for a parameter's value while its placeholders are found."""
+
+    name: str
+    index: int
+
+
+@lru_cache(maxsize=256)
+def _expansion(
+    query: Select[Any], dialect: Dialect, shape: tuple[tuple[str, int | None], ...]
+) -> tuple[str, dict[str, object], dict[str, list[str]]]:
+    """The text, the query's own constant values, and each parameter's placeholders in order."""
+    compiled: SQLCompiler = query.compile(dialect=dialect)  # type: ignore[assignment]
+    probes = {
+        name: _Probe(name, 0) if count is None else [_Probe(name, i) for i in range(count)]
+        for name, count in shape
+    }
+    state = compiled.construct_expanded_state(probes)
+    constants: dict[str, object] = {}
+    found: dict[str, dict[int, str]] = {}
+    for placeholder, value in state.parameters.items():
+        if isinstance(value, _Probe):
+            found.setdefault(value.name, {})[value.index] = placeholder
+        else:
+            constants[placeholder] = value
+    placeholders = {name: [at[i] for i in sorted(at)] for name, at in found.items()}
+    return state.statement, constants, placeholders
 
 
 @lru_cache(maxsize=64)

@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from flask import Flask
 from psycopg import pq
-from sqlalchemy import bindparam, event, literal_column, select, text
+from sqlalchemy import bindparam, column, event, literal_column, select, text
+from sqlalchemy import table as table_of
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -295,3 +296,31 @@ def test_a_returning_customers_reply_and_new_state_go_with_the_commit(pg_app: Fl
             " WHERE c.wa_id = '447700900103'"
         ).scalar_one()
     assert reprompts == 1
+
+
+def test_select_together_reads_lists_of_any_length_with_the_querys_own_values(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO piped_rows VALUES ('a'), ('b'), ('c'), ('d')"))
+    table = table_of("piped_rows", column("word"))
+    asked = (
+        select(table.c.word)
+        .where(
+            table.c.word.in_(bindparam("words", expanding=True)),
+            table.c.word.not_in(["d"]),  # the query's own list, sent as values of its own
+            table.c.word != bindparam("but"),
+        )
+        .order_by(table.c.word)
+    )
+    with engine.connect() as connection:
+        found = select_together(
+            connection,
+            [
+                (asked, {"words": ["a"], "but": "z"}),
+                (asked, {"words": ["c", "a", "b", "d"], "but": "b"}),
+                (asked, {"words": ["b"], "but": "b"}),
+            ],
+        )
+        connection.rollback()
+    assert found == [[("a",)], [("a",), ("c",)], []]
