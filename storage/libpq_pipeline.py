@@ -1,5 +1,5 @@
-"""A transaction's BEGIN sent with its first statement, and its COMMIT with its last, in libpq's
-pipeline mode: one network round trip each.
+"""A transaction's BEGIN sent with its first statement, its COMMIT with its last, and several
+reads together, in libpq's pipeline mode: one network round trip each.
 
 psycopg sends BEGIN in a round trip of its own before a transaction's first statement, and
 COMMIT in another after its last, even in its own pipeline mode. A new customer's first message
@@ -16,18 +16,16 @@ the engine sees them.
 from __future__ import annotations
 
 import select
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
 from sqlalchemy import Select
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.engine import Connection
 
 from storage.libpq_statement import (
     as_sqlalchemy_errors,
@@ -36,6 +34,7 @@ from storage.libpq_statement import (
     prepared_on,
     raise_failed,
 )
+from storage.select_text import as_text, processed
 
 _BEGIN = b"BEGIN"
 _COMMIT = b"COMMIT"
@@ -93,7 +92,7 @@ def select_together(
     begin = driver.pgconn.transaction_status == _IDLE
     if begin:
         _begun(connection)
-    statements = [_expanded(query, connection.dialect, params) for query, params in queries]
+    statements = [as_text(query, connection.dialect, params) for query, params in queries]
     steps: list[_Step] = [_BEGIN] if begin else []
     steps += statements
     with _announced(connection, statements), _raised(connection, driver):
@@ -103,75 +102,9 @@ def select_together(
     read = []
     for (query, _), result in zip(queries, results[1:] if begin else results, strict=True):
         loader.set_pgresult(result)
-        processors = _processors(query, connection.dialect)
-        read.append(
-            [
-                tuple(
-                    value if process is None else process(value)
-                    for process, value in zip(processors, row, strict=True)
-                )
-                for row in loader.load_rows(0, result.ntuples, tuple)
-            ]
-        )
+        rows = loader.load_rows(0, result.ntuples, tuple)
+        read.append(processed(query, connection.dialect, rows))
     return read
-
-
-def _expanded(
-    query: Select[Any], dialect: Dialect, params: Mapping[str, object]
-) -> tuple[str, dict[str, object]]:
-    """The query's text for these parameters (a list becomes one placeholder per value), and
-    the values by placeholder: SQLAlchemy's expansion, worked out once per shape."""
-    shape = tuple(
-        (name, len(value) if isinstance(value, list | tuple) else None)
-        for name, value in sorted(params.items())
-    )
-    sql, constants, placeholders = _expansion(query, dialect, shape)
-    values = dict(constants)
-    for name, value in params.items():
-        if isinstance(value, list | tuple):
-            values.update(zip(placeholders[name], value, strict=True))
-        else:
-            values[placeholders[name][0]] = value
-    return sql, values
-
-
-@dataclass(frozen=True, slots=True)
-class _Probe:
-    """Stands for a parameter's value while its placeholders are found."""
-
-    name: str
-    index: int
-
-
-@lru_cache(maxsize=256)
-def _expansion(
-    query: Select[Any], dialect: Dialect, shape: tuple[tuple[str, int | None], ...]
-) -> tuple[str, dict[str, object], dict[str, list[str]]]:
-    """The text, the query's own constant values, and each parameter's placeholders in order."""
-    compiled: SQLCompiler = query.compile(dialect=dialect)  # type: ignore[assignment]
-    probes = {
-        name: _Probe(name, 0) if count is None else [_Probe(name, i) for i in range(count)]
-        for name, count in shape
-    }
-    state = compiled.construct_expanded_state(probes)
-    constants: dict[str, object] = {}
-    found: dict[str, dict[int, str]] = {}
-    for placeholder, value in state.parameters.items():
-        if isinstance(value, _Probe):
-            found.setdefault(value.name, {})[value.index] = placeholder
-        else:
-            constants[placeholder] = value
-    placeholders = {name: [at[i] for i in sorted(at)] for name, at in found.items()}
-    return state.statement, constants, placeholders
-
-
-@lru_cache(maxsize=64)
-def _processors(query: Select[Any], dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
-    """What SQLAlchemy does to each column's value as the driver returns it."""
-    return tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in query.selected_columns
-    )
 
 
 _Step = bytes | tuple[str, Mapping[str, object]]
