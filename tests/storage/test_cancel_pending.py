@@ -9,18 +9,8 @@ from sqlmodel import Session, select
 from storage.contacts import lock_contact
 from storage.db import session_scope
 from storage.models import Message, OutboxItem
-from storage.outbox import CANCELLED_TITLE, cancel_pending, enqueue_message
-
-
-def _queue(session: Session, contact_id: int, text: str) -> str:
-    return enqueue_message(
-        session,
-        contact_id=contact_id,
-        phone_number_id="1065",
-        payload={"t": text},
-        type="text",
-        text=text,
-    )
+from storage.outbox import CANCELLED_TITLE, cancel_pending
+from tests.storage.helpers import queue_reply
 
 
 def test_c07_a_stop_cancels_each_unsent_message_to_the_contact_and_nothing_else(
@@ -30,9 +20,9 @@ def test_c07_a_stop_cancels_each_unsent_message_to_the_contact_and_nothing_else(
         stopping = lock_contact(session, wa_id="447700900701", user_id=None).id
         other = lock_contact(session, wa_id="447700900702", user_id=None).id
         assert stopping is not None and other is not None
-        first, second = _queue(session, stopping, "one"), _queue(session, stopping, "two")
-        sent = _queue(session, stopping, "gone out")
-        theirs = _queue(session, other, "theirs")
+        first, second = queue_reply(session, stopping, 1), queue_reply(session, stopping, 2)
+        sent = queue_reply(session, stopping, 3)
+        theirs = queue_reply(session, other, 4)
         session.get(Message, sent).status = "sent"  # type: ignore[union-attr]
     with session_scope(engine) as session:
         assert cancel_pending(session, contact_id=stopping) == 2  # the sent one is past it

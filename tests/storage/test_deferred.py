@@ -19,8 +19,9 @@ from storage.contacts import lock_contact
 from storage.db import is_postgres, session_scope
 from storage.deferred import deferred_transaction, deferring, flush, insert_row, update_row
 from storage.models import Contact, DialogueRow, Message, OutboxItem
-from storage.outbox import enqueue_message, enqueue_read_receipt
+from storage.outbox import enqueue_read_receipt
 from tests.conftest import MetaWebhook
+from tests.storage.helpers import queue_reply
 
 _INSERTED = re.compile(r'INSERT INTO "?(\w+)"? ')
 
@@ -39,17 +40,6 @@ def statements_on(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def _queue(session: Session, contact_id: int, n: int) -> str:
-    return enqueue_message(
-        session,
-        contact_id=contact_id,
-        phone_number_id="1065",
-        payload={"n": n},
-        type="text",
-        text=f"reply {n}",
-    )
-
-
 def _rows(session: Session) -> tuple[int, int]:
     messages = session.exec(select(func.count()).select_from(Message)).one()
     outbox = session.exec(select(func.count()).select_from(OutboxItem)).one()
@@ -61,7 +51,7 @@ def test_outside_a_deferring_block_a_queued_reply_is_in_the_tables_at_once(
 ) -> None:
     with session_scope(engine) as session, session.no_autoflush:
         contact = lock_contact(session, wa_id="447700900501", user_id=None)
-        message_id = _queue(session, contact.id, 1)  # type: ignore[arg-type]
+        message_id = queue_reply(session, contact.id, 1)  # type: ignore[arg-type]
         assert _rows(session) == (1, 1)
         queued = session.exec(select(Message).where(Message.id == message_id)).one()
         assert (queued.status, queued.direction, queued.text) == ("queued", "out", "reply 1")
@@ -73,7 +63,7 @@ def test_held_rows_go_in_at_the_flush_one_insert_per_table_parents_first(
     with session_scope(engine) as session, session.no_autoflush:
         contact = lock_contact(session, wa_id="447700900502", user_id=None)
         with deferring(session):
-            ids = [_queue(session, contact.id, n) for n in range(5)]  # type: ignore[arg-type]
+            ids = [queue_reply(session, contact.id, n) for n in range(5)]  # type: ignore[arg-type]
             enqueue_read_receipt(session, phone_number_id="1065", wamid="wamid.IN502")
             assert _rows(session) == (0, 0)  # held: nothing written yet
             with statements_on(engine) as seen:
@@ -93,7 +83,7 @@ def test_rows_held_at_the_end_of_a_block_are_written_and_kept(engine: Engine) ->
     with session_scope(engine) as session, session.no_autoflush:
         contact = lock_contact(session, wa_id="447700900503", user_id=None)
         with deferring(session):
-            _queue(session, contact.id, 1)  # type: ignore[arg-type]
+            queue_reply(session, contact.id, 1)  # type: ignore[arg-type]
         assert _rows(session) == (1, 1)
     with Session(engine) as session:
         assert _rows(session) == (1, 1)
@@ -103,10 +93,10 @@ def test_an_error_in_the_block_writes_nothing_and_ends_the_holding(engine: Engin
     with session_scope(engine) as session, session.no_autoflush:
         contact = lock_contact(session, wa_id="447700900504", user_id=None)
         with pytest.raises(RuntimeError), deferring(session):
-            _queue(session, contact.id, 1)  # type: ignore[arg-type]
+            queue_reply(session, contact.id, 1)  # type: ignore[arg-type]
             raise RuntimeError("refused")
         assert _rows(session) == (0, 0)
-        _queue(session, contact.id, 2)  # type: ignore[arg-type]
+        queue_reply(session, contact.id, 2)  # type: ignore[arg-type]
         assert _rows(session) == (1, 1)  # no longer held
 
 
@@ -119,7 +109,7 @@ def test_a_held_change_to_a_row_is_made_at_the_flush_the_last_change_winning(
         with deferring(session):
             update_row(session, table, contact.id, {"language": "en"})
             update_row(session, table, contact.id, {"language": "ar"})
-            _queue(session, contact.id, 1)  # type: ignore[arg-type]
+            queue_reply(session, contact.id, 1)  # type: ignore[arg-type]
             assert _language(session, contact.id) is None  # held
             with statements_on(engine) as seen:
                 flush(session)
@@ -246,7 +236,7 @@ def test_a_deferred_transaction_writes_its_rows_with_the_commit(engine: Engine) 
     with session_scope(engine) as session:
         contact_id = lock_contact(session, wa_id="447700900513", user_id=None).id
     with statements_on(engine) as seen, deferred_transaction(engine) as session:
-        _queue(session, contact_id, 1)  # type: ignore[arg-type]
+        queue_reply(session, contact_id, 1)  # type: ignore[arg-type]
         update_row(session, Contact.__table__, contact_id, {"language": "ar"})  # type: ignore[attr-defined]
         assert _rows(session) == (0, 0)  # held
     with Session(engine) as session:
@@ -261,7 +251,7 @@ def test_a_deferred_transaction_that_fails_keeps_nothing(engine: Engine) -> None
     with session_scope(engine) as session:
         contact_id = lock_contact(session, wa_id="447700900514", user_id=None).id
     with pytest.raises(RuntimeError), deferred_transaction(engine) as session:
-        _queue(session, contact_id, 1)  # type: ignore[arg-type]
+        queue_reply(session, contact_id, 1)  # type: ignore[arg-type]
         raise RuntimeError("refused")
     with Session(engine) as session:
         assert _rows(session) == (0, 0)

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from storage.db import make_engine
 from storage.libpq_alone import run_alone
 from storage.libpq_statement import NamedStatement
+from tests.storage.helpers import scratch_table
 
 pytestmark = pytest.mark.postgres
 
@@ -26,14 +26,8 @@ ADD = NamedStatement.of(
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS lone_rows"))
-        connection.execute(text("CREATE TABLE lone_rows (word text UNIQUE, n int)"))
-    yield engine
-    with engine.begin() as connection:  # the schema is the models' again for later tests
-        connection.execute(text("DROP TABLE lone_rows"))
-    engine.dispose()
+    with scratch_table(postgres_url, "lone_rows", "word text UNIQUE, n int") as engine:
+        yield engine
 
 
 def rows(engine: Engine) -> list[tuple[str, int]]:

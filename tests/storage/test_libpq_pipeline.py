@@ -24,9 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from bot import create_app
 from bot.dev import simulate
 from bot.wiring.services import services
-from storage.db import make_engine
 from storage.libpq_pipeline import begin_with, commit_with, select_together
 from tests.conftest import MetaWebhook
+from tests.storage.helpers import scratch_table
 
 pytestmark = pytest.mark.postgres
 
@@ -39,14 +39,8 @@ ADD = "INSERT INTO piped_rows (word) VALUES (%(word)s)"
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS piped_rows"))
-        connection.execute(text("CREATE TABLE piped_rows (word text UNIQUE)"))
-    yield engine
-    with engine.begin() as connection:  # the schema is the models' again for later tests
-        connection.execute(text("DROP TABLE piped_rows"))
-    engine.dispose()
+    with scratch_table(postgres_url, "piped_rows", "word text UNIQUE") as engine:
+        yield engine
 
 
 @contextmanager

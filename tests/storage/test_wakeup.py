@@ -11,8 +11,9 @@ from sqlmodel import Session
 
 from storage.db import make_engine
 from storage.models import Contact
-from storage.outbox import enqueue_message, enqueue_read_receipt
+from storage.outbox import enqueue_read_receipt
 from storage.wakeup import CHANNEL
+from tests.storage.helpers import queue_reply
 
 pytestmark = pytest.mark.postgres
 
@@ -51,14 +52,7 @@ def test_a_committed_outbox_row_wakes_listeners_once_per_transaction(
     with Session(engine) as session:
         contact_id = _contact(session)
         for n in range(3):
-            enqueue_message(
-                session,
-                contact_id=contact_id,
-                phone_number_id="1065",
-                payload={"n": n},
-                type="text",
-                text=f"reply {n}",
-            )
+            queue_reply(session, contact_id, n)
         enqueue_read_receipt(session, phone_number_id="1065", wamid="wamid.IN")
         session.flush()  # the rows are in, the transaction is open: nothing is delivered yet
         assert _woken(listener) == 0
@@ -72,14 +66,7 @@ def test_a_rolled_back_outbox_row_wakes_nobody(
 ) -> None:
     with Session(engine) as session:
         contact_id = _contact(session)
-        enqueue_message(
-            session,
-            contact_id=contact_id,
-            phone_number_id="1065",
-            payload={},
-            type="text",
-            text="never sent",
-        )
+        queue_reply(session, contact_id, 1)  # never sent
         session.flush()
         session.rollback()
     assert _woken(listener) == 0
