@@ -19,11 +19,13 @@ from psycopg import pq
 from sqlalchemy import bindparam, column, event, literal_column, select, text
 from sqlalchemy import table as table_of
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+import storage.db
 from bot import create_app
 from bot.dev import simulate
 from bot.wiring.services import services
+from storage.db import make_engine, storage_unavailable
 from storage.libpq_pipeline import begin_with, commit_with, select_together
 from tests.conftest import MetaWebhook
 from tests.storage.helpers import scratch_table
@@ -318,3 +320,31 @@ def test_select_together_reads_lists_of_any_length_with_the_querys_own_values(
         )
         connection.rollback()
     assert found == [[("a",)], [("a",), ("c",)], []]
+
+
+@pytest.mark.parametrize("step", ["begin_with", "select_together", "commit_with"])
+def test_a_lost_connection_is_storage_down_and_replaced(
+    engine: Engine, postgres_url: str, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """The server gone mid-request: the error says storage is down (the webhook answers 503 and
+    Meta redelivers), the connection is dropped, and the next one works."""
+    monkeypatch.setattr(storage.db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # no ping to save it
+    with engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        connection.commit()
+        other = make_engine(postgres_url)
+        with other.connect() as killer:
+            killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.dispose()
+        with pytest.raises(DBAPIError) as lost:
+            if step == "begin_with":
+                begin_with(connection, "SELECT %(n)s::int", {"n": 1})
+            elif step == "select_together":
+                select_together(connection, [(select(literal_column("1")), {})])
+            else:
+                commit_with(connection, ADD, {"word": "lost"})
+        assert storage_unavailable(lost.value), lost.value
+        assert connection.invalidated
+    with engine.connect() as connection:
+        assert begin_with(connection, "SELECT %(n)s::int", {"n": 2}) == [(2,)]
+        connection.rollback()
