@@ -18,6 +18,7 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Connection
 
 from storage.libpq_statement import (
+    NamedStatement,
     as_sqlalchemy_errors,
     missing,
     named,
@@ -94,7 +96,10 @@ def select_together(
         _begun(connection)
     statements = [as_text(query, connection.dialect, params) for query, params in queries]
     steps: list[_Step] = [_BEGIN] if begin else []
-    steps += statements
+    steps += [
+        (sql, values) if _few(params) else _Once(sql, values)
+        for (sql, values), (_, params) in zip(statements, queries, strict=True)
+    ]
     with _announced(connection, statements), _raised(connection, driver):
         results = _pipelined(connection, steps)
         raise_failed(results, driver.info.encoding)
@@ -107,7 +112,24 @@ def select_together(
     return read
 
 
-_Step = bytes | tuple[str, Mapping[str, object]]
+# A list this long makes a statement text few bodies share: sent unnamed, kept by no session.
+_FEW = 4
+
+
+def _few(params: Mapping[str, object]) -> bool:
+    return all(len(v) <= _FEW for v in params.values() if isinstance(v, list | tuple))
+
+
+@dataclass(frozen=True, slots=True)
+class _Once:
+    """A statement parsed for this one run (the unnamed statement): a text prepared for every
+    length of a list would pile up in the server's session, one plan each."""
+
+    sql: str
+    params: Mapping[str, object]
+
+
+_Step = bytes | tuple[str, Mapping[str, object]] | _Once
 
 
 def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresult]:
@@ -122,6 +144,10 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
         for step in steps:
             if isinstance(step, bytes):
                 pgconn.send_query_params(step, None)
+                continue
+            if isinstance(step, _Once):
+                once = NamedStatement.of("", step.sql)
+                pgconn.send_query_params(once.sql, once.values(step.params, driver.info.encoding))
                 continue
             statement = named(step[0])
             if statement.name not in prepared.held and statement.name not in preparing:
@@ -144,7 +170,7 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
     answered = iter(results)  # each Close and Parse answered before its statement's result
     results = []
     for step in steps:
-        if not isinstance(step, bytes) and (name := named(step[0]).name) in preparing:
+        if isinstance(step, tuple) and (name := named(step[0]).name) in preparing:
             ahead = [next(answered) for _ in range(preparing.pop(name))]
             if ahead[-1].status == pq.ExecStatus.COMMAND_OK:
                 prepared.add(name)

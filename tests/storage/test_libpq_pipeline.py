@@ -348,3 +348,22 @@ def test_a_lost_connection_is_storage_down_and_replaced(
     with engine.connect() as connection:
         assert begin_with(connection, "SELECT %(n)s::int", {"n": 2}) == [(2,)]
         connection.rollback()
+
+
+def test_a_long_list_is_read_without_a_statement_kept_for_its_length(engine: Engine) -> None:
+    """Each length of a list is a text of its own: prepared, the lengths a batch's bodies bring
+    would pile up in the session, a plan each. A few values are prepared; more are sent once."""
+    table = table_of("piped_rows", column("word"))
+    asked = select(table.c.word).where(table.c.word.in_(bindparam("words", expanding=True)))
+    with engine.connect() as connection:
+
+        def prepared() -> int:
+            count = "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'optin_%%'"
+            return connection.exec_driver_sql(count).scalar_one()
+
+        before = prepared()
+        for n in range(1, 12):
+            words = [f"w{i}" for i in range(n)]
+            assert select_together(connection, [(asked, {"words": words})]) == [[]]
+        assert prepared() - before == 4  # one for each length up to four
+        connection.rollback()
