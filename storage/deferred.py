@@ -137,15 +137,18 @@ def _take_held(session: Session) -> tuple[_Rows, _Rows] | None:
         return None
     held.inserted.clear()
     # Parents first (a reply's message before its outbox row), as the schema orders tables.
-    inserts = [(t, group) for t in _TABLE_ORDER for group in _by_columns(held.inserts.pop(t, []))]
+    inserts = [
+        (t, group)
+        for t in _TABLE_ORDER
+        if t in held.inserts
+        for group in _by_columns(held.inserts.pop(t))
+    ]
     updates = [
         (t, group)
         for t in _TABLE_ORDER
+        if t in held.updates
         for group in _by_columns(
-            [
-                {**values, _KEY_COLUMN[t]: row_id}
-                for row_id, values in held.updates.pop(t, {}).items()
-            ]
+            [{**values, _KEY_COLUMN[t]: row_id} for row_id, values in held.updates.pop(t).items()]
         )
     ]
     assert not held.inserts and not held.updates, "a table outside the schema"
