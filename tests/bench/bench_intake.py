@@ -11,6 +11,8 @@ from one minute to the next:
 - bodies of 100 statuses, as statuses per bare request;
 - a new customer's first message (the whole dialogue: contact, log, state, ledger, outbox),
   on PostgreSQL + Redis and on the embedded SQLite, with p50 and p99 latency;
+- for context, each of those customers' next message (their contact, dialogue state, consents
+  and what they were last shown read back), on PostgreSQL + Redis;
 - a 1,000-message batch (Meta's largest) posted to the running server;
 - the workers' resident memory;
 - CPU per request (the workers', plus the database backends serving the app), for context: it
@@ -35,6 +37,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from bot.dev import simulate
 from storage import migrate
@@ -57,7 +60,7 @@ from tests.bench.serving import (
 SECRET = "bench-secret"
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 BODIES = 30_000  # more than the bare webhook takes in BENCH_SECONDS on a small machine
-BATCH_BODIES = 4_000  # bodies of 100 statuses: more than the app takes in BENCH_SECONDS
+BATCH_BODIES = 6_000  # bodies of 100 statuses: more than the app takes in BENCH_SECONDS
 STATUSES_PER_BODY = 100
 BATCH = 1000
 PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID
@@ -110,6 +113,20 @@ def first_messages(prefix: str, count: int) -> Iterator[bytes]:
     """A new customer's first words: each from a number never seen."""
     for n in range(count):
         yield simulate.text_body(wa_id=f"{prefix}{n:08d}", text="hello")
+
+
+def returning_messages(database_url: str, prefix: str) -> Iterator[bytes]:
+    """A next message from each customer a run created (their numbers start with prefix)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            numbers = connection.execute(
+                select(Contact.wa_id).where(col(Contact.wa_id).startswith(prefix))
+            ).scalars()
+            bodies = [simulate.text_body(wa_id=wa_id, text="hello again") for wa_id in numbers]
+    finally:
+        engine.dispose()
+    yield from bodies
 
 
 def seed_outbound(database_url: str, tag: str, count: int) -> None:
@@ -223,6 +240,7 @@ def _run(folder: Path) -> list[Result]:
     batches_file = folder / "batches.txt"
     firsts_file = folder / "firsts.txt"
     firsts_lite_file = folder / "firsts-sqlite.txt"
+    returning_file = folder / "returning.txt"
     batch_bodies = BATCH_BODIES
     write_bodies(statuses_file, single_statuses("S", BODIES))
     write_bodies(batches_file, status_batches("B", batch_bodies))
@@ -257,6 +275,10 @@ def _run(folder: Path) -> list[Result]:
             first, bare_first = bare.around(
                 firsts_file, lambda: wrk(port, firsts_file, serving, database)
             )
+            returned = write_bodies(returning_file, returning_messages(pg, "4930"))
+            back, bare_back = bare.around(
+                firsts_file, lambda: wrk(port, returning_file, serving, database)
+            )
             batch_seconds = post_batch(port, "4932")
             rss = workers_rss_mb(master)
         stored_statuses = count_rows(pg, StatusEvent)
@@ -275,8 +297,9 @@ def _run(folder: Path) -> list[Result]:
         or batches.requests > batch_bodies
         or first.requests > BODIES
         or first_lite.requests > BODIES
+        or back.requests > returned
     )
-    loads = (status, batches, first, first_lite)
+    loads = (status, batches, first, back, first_lite)
     failures = sum(load.non2xx + load.socket_errors for load in (*loads, *bare.runs))
     expected_statuses = status.requests + batches.requests * STATUSES_PER_BODY
     group = "intake"
@@ -342,6 +365,14 @@ def _run(folder: Path) -> list[Result]:
         ),
         Result(
             group,
+            "a returning customer's message, PostgreSQL + Redis (context)",
+            back.rate / bare_back.rate,
+            "× bare",
+            "(none)",
+            True,
+        ),
+        Result(
+            group,
             "first message, SQLite (1 worker)",
             first_lite.rate / bare_first_lite.rate,
             "× bare",
@@ -373,6 +404,7 @@ def _run(folder: Path) -> list[Result]:
                 ("single status, PostgreSQL + Redis", status),
                 ("100 statuses, PostgreSQL + Redis", batches),
                 ("first message, PostgreSQL + Redis", first),
+                ("a returning customer's message, PostgreSQL + Redis", back),
                 ("first message, SQLite", first_lite),
             ),
         ),
