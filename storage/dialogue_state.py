@@ -12,9 +12,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, inspect
-from sqlalchemy.orm import class_mapper
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.base import instance_state
 from sqlmodel import Session, col
 
 from flows.model import DialogueState, Stage, StepResult
@@ -22,7 +20,7 @@ from flows.policy import Purpose
 from storage.consents import record
 from storage.deferred import insert_row, update_row
 from storage.models import Consent, Contact, DialogueRow, WebOptinRequest
-from storage.orm_rows import Reads, loaded, rows_of, select_all
+from storage.orm_rows import Reads, built, loaded, rows_of, select_all
 from storage.outbox import cancel_pending
 from storage.shown import LAST_SHOWN, NOTHING_SHOWN, LastShown, shown_by_contact
 from storage.types import utcnow
@@ -90,12 +88,8 @@ def new_row(contact_id: int) -> DialogueRow:
     """A contact's first dialogue row, not yet written (save_result inserts it with SQL): the
     model's defaults, as a load builds an instance, without its constructor's validation
     (3.6 us against 48, on every new customer's first message)."""
-    row = _DIALOGUE_MANAGER.new_instance()
-    values = instance_state(row).dict
-    values.update(_DEFAULTS, contact_id=contact_id)
-    for name, factory in _FACTORIES:
-        values[name] = factory()
-    return row
+    made = {name: factory() for name, factory in _FACTORIES}
+    return built(DialogueRow, {**_DEFAULTS, **made, "contact_id": contact_id}.items())
 
 
 def _state(
@@ -177,7 +171,6 @@ def save_result(
 
 
 _DIALOGUE = DialogueRow.__table__  # type: ignore[attr-defined]
-_DIALOGUE_MANAGER = class_mapper(DialogueRow).class_manager
 # The model's defaults: a value, a factory called for each row, or none given (None).
 _DEFAULTS = {
     name: None if field.default is PydanticUndefined else field.default

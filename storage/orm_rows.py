@@ -37,7 +37,6 @@ def select_all(session: Session, reads: Reads) -> list[list[Sequence[Any]]]:
 def loaded(session: Session, model: type[M], rows: Iterable[Sequence[Any]]) -> list[M]:
     """The model's instances for rows of rows_of(model), in the session."""
     mapper = class_mapper(model)
-    manager = mapper.class_manager
     table = mapper.local_table
     keys = [mapper.get_property_by_column(column).key for column in table.columns]
     at_key = [list(table.columns).index(column) for column in mapper.primary_key]
@@ -48,9 +47,16 @@ def loaded(session: Session, model: type[M], rows: Iterable[Sequence[Any]]) -> l
         if held is not None:
             instances.append(held)  # type: ignore[arg-type]
             continue
-        instance = manager.new_instance()
-        instance_state(instance).dict.update(zip(keys, row, strict=True))
+        instance = built(model, zip(keys, row, strict=True))
         make_transient_to_detached(instance)  # as if loaded: no history, a key of its own
         session.add(instance)  # persistent, unchanged: nothing to flush
         instances.append(instance)
     return instances
+
+
+def built(model: type[M], values: Iterable[tuple[str, Any]]) -> M:
+    """An instance holding these values, made as a load makes one: no constructor, so no
+    validation (a tenth of the constructor's time), and nothing for the ORM to write."""
+    instance: M = class_mapper(model).class_manager.new_instance()
+    instance_state(instance).dict.update(values)
+    return instance

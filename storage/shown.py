@@ -7,7 +7,7 @@ sent before it (C23, C24). These queries gather those facts; flows decides with 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -92,15 +92,9 @@ LAST_SHOWN = union_all(
 NOTHING_SHOWN = LastShown(question=None, withdrawn_at=None)
 
 
-def last_shown(session: Session, *, contact_ids: Collection[int]) -> dict[int, LastShown]:
-    """LastShown for each of these contacts that was ever sent a question or a withdrawal."""
-    if not contact_ids:
-        return {}
-    return shown_by_contact(session.execute(LAST_SHOWN, {"contact_ids": list(contact_ids)}))
-
-
 def shown_by_contact(rows: Iterable[Sequence[Any]]) -> dict[int, LastShown]:
-    """last_shown from the rows of LAST_SHOWN, however they were read."""
+    """LastShown for each contact the rows of LAST_SHOWN name (each that was ever sent a
+    question or a withdrawal), however they were read."""
     found: dict[int, dict[str, Sequence[Any]]] = {}
     for row in rows:
         found.setdefault(row[1], {})[row[0]] = row

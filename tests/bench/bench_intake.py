@@ -64,6 +64,7 @@ BATCH_BODIES = 6_000  # bodies of 100 statuses: more than the app takes in BENCH
 STATUSES_PER_BODY = 100
 BATCH = 1000
 PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID
+FIRSTS = "4930"  # the first-message run's numbers, whose owners then send a next message
 
 
 # --- bodies ----------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def _run(folder: Path) -> list[Result]:
     batch_bodies = BATCH_BODIES
     write_bodies(statuses_file, single_statuses("S", BODIES))
     write_bodies(batches_file, status_batches("B", batch_bodies))
-    write_bodies(firsts_file, first_messages("4930", BODIES))
+    write_bodies(firsts_file, first_messages(FIRSTS, BODIES))
     write_bodies(firsts_lite_file, first_messages("4931", BODIES))
 
     pg = fresh_schema(postgres_url(), "bench_intake")
@@ -275,7 +276,7 @@ def _run(folder: Path) -> list[Result]:
             first, bare_first = bare.around(
                 firsts_file, lambda: wrk(port, firsts_file, serving, database)
             )
-            returned = write_bodies(returning_file, returning_messages(pg, "4930"))
+            returned = write_bodies(returning_file, returning_messages(pg, FIRSTS))
             back, bare_back = bare.around(
                 firsts_file, lambda: wrk(port, returning_file, serving, database)
             )
