@@ -21,6 +21,22 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 POLL = 0.05
 
 
+def shows(locator: tuple[str, str], text: str) -> Any:
+    """A wait condition: the element, found afresh each look, holds this text. While the page is
+    being replaced the element may belong to the old one, and Chromium may then answer that the
+    node no longer belongs to the document (not as a stale element, which selenium's own
+    condition forgives): that is a look to take again, not a failure."""
+    from selenium.common.exceptions import WebDriverException
+
+    def condition(driver: Any) -> bool:
+        try:
+            return text in driver.find_element(*locator).text
+        except WebDriverException:
+            return False
+
+    return condition
+
+
 def unavailable(problem: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{problem}: CI must provide the browser ({INSTALL_HINT}; see .ci/run)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.browser import POLL, chromium
+from tests.browser import POLL, chromium, shows
 from tests.conftest import ROOT
 from tests.console.conftest import (
     ARABIC_TEXT,
@@ -207,7 +207,7 @@ def test_c30_support_finds_a_contact_by_its_last_digits_and_is_refused_erasure(
         ),
         CUSTOMER,
     )
-    wait.until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Administrators only"))
+    wait.until(shows((By.TAG_NAME, "h1"), "Administrators only"))
     assert statuses(browser)[f"{base}/console/contacts/{CUSTOMER}/erase"] == 403
     save_page(browser, "support-refused-erasure.png")
     browser.get(f"{base}/console/contacts/{CUSTOMER}")
@@ -233,7 +233,7 @@ def test_c30_an_admin_erases_with_the_typed_number_and_sees_it_in_the_audit_log(
     save_page(browser, "admin-erase-confirmation.png")
     section.find_element(By.CSS_SELECTOR, "button.destructive").click()
 
-    wait.until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Contact erased"))
+    wait.until(shows((By.TAG_NAME, "h1"), "Contact erased"))
     assert "••••••••4567" in browser.find_element(By.TAG_NAME, "main").text
     browser.find_element(By.LINK_TEXT, "See it in the audit log").click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "table.audit")))
