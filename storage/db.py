@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from storage.libpq_statement import doubt_prepared, watch_prepared
+from storage.lone_connections import keep_lone_connections
 
 
 def normalise_url(url: str) -> str:
@@ -52,6 +53,7 @@ def make_engine(url: str) -> Engine:
     )
     _ping_when_idle(engine)
     watch_prepared(engine)
+    keep_lone_connections(engine, ping_after_idle=PING_AFTER_IDLE_SECONDS)
     return engine
 
 

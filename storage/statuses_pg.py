@@ -28,6 +28,7 @@ from storage.conversation import STATUS_RANK
 from storage.json_rows import document, dumps
 from storage.libpq_alone import run_alone
 from storage.libpq_statement import NamedStatement, as_sqlalchemy_errors
+from storage.lone_connections import lone_connection
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
 from storage.types import utcnow
 
@@ -180,13 +181,17 @@ def record_statuses(connection: Connection, rows: Sequence[StatusRow]) -> Applie
 
 def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
     """record_statuses in a transaction of its own, committed when it returns: the statement
-    runs alone (one status) or in autocommit, so the body costs one round trip."""
+    runs alone (one status, on a connection kept for it: storage.lone_connections) or in
+    autocommit, so the body costs one round trip."""
+    if len(rows) == 1:
+        with lone_connection(engine) as kept:
+            lose = kept.invalidate
+            with as_sqlalchemy_errors(_WHAT, engine.dialect, kept.driver_connection, lose):
+                return _record_one_alone(kept, rows[0])
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
     try:
         with as_sqlalchemy_errors(_WHAT, engine.dialect, driver, pooled.invalidate):
-            if len(rows) == 1:
-                return _record_one_alone(pooled, rows[0])
             driver.autocommit = True
             try:
                 return _record(driver, rows)
