@@ -47,6 +47,23 @@ def fresh_schema(url: str, schema: str) -> str:
     return bench
 
 
+def settle(url: str, tables: tuple[str, ...]) -> None:
+    """Bring freshly bulk-loaded tables to the state a live database keeps them in, before a
+    run is measured on them: VACUUM ANALYZE them, as pgbench vacuums before its runs, then
+    CHECKPOINT. Loaded seconds before, hundreds of thousands of rows leave shared buffers full
+    of dirty pages, which the first requests would otherwise pay to write out as they evict
+    them, and tables with no statistics yet."""
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
+            connection.execute(text("CHECKPOINT"))
+    finally:
+        engine.dispose()
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     benchmark: str
