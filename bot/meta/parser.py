@@ -10,7 +10,6 @@ once and looks contacts up by dict, so it stays linear in the size of the body.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,7 @@ from bot.meta.events import (
 )
 from bot.meta.readers import ItemError, shown
 from bot.meta.storable import (
-    JSON_HOOKS,
+    JSON_DECODER,
     Unreadable,
     check_contact,
     check_message,
@@ -91,7 +90,7 @@ def _load(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"body is not UTF-8: {exc}") from None
     try:
-        document = json.loads(text, **JSON_HOOKS)
+        document = JSON_DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
     # JSON lets `\ud83d` stand alone; such a string could not be stored or re-encoded as UTF-8.

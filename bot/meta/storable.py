@@ -6,7 +6,7 @@ item here, against the numbers the tables are declared with (:mod:`storage.limit
 backends alike and turns an item the database would refuse into a :class:`MalformedItem` for
 support, instead of a failed transaction that would take its whole batch with it.
 
-JSON is read with :data:`JSON_HOOKS`, so a number that cannot be held becomes an
+JSON is read with :data:`JSON_DECODER`, so a number that cannot be held becomes an
 :class:`Unreadable` in place and spoils only the item it sits in.
 """
 
@@ -51,11 +51,9 @@ def _int(literal: str) -> int | Unreadable:
     return int(literal) if len(literal) <= _INT_DIGITS else Unreadable(literal)
 
 
-JSON_HOOKS: dict[str, Any] = {
-    "parse_constant": Unreadable,
-    "parse_float": _float,
-    "parse_int": _int,
-}
+# One decoder for every body: json.loads given hooks builds a decoder per call, which took
+# longer than reading a one-status body with it (6 µs against 3.5).
+JSON_DECODER = json.JSONDecoder(parse_constant=Unreadable, parse_float=_float, parse_int=_int)
 
 
 def unstorable(value: Any) -> str | None:
