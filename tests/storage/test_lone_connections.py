@@ -5,7 +5,7 @@ them; one left in a transaction or lost is not kept."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 import storage.db
-from storage.db import make_engine, storage_unavailable
+from storage.db import storage_unavailable
 from storage.lone_connections import lone_connection
 from storage.status_steps import StatusRow
 from storage.statuses_pg import record_and_commit
@@ -23,18 +23,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def other(postgres_url: str) -> Iterator[Engine]:
-    """Another engine, to look at and end the first one's backends."""
-    engine = make_engine(postgres_url)
-    yield engine
-    engine.dispose()
+def engine(postgres_engines: Callable[[], Engine]) -> Engine:
+    return postgres_engines()
 
 
 def backend_pid(engine: Engine) -> int:
@@ -42,14 +32,14 @@ def backend_pid(engine: Engine) -> int:
         return int(kept.driver_connection.info.backend_pid)
 
 
-def terminate(other: Engine, pid: int) -> None:
+def terminate(other_engine: Engine, pid: int) -> None:
     """The backend ended, as by a database restart."""
-    with other.connect() as connection:
+    with other_engine.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
 
-def running(other: Engine, pid: int) -> bool:
-    with other.connect() as connection:
+def running(other_engine: Engine, pid: int) -> bool:
+    with other_engine.connect() as connection:
         return bool(
             connection.execute(
                 text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
@@ -57,10 +47,10 @@ def running(other: Engine, pid: int) -> bool:
         )
 
 
-def ends(other: Engine, pid: int) -> bool:
+def ends(other_engine: Engine, pid: int) -> bool:
     """Whether the backend ends, given a moment to after its client went."""
     deadline = time.monotonic() + 10
-    while running(other, pid):
+    while running(other_engine, pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -106,38 +96,32 @@ def test_lone_statements_at_once_each_have_a_connection_and_both_are_kept(
 
 
 def test_a_kept_connection_that_idled_is_pinged_and_replaced_when_dead(
-    postgres_url: str, other: Engine, monkeypatch: pytest.MonkeyPatch
+    postgres_engines: Callable[[], Engine], other_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(storage.db, "PING_AFTER_IDLE_SECONDS", 0.0)  # every one has idled
-    engine = make_engine(postgres_url)
-    try:
-        dead = backend_pid(engine)
-        terminate(other, dead)
+    engine = postgres_engines()
+    dead = backend_pid(engine)
+    terminate(other_engine, dead)
 
-        assert record_and_commit(engine, [status(2)]).new == (True,)
-        assert backend_pid(engine) != dead
-    finally:
-        engine.dispose()
+    assert record_and_commit(engine, [status(2)]).new == (True,)
+    assert backend_pid(engine) != dead
 
 
 def test_a_kept_connection_back_in_use_at_once_is_not_pinged(
-    postgres_url: str, other: Engine, monkeypatch: pytest.MonkeyPatch
+    postgres_engines: Callable[[], Engine], other_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The contrast: unpinged, the dead connection fails its statement as storage down (503,
     Meta redelivers), and is not kept: the next statement has a live one."""
     monkeypatch.setattr(storage.db, "PING_AFTER_IDLE_SECONDS", 3600.0)
-    engine = make_engine(postgres_url)
-    try:
-        dead = backend_pid(engine)
-        terminate(other, dead)
+    engine = postgres_engines()
+    dead = backend_pid(engine)
+    terminate(other_engine, dead)
 
-        with pytest.raises(DBAPIError) as refused:
-            record_and_commit(engine, [status(3)])
-        assert storage_unavailable(refused.value)
-        assert record_and_commit(engine, [status(3)]).new == (True,)
-        assert backend_pid(engine) != dead
-    finally:
-        engine.dispose()
+    with pytest.raises(DBAPIError) as refused:
+        record_and_commit(engine, [status(3)])
+    assert storage_unavailable(refused.value)
+    assert record_and_commit(engine, [status(3)]).new == (True,)
+    assert backend_pid(engine) != dead
 
 
 def test_a_connection_left_inside_a_transaction_is_rolled_back_by_the_pool(
@@ -149,18 +133,20 @@ def test_a_connection_left_inside_a_transaction_is_rolled_back_by_the_pool(
         assert kept.driver_connection.info.transaction_status.name == "IDLE"
 
 
-def test_disposing_of_the_engine_closes_its_kept_connections(engine: Engine, other: Engine) -> None:
+def test_disposing_of_the_engine_closes_its_kept_connections(
+    engine: Engine, other_engine: Engine
+) -> None:
     kept = backend_pid(engine)
-    assert running(other, kept)
+    assert running(other_engine, kept)
     engine.dispose()
-    assert ends(other, kept)
+    assert ends(other_engine, kept)
 
 
 def test_a_connection_in_use_while_the_engine_is_disposed_of_is_closed_when_given_back(
-    engine: Engine, other: Engine
+    engine: Engine, other_engine: Engine
 ) -> None:
     with lone_connection(engine) as in_use:
         pid = in_use.driver_connection.info.backend_pid
         engine.dispose()
-        assert running(other, pid)
-    assert ends(other, pid)
+        assert running(other_engine, pid)
+    assert ends(other_engine, pid)

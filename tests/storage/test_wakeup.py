@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from storage.db import make_engine
 from storage.models import Contact
 from storage.outbox import enqueue_read_receipt
 from storage.wakeup import CHANNEL
@@ -19,10 +18,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    yield engine
-    engine.dispose()
+def engine(postgres_engines: Callable[[], Engine]) -> Engine:
+    return postgres_engines()
 
 
 @pytest.fixture
