@@ -52,13 +52,8 @@ def keep_lone_connections(engine: Engine, *, ping_after_idle: float) -> None:
 def lone_connection(engine: Engine) -> Iterator[PoolProxiedConnection]:
     """A connection outside a transaction, for a statement that leaves it so."""
     kept = _KEPT.get(engine)
-    if kept is None:  # an engine made elsewhere: the pool's own connection
-        pooled = engine.raw_connection()
-        try:
-            yield pooled
-        finally:
-            pooled.close()
-        return
+    if kept is None:
+        raise RuntimeError("lone statements need an engine made by storage.db.make_engine")
     pool = engine.pool
     pooled = _take(kept) or engine.raw_connection()
     try:
