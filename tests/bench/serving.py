@@ -42,6 +42,7 @@ class Load:
     p99_ms: float
     cpu_ms: float = 0.0  # CPU per request of the workers
     database_cpu_ms: float = 0.0  # and of the database backends serving them
+    stolen: float = 0.0  # share of the machine's CPU time its host took back meanwhile
 
     @property
     def rate(self) -> float:
@@ -61,6 +62,7 @@ def merged(runs: list[Load]) -> Load:
         p99_ms=max(run.p99_ms for run in runs),
         cpu_ms=sum(run.cpu_ms * run.requests for run in runs) / max(requests, 1),
         database_cpu_ms=sum(run.database_cpu_ms * run.requests for run in runs) / max(requests, 1),
+        stolen=sum(run.stolen * run.seconds for run in runs) / sum(run.seconds for run in runs),
     )
 
 
@@ -140,6 +142,7 @@ def wrk(
     """Load the server for SECONDS; `serving` and `database` name the processes whose CPU it
     costs."""
     before = cpu_seconds(serving()), cpu_seconds(database())
+    host_before = host_ticks()
     output = subprocess.run(
         [
             "wrk",
@@ -157,11 +160,22 @@ def wrk(
     ).stdout
     load = Load(**json.loads(output.strip().splitlines()[-1]))
     per_request = 1000 / max(load.requests, 1)
+    stolen, total = (
+        after - earlier for after, earlier in zip(host_ticks(), host_before, strict=True)
+    )
     return replace(
         load,
         cpu_ms=(cpu_seconds(serving()) - before[0]) * per_request,
         database_cpu_ms=(cpu_seconds(database()) - before[1]) * per_request,
+        stolen=stolen / max(total, 1),
     )
+
+
+def host_ticks() -> tuple[int, int]:
+    """CPU time the host has stolen from this virtual machine, and all its CPU time, so far
+    (/proc/stat; steal stays 0 on bare metal). A run the host stole from measures the host."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[7], sum(fields)
 
 
 def cpu_seconds(pids: list[int]) -> float:
