@@ -17,7 +17,10 @@ from one minute to the next:
 - a 1,000-message batch (Meta's largest) posted to the running server;
 - the workers' resident memory;
 - CPU per request (the workers', plus the database backends serving the app), for context: it
-  does not depend on what else the machine runs, so it tells where a busy machine's run went.
+  depends less than throughput on what else the machine runs, so it tells where a busy
+  machine's run went;
+- the share of the machine's CPU its host stole during each run (/proc/stat), for context: on
+  a virtual machine, runs the host stole from differently are not comparable.
 
 The dispatcher does not run (RUN_DISPATCHER=0): what is measured is intake alone; the replies
 stay queued. Settings: TEST_POSTGRES_URL, TEST_REDIS_URL; BENCH_SECONDS (10), BENCH_WORKERS (2).
