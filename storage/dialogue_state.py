@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import bindparam, inspect
+from sqlalchemy import Select, bindparam, inspect
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -182,10 +182,12 @@ _FACTORIES = tuple(
     if field.default_factory is not None
 )
 _CONTACT = Contact.__table__  # type: ignore[attr-defined]
+
+
+def _of_contacts(model: type[DialogueRow] | type[Consent]) -> Select[Any]:
+    return rows_of(model).where(col(model.contact_id).in_(bindparam("contact_ids", expanding=True)))
+
+
 # Every column of the contacts' dialogue rows, and of their current consents.
-_DIALOGUES = rows_of(DialogueRow).where(
-    col(DialogueRow.contact_id).in_(bindparam("contact_ids", expanding=True))
-)
-_CONSENTS = rows_of(Consent).where(
-    col(Consent.contact_id).in_(bindparam("contact_ids", expanding=True))
-)
+_DIALOGUES = _of_contacts(DialogueRow)
+_CONSENTS = _of_contacts(Consent)

@@ -30,7 +30,7 @@ from storage.types import aware_text
 
 _NAMED = re.compile(r"%\((\w+)\)s")
 _MISSING_STATEMENT = b"26000"  # invalid_sql_statement_name: e.g. after DISCARD ALL
-_PREPARED = "lone_statements"
+_PREPARED = "prepared_statements"
 # The statements after which psycopg forgets its prepared statements, and the server's.
 _DEALLOCATING = re.compile(r"\s*(DROP|ALTER|ROLLBACK|DISCARD|DEALLOCATE)\b", re.IGNORECASE)
 

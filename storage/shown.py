@@ -95,22 +95,17 @@ NOTHING_SHOWN = LastShown(question=None, withdrawn_at=None)
 def shown_by_contact(rows: Iterable[Sequence[Any]]) -> dict[int, LastShown]:
     """LastShown for each contact the rows of LAST_SHOWN name (each that was ever sent a
     question or a withdrawal), however they were read."""
-    found: dict[int, dict[str, Sequence[Any]]] = {}
-    for row in rows:
-        found.setdefault(row[1], {})[row[0]] = row
+    found: dict[int, dict[str, Sent]] = {}
+    for kind, contact_id, message_id, wamid, text_version, created_at in rows:
+        found.setdefault(contact_id, {})[kind] = Sent(
+            wamid=wamid, text_version=text_version, sent_at=created_at, message_id=message_id
+        )
     shown = {}
-    for contact_id, rows_of_contact in found.items():
-        question, withdrawal = rows_of_contact.get(_QUESTION), rows_of_contact.get(_WITHDRAWAL)
+    for contact_id, sent in found.items():
+        withdrawal = sent.get(_WITHDRAWAL)
         shown[contact_id] = LastShown(
-            question=Sent(
-                wamid=question[3],
-                text_version=question[4],
-                sent_at=question[5],
-                message_id=question[2],
-            )
-            if question
-            else None,
-            withdrawn_at=withdrawal[5] if withdrawal else None,
+            question=sent.get(_QUESTION),
+            withdrawn_at=withdrawal.sent_at if withdrawal else None,
         )
     return shown
 

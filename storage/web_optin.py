@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select, update
 
 from flows.model import RequestedOptIn
 from storage.models import WebOptinRequest
-from storage.orm_rows import loaded, rows_of
+from storage.orm_rows import rows_of
 from storage.types import utcnow
 
 PENDING = "pending"
@@ -79,30 +79,14 @@ def submit(
     return Submitted(request, send_template)
 
 
-def live_request(
-    session: Session, *, contact_id: int, now: datetime | None = None
-) -> WebOptinRequest | None:
-    """The choice a doi:yes tap would grant now, if any."""
-    return live_requests(session, contact_ids=[contact_id], now=now).get(contact_id)
-
-
-def live_requests(
-    session: Session, *, contact_ids: Collection[int], now: datetime | None = None
-) -> dict[int, WebOptinRequest]:
-    """live_request for each of these contacts that has one, in one round trip."""
-    if not contact_ids:
-        return {}
-    rows = session.execute(LIVE_REQUESTS, live_since(contact_ids, now))
-    return newest_by_contact(loaded(session, WebOptinRequest, rows))
-
-
-def live_since(contact_ids: Collection[int], now: datetime | None = None) -> dict[str, Any]:
-    """LIVE_REQUESTS' parameters."""
-    return {"contact_ids": list(contact_ids), "since": (now or utcnow()) - LIFETIME}
+def live_since(contact_ids: Collection[int]) -> dict[str, Any]:
+    """LIVE_REQUESTS' parameters: the requests a doi:yes tap from these contacts would grant now."""
+    return {"contact_ids": list(contact_ids), "since": utcnow() - LIFETIME}
 
 
 def newest_by_contact(requests: Iterable[WebOptinRequest]) -> dict[int, WebOptinRequest]:
-    """live_requests from the rows of LIVE_REQUESTS (newest first), however they were read."""
+    """Each contact's live request, from the rows of LIVE_REQUESTS (newest first), however they
+    were read."""
     live: dict[int, WebOptinRequest] = {}
     for request in requests:
         live.setdefault(request.contact_id, request)  # the newest

@@ -95,7 +95,7 @@ def test_lone_statements_at_once_each_have_a_connection_and_both_are_kept(
     assert again == pids
 
 
-def test_a_kept_connection_that_idled_is_pinged_and_replaced_when_dead(
+def test_c26_a_status_on_a_kept_connection_that_died_while_idle_is_stored(
     postgres_engines: Callable[[], Engine], other_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(storage.db, "PING_AFTER_IDLE_SECONDS", 0.0)  # every one has idled
@@ -107,7 +107,7 @@ def test_a_kept_connection_that_idled_is_pinged_and_replaced_when_dead(
     assert backend_pid(engine) != dead
 
 
-def test_a_kept_connection_back_in_use_at_once_is_not_pinged(
+def test_c26_a_status_on_a_kept_connection_that_died_in_use_is_redelivered_then_stored(
     postgres_engines: Callable[[], Engine], other_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The contrast: unpinged, the dead connection fails its statement as storage down (503,
