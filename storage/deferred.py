@@ -23,7 +23,7 @@ from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401  (the tables, for their order)
 from storage.db import is_postgres, session_scope
-from storage.json_rows import document, insert_rows, rows_of
+from storage.json_rows import document, dumps, insert_rows, row_of, rows_of
 from storage.libpq_pipeline import commit_with
 
 _KEY = "deferred_rows"
@@ -195,15 +195,20 @@ def _in_one_statement(inserts: _Rows, updates: _Rows) -> tuple[str, dict[str, st
     into rows of that table (json_populate_recordset). The foreign keys are checked when the
     whole statement ends, so a reply's outbox row may go in beside its message."""
     held = [*updates, *inserts]
+    # An update of one row reads it as a row, not a document of rows (json_rows.row_of).
+    single = [n < len(updates) and len(rows) == 1 for n, (_, rows) in enumerate(held)]
     shape = tuple(
-        (table.name, tuple(rows[0]), n < len(updates)) for n, (table, rows) in enumerate(held)
+        (table.name, tuple(rows[0]), n < len(updates), single[n])
+        for n, (table, rows) in enumerate(held)
     )
-    params = {f"t{n}": document(rows) for n, (_, rows) in enumerate(held)}
+    params = {
+        f"t{n}": dumps(rows[0]) if single[n] else document(rows) for n, (_, rows) in enumerate(held)
+    }
     return _statement(shape), params
 
 
 @lru_cache(maxsize=64)
-def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
+def _statement(shape: tuple[tuple[str, tuple[str, ...], bool, bool], ...]) -> str:
     """Constant for a given set of tables and columns, so the server prepares it once.
 
     The parts of one statement run in no set order, so each table's rows are made to wait for
@@ -213,11 +218,11 @@ def _statement(shape: tuple[tuple[str, tuple[str, ...], bool], ...]) -> str:
     """
     parts = []
     before: int | None = None  # the last insert so far
-    for n, (table, columns, is_update) in enumerate(shape):
+    for n, (table, columns, is_update, single) in enumerate(shape):
         if is_update:
             key = _KEY_BY_NAME[table]
             sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != key)
-            rows = rows_of(table, f"t{n}")
+            rows = (row_of if single else rows_of)(table, f"t{n}")
             parts.append(
                 f'UPDATE "{table}" SET {sets} FROM {rows} AS v WHERE "{table}"."{key}" = v."{key}"'
             )

@@ -44,6 +44,14 @@ def rows_of(table: str, parameter: str) -> str:
     return f'json_populate_recordset(NULL::"{table}", %({parameter})s::json)'
 
 
+def row_of(table: str, parameter: str) -> str:
+    """A JSON object in parameter `parameter` read as one row of `table`. Joined to the table,
+    the row is looked up by key: the recordset's estimate of a hundred rows, whatever the
+    document holds, makes the planner hash them and scan the whole table instead, up to
+    tens of thousands of rows."""
+    return f'json_populate_record(NULL::"{table}", %({parameter})s::json)'
+
+
 def insert_rows(
     table: str, columns: Sequence[str], parameter: str, *, after: str | None = None
 ) -> str:
