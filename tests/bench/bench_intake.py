@@ -7,8 +7,9 @@ figure of the app is printed as a ratio to it, loaded just before and just after
 (the two runs merged), since a small machine's speed drifts by more than the goals' margins
 from one minute to the next:
 
-- single-status bodies (each a status of a message the app sent, seeded beforehand, and the
-  seeded tables settled as a live database keeps them: tests.bench.settle);
+- single-status bodies (each a status of a message the app sent, seeded beforehand beside
+  CUSTOMERS earlier customers, and the seeded tables settled as a live database keeps them:
+  tests.bench.settle);
 - bodies of 100 statuses, as statuses per bare request;
 - a new customer's first message (the whole dialogue: contact, log, state, ledger, outbox),
   on PostgreSQL + Redis and on the embedded SQLite, with p50 and p99 latency;
@@ -39,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import col
 
@@ -70,6 +71,11 @@ STATUSES_PER_BODY = 100
 BATCH = 1000
 PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID
 FIRSTS = "4930"  # the first-message run's numbers, whose owners then send a next message
+# The customers a business has when its volume matters: each wrote before and went through the
+# dialogue. With them the tables are the size, and have the statistics, that the planner sees in
+# production; a table analyzed nearly empty would keep, on a server without autovacuum, plans
+# chosen for a handful of rows.
+CUSTOMERS = 100_000
 
 
 # --- bodies ----------------------------------------------------------------------------------
@@ -164,6 +170,29 @@ def seed_outbound(database_url: str, tag: str, count: int) -> None:
                         for n in range(start, min(start + 10_000, count))
                     ],
                 )
+    finally:
+        engine.dispose()
+
+
+def seed_customers(database_url: str, count: int) -> None:
+    """Customers who wrote before and declined the offer: a contact and a dialogue row each."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO contact (wa_id, created_at, first_inbound_at, last_inbound_at)"
+                    " SELECT '4919' || lpad(n::text, 8, '0'), now(), now(), now()"
+                    " FROM generate_series(1, :count) AS n"
+                ),
+                {"count": count},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO dialogue (contact_id, stage, reprompts, updated_at)"
+                    " SELECT id, 'declined', 0, now() FROM contact WHERE wa_id LIKE '4919%'"
+                )
+            )
     finally:
         engine.dispose()
 
@@ -272,7 +301,8 @@ def _run(folder: Path) -> list[Result]:
     pg = fresh_schema(postgres_url(), "bench_intake")
     seed_outbound(pg, "S", BODIES // 3 + 1)
     seed_outbound(pg, "B", batch_bodies * STATUSES_PER_BODY)
-    settle(pg, ("contact", "message"))
+    seed_customers(pg, CUSTOMERS)
+    settle(pg, ("contact", "dialogue", "message"))
     served = make_url(pg).update_query_dict({"application_name": APPLICATION_NAME})
     served_url = served.render_as_string(hide_password=False)
     bare_env = {"WHATSAPP_APP_SECRET": SECRET}
