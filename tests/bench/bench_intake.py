@@ -1,11 +1,13 @@
 """Intake under load, as Meta delivers it, measured against a bare Flask webhook in the same run.
 
 Both are served by gunicorn (2 sync workers; SQLite: 1) and loaded by wrk with 8 connections
-for 10 s, each request a unique signed body, so none is a redelivery. The bare
+for 10 s per load, each request a unique signed body, so none is a redelivery. The bare
 webhook (tests/bench/bare_app.py) checks the signature, parses the JSON and answers 200; every
-figure of the app is printed as a ratio to it, loaded just before and just after the app's run
-(the two runs merged), since a small machine's speed drifts by more than the goals' margins
-from one minute to the next:
+figure of the app is printed as a ratio to it. The two are loaded in turn, 2 s of each
+(BENCH_SLICES, 5 slices of the app's 10 s), the bare webhook first and last, and each one's
+slices merged: a small machine's speed drifts by more than the goals' margins within a minute,
+and slices in turn weigh the drift alike on both. Each slice of the app goes on in its body
+file where the last one stopped:
 
 - single-status bodies (each a status of a message the app sent, seeded beforehand beside
   CUSTOMERS earlier customers, and the seeded tables settled as a live database keeps them:
@@ -24,7 +26,8 @@ from one minute to the next:
   a virtual machine, runs the host stole from differently are not comparable.
 
 The dispatcher does not run (RUN_DISPATCHER=0): what is measured is intake alone; the replies
-stay queued. Settings: TEST_POSTGRES_URL, TEST_REDIS_URL; BENCH_SECONDS (10), BENCH_WORKERS (2).
+stay queued. Settings: TEST_POSTGRES_URL, TEST_REDIS_URL; BENCH_SECONDS (10), BENCH_SLICES (5),
+BENCH_WORKERS (2).
 Run alone: `python -m tests.bench intake`. wrk must be installed (`apt-get install wrk`).
 """
 
@@ -55,12 +58,12 @@ from tests.bench.serving import (
     ROOT,
     Baselines,
     Load,
+    Served,
     backends,
     gunicorn,
     merged,
     workers,
     workers_rss_mb,
-    wrk,
 )
 
 SECRET = "bench-secret"
@@ -306,32 +309,18 @@ def _run(folder: Path) -> list[Result]:
     served = make_url(pg).update_query_dict({"application_name": APPLICATION_NAME})
     served_url = served.render_as_string(hide_password=False)
     bare_env = {"WHATSAPP_APP_SECRET": SECRET}
-    # The bare webhook serves beside the app, idle while the app is loaded, and is loaded
-    # just before and just after each of the app's runs: this machine's speed moves by a
-    # third from one minute to the next, so a baseline run minutes away would measure that.
+    # The bare webhook serves beside the app, idle while the app is loaded, and is loaded in
+    # turn with it (serving.Baselines): this machine's speed moves by a third from one minute
+    # to the next, so a baseline run minutes away would measure that.
     with gunicorn("tests.bench.bare_app:app", bare_env, WORKERS) as (bare_port, bare_master):
         bare = Baselines(bare_port, bare_master)
         with gunicorn("wsgi:app", app_env(served_url, redis_url()), WORKERS) as (port, master):
-
-            def serving() -> list[int]:
-                return workers(master)
-
-            def database() -> list[int]:
-                return backends(pg)
-
-            status, bare_status = bare.around(
-                statuses_file, lambda: wrk(port, statuses_file, serving, database)
-            )
-            batches, bare_batches = bare.around(
-                statuses_file, lambda: wrk(port, batches_file, serving, database)
-            )
-            first, bare_first = bare.around(
-                firsts_file, lambda: wrk(port, firsts_file, serving, database)
-            )
-            returned = write_bodies(returning_file, returning_messages(pg, FIRSTS))
-            back, bare_back = bare.around(
-                firsts_file, lambda: wrk(port, returning_file, serving, database)
-            )
+            app = Served(port, lambda: workers(master), lambda: backends(pg))
+            status, bare_status = bare.around(statuses_file, app, statuses_file)
+            batches, bare_batches = bare.around(statuses_file, app, batches_file)
+            first, bare_first = bare.around(firsts_file, app, firsts_file)
+            write_bodies(returning_file, returning_messages(pg, FIRSTS))
+            back, bare_back = bare.around(firsts_file, app, returning_file)
             batch_seconds = post_batch(port, "4932")
             rss = workers_rss_mb(master)
         stored_statuses = count_rows(pg, StatusEvent)
@@ -339,20 +328,13 @@ def _run(folder: Path) -> list[Result]:
         lite = f"sqlite:///{folder}/bench.db"
         migrate.upgrade(lite)
         with gunicorn("wsgi:app", app_env(lite, None), 1) as (port, master):
-            first_lite, bare_first_lite = bare.around(
-                firsts_file, lambda: wrk(port, firsts_lite_file, lambda: workers(master), list)
-            )
+            lite_app = Served(port, lambda: workers(master))
+            first_lite, bare_first_lite = bare.around(firsts_file, lite_app, firsts_lite_file)
 
     # wrk starts over when it runs out of bodies: repeats would be answered as redeliveries
     # and flatter the figures, so a run that ran out says so.
-    ran_out = (
-        status.requests > BODIES
-        or batches.requests > batch_bodies
-        or first.requests > BODIES
-        or first_lite.requests > BODIES
-        or back.requests > returned
-    )
     loads = (status, batches, first, back, first_lite)
+    ran_out = any(load.repeats for load in loads)
     failures = sum(load.non2xx + load.socket_errors for load in (*loads, *bare.runs))
     expected_statuses = status.requests + batches.requests * STATUSES_PER_BODY
     group = "intake"

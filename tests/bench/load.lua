@@ -1,12 +1,18 @@
 -- wrk script: posts pre-signed webhook bodies, each at most once, spread over wrk's threads.
 -- BENCH_BODIES names a file of "signature<TAB>body" lines; BENCH_THREADS is wrk's -t.
+-- BENCH_START: each thread begins after that many of its bodies, so runs in turn on one file
+-- (the slices of a load) each post bodies none before them posted; the report's "end" is
+-- where the next run begins.
 local bodies_path = os.getenv("BENCH_BODIES")
 local thread_count = tonumber(os.getenv("BENCH_THREADS") or "1")
+local start = tonumber(os.getenv("BENCH_START") or "0")
 local next_id = 0
+local threads = {}
 
 function setup(thread)
   thread:set("id", next_id)
   next_id = next_id + 1
+  threads[#threads + 1] = thread
 end
 
 function init(args)
@@ -22,22 +28,30 @@ function init(args)
     end
     n = n + 1
   end
-  position = 0
+  position = start
+  repeats = 0
 end
 
 function request()
   position = position + 1
   if position > #requests_ then
     position = 1  -- out of fresh bodies: the report counts these as repeats
-    repeats = (repeats or 0) + 1
+    repeats = repeats + 1
   end
   return requests_[position]
 end
 
 function done(summary, latency, requests)
+  -- A request sent but not answered when the run ended was still posted: "end" counts it.
+  local last, repeated = start, 0
+  for _, thread in ipairs(threads) do
+    last = math.max(last, thread:get("position"))
+    repeated = repeated + thread:get("repeats")
+  end
   io.write(string.format(
-    '{"requests": %d, "seconds": %f, "non2xx": %d, "socket_errors": %d, "p50_ms": %f, "p99_ms": %f}\n',
+    '{"requests": %d, "seconds": %f, "non2xx": %d, "socket_errors": %d, "p50_ms": %f, '
+      .. '"p99_ms": %f, "end": %d, "repeats": %d}\n',
     summary.requests, summary.duration / 1e6, summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, last, repeated))
 end

@@ -25,6 +25,10 @@ from storage.db import make_engine
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+# A load's seconds come in slices, each between two of the bare webhook's: a small machine's
+# speed drifts within a minute, and a run of each in turn weighs the drift alike on both.
+SLICES = int(os.environ.get("BENCH_SLICES", "5"))
+SLICE_SECONDS = max(1, SECONDS // SLICES)  # wrk takes whole seconds
 CONNECTIONS = 8
 WRK_THREADS = 2
 APPLICATION_NAME = "optin-bench-intake"  # tells the app's database backends apart
@@ -43,6 +47,8 @@ class Load:
     cpu_ms: float = 0.0  # CPU per request of the workers
     database_cpu_ms: float = 0.0  # and of the database backends serving them
     stolen: float = 0.0  # share of the machine's CPU time its host took back meanwhile
+    end: int = 0  # each wrk thread's place in the body file when the run ended (at most)
+    repeats: int = 0  # bodies posted a second time: the run ran out of fresh ones
 
     @property
     def rate(self) -> float:
@@ -51,7 +57,7 @@ class Load:
 
 def merged(runs: list[Load]) -> Load:
     """Runs of one load as one: requests and seconds added, CPU per request over them all,
-    p50 their mean and p99 the worst of them."""
+    p50 their mean and p99 the worst of them (a bound on the p99 of them all)."""
     requests = sum(run.requests for run in runs)
     return Load(
         requests=requests,
@@ -63,29 +69,44 @@ def merged(runs: list[Load]) -> Load:
         cpu_ms=sum(run.cpu_ms * run.requests for run in runs) / max(requests, 1),
         database_cpu_ms=sum(run.database_cpu_ms * run.requests for run in runs) / max(requests, 1),
         stolen=sum(run.stolen * run.seconds for run in runs) / sum(run.seconds for run in runs),
+        end=max(run.end for run in runs),
+        repeats=sum(run.repeats for run in runs),
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A server to load: its port, and the processes whose CPU its requests cost."""
+
+    port: int
+    serving: Callable[[], list[int]]
+    database: Callable[[], list[int]] = list
+
+
 class Baselines:
-    """The bare webhook, loaded just before and just after each run of the app it is the
-    baseline of; a run after one app run is the run before the next, when the bodies match."""
+    """The bare webhook, loaded in turn with the app it is the baseline of: a slice of each,
+    alternately, the bare webhook's first and last."""
 
     def __init__(self, port: int, master_pid: int) -> None:
-        self.port = port
-        self.master_pid = master_pid
+        self.bare = Served(port, lambda: workers(master_pid))
         self.runs: list[Load] = []
-        self._last: tuple[Path, Load] | None = None
 
-    def around(self, bodies: Path, app_run: Callable[[], Load]) -> tuple[Load, Load]:
-        """The app's run and its baseline: the bare runs on either side, merged."""
-        before = self._last[1] if self._last and self._last[0] == bodies else self._run(bodies)
-        loaded = app_run()
-        after = self._run(bodies)
-        self._last = (bodies, after)
-        return loaded, merged([before, after])
+    def around(self, bodies: Path, app: Served, app_bodies: Path) -> tuple[Load, Load]:
+        """The app's SLICES slices of `app_bodies`, each going on where the last stopped, so
+        every body is posted once; their baseline, the bare slices around them (`bodies`,
+        from the top each time: the bare webhook keeps nothing). Each merged."""
+        bare = [self._slice(bodies)]
+        loaded: list[Load] = []
+        for _ in range(SLICES):
+            start = loaded[-1].end if loaded else 0
+            loaded.append(
+                wrk(app.port, app_bodies, app.serving, app.database, SLICE_SECONDS, start)
+            )
+            bare.append(self._slice(bodies))
+        return merged(loaded), merged(bare)
 
-    def _run(self, bodies: Path) -> Load:
-        load = wrk(self.port, bodies, lambda: workers(self.master_pid), list)
+    def _slice(self, bodies: Path) -> Load:
+        load = wrk(self.bare.port, bodies, self.bare.serving, self.bare.database, SLICE_SECONDS)
         self.runs.append(load)
         return load
 
@@ -137,10 +158,15 @@ def _wait_until_answering(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def wrk(
-    port: int, bodies: Path, serving: Callable[[], list[int]], database: Callable[[], list[int]]
+    port: int,
+    bodies: Path,
+    serving: Callable[[], list[int]],
+    database: Callable[[], list[int]],
+    seconds: int = SECONDS,
+    start: int = 0,
 ) -> Load:
-    """Load the server for SECONDS; `serving` and `database` name the processes whose CPU it
-    costs."""
+    """Load the server for `seconds` with the bodies, each wrk thread from its `start`-th on;
+    `serving` and `database` name the processes whose CPU it costs."""
     before = cpu_seconds(serving()), cpu_seconds(database())
     host_before = host_ticks()
     output = subprocess.run(
@@ -148,12 +174,17 @@ def wrk(
             "wrk",
             f"-t{WRK_THREADS}",
             f"-c{CONNECTIONS}",
-            f"-d{SECONDS}s",
+            f"-d{seconds}s",
             "-s",
             str(HERE / "load.lua"),
             f"http://127.0.0.1:{port}",
         ],
-        env={**os.environ, "BENCH_BODIES": str(bodies), "BENCH_THREADS": str(WRK_THREADS)},
+        env={
+            **os.environ,
+            "BENCH_BODIES": str(bodies),
+            "BENCH_THREADS": str(WRK_THREADS),
+            "BENCH_START": str(start),
+        },
         capture_output=True,
         text=True,
         check=True,
