@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 from bot.inbound.apart import KEPT, isolated, item_bytes, keep_apart
@@ -35,9 +36,16 @@ class IngestReport:
     others: int = 0
     malformed: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        # Its fields are counts: no deep copy (dataclasses.asdict) on every post.
-        return {name: getattr(self, name) for name in self.__slots__}
+    def as_json(self) -> str:
+        """The webhook's answer: compact JSON, keys sorted, one line."""
+        return _answer(tuple(getattr(self, name) for name in self.__slots__))
+
+
+@lru_cache(maxsize=256)
+def _answer(counts: tuple[int, ...]) -> str:
+    # Written once per set of counts: a campaign's statuses get the same answer every time.
+    named = dict(zip(IngestReport.__slots__, counts, strict=True))
+    return json.dumps(named, separators=(",", ":"), sort_keys=True) + "\n"
 
 
 def ingest_body(services: Services, raw: bytes, handler: Responder | None = None) -> IngestReport:

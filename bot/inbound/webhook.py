@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from flask import Blueprint, Flask, Response, request
+from flask.typing import ResponseReturnValue
 
 from bot.api.errors import error_response
 from bot.inbound.ingest import ingest_body
@@ -35,7 +35,7 @@ def verify() -> Response:
 
 
 @bp.post("/webhook")
-def receive() -> tuple[Response, int]:
+def receive() -> ResponseReturnValue:
     body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     app_services = services()
     check = check_signature(
@@ -63,8 +63,7 @@ def receive() -> tuple[Response, int]:
     if report.messages or report.preferences:
         app_services.outbox_wake.set()  # replies are committed: send them now
     # What jsonify would answer, without its provider's machinery on every post.
-    answer = json.dumps(report.as_dict(), separators=(",", ":"), sort_keys=True) + "\n"
-    return Response(answer, 200, mimetype="application/json"), 200
+    return Response(report.as_json(), 200, mimetype="application/json")
 
 
 def init_app(app: Flask) -> None:
