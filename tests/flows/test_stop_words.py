@@ -3,6 +3,7 @@ properties that keep the vocabulary from withdrawing what nobody asked to withdr
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
 from importlib.resources import files
@@ -332,3 +333,16 @@ def test_c21_an_arabic_name_is_read_without_its_article_when_enough_of_it_remain
     assert named("ما بدي جو") == ()
     assert named("ما بدي العروض الخاصة") == ("deals",)
     assert named("ما بدي عروض الخاصة") == ()
+
+
+def test_c21_the_one_expression_shortcut_reads_every_phrase_as_the_patterns_one_by_one(
+    catalog: Catalog,
+) -> None:
+    """Each message is first tried on all of stop's (and ask's) patterns at once; the reading
+    must be the one the patterns tried in turn give, category by category."""
+    everything = re.compile(".*", re.DOTALL)
+    one_by_one = replace(VOCABULARY, any_stop=everything, any_ask=everything)
+    texts = [text for text, _, _ in TABLE] + ORDINARY
+    assert len(texts) > 200
+    for text in texts:
+        assert read_stop(text, catalog) == read_stop(text, catalog, one_by_one), text
