@@ -48,6 +48,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from bot.dev import simulate
+from flows.model import Stage
 from storage import migrate
 from storage.db import make_engine
 from storage.models import Contact, Message, StatusEvent
@@ -84,14 +85,11 @@ CUSTOMERS = 100_000
 # --- bodies ----------------------------------------------------------------------------------
 
 
-def write_bodies(path: Path, bodies: Iterator[bytes]) -> int:
-    """One "signature<TAB>body" line per body, for load.lua; how many."""
-    count = 0
+def write_bodies(path: Path, bodies: Iterator[bytes]) -> None:
+    """One "signature<TAB>body" line per body, for load.lua."""
     with path.open("wb") as out:
         for body in bodies:
             out.write(simulate.sign(body, SECRET).encode() + b"\t" + body + b"\n")
-            count += 1
-    return count
 
 
 def outbound_wamid(tag: str, n: int) -> str:
@@ -193,8 +191,9 @@ def seed_customers(database_url: str, count: int) -> None:
             connection.execute(
                 text(
                     "INSERT INTO dialogue (contact_id, stage, reprompts, updated_at)"
-                    " SELECT id, 'declined', 0, now() FROM contact WHERE wa_id LIKE '4919%'"
-                )
+                    " SELECT id, :stage, 0, now() FROM contact WHERE wa_id LIKE '4919%'"
+                ),
+                {"stage": Stage.DECLINED.value},
             )
     finally:
         engine.dispose()

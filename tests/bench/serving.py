@@ -99,14 +99,12 @@ class Baselines:
         loaded: list[Load] = []
         for _ in range(SLICES):
             start = loaded[-1].end if loaded else 0
-            loaded.append(
-                wrk(app.port, app_bodies, app.serving, app.database, SLICE_SECONDS, start)
-            )
+            loaded.append(wrk(app, app_bodies, SLICE_SECONDS, start))
             bare.append(self._slice(bodies))
         return merged(loaded), merged(bare)
 
     def _slice(self, bodies: Path) -> Load:
-        load = wrk(self.bare.port, bodies, self.bare.serving, self.bare.database, SLICE_SECONDS)
+        load = wrk(self.bare, bodies, SLICE_SECONDS)
         self.runs.append(load)
         return load
 
@@ -157,17 +155,10 @@ def _wait_until_answering(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("gunicorn did not answer within 60 s")
 
 
-def wrk(
-    port: int,
-    bodies: Path,
-    serving: Callable[[], list[int]],
-    database: Callable[[], list[int]],
-    seconds: int = SECONDS,
-    start: int = 0,
-) -> Load:
+def wrk(server: Served, bodies: Path, seconds: int, start: int = 0) -> Load:
     """Load the server for `seconds` with the bodies, each wrk thread from its `start`-th on;
-    `serving` and `database` name the processes whose CPU it costs."""
-    before = cpu_seconds(serving()), cpu_seconds(database())
+    the CPU per request is that of the server's processes."""
+    before = cpu_seconds(server.serving()), cpu_seconds(server.database())
     host_before = host_ticks()
     output = subprocess.run(
         [
@@ -177,7 +168,7 @@ def wrk(
             f"-d{seconds}s",
             "-s",
             str(HERE / "load.lua"),
-            f"http://127.0.0.1:{port}",
+            f"http://127.0.0.1:{server.port}",
         ],
         env={
             **os.environ,
@@ -196,8 +187,8 @@ def wrk(
     )
     return replace(
         load,
-        cpu_ms=(cpu_seconds(serving()) - before[0]) * per_request,
-        database_cpu_ms=(cpu_seconds(database()) - before[1]) * per_request,
+        cpu_ms=(cpu_seconds(server.serving()) - before[0]) * per_request,
+        database_cpu_ms=(cpu_seconds(server.database()) - before[1]) * per_request,
         stolen=stolen / max(total, 1),
     )
 
