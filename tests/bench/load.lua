@@ -2,7 +2,8 @@
 -- BENCH_BODIES names a file of "signature<TAB>body" lines; BENCH_THREADS is wrk's -t.
 -- BENCH_START: each thread begins after that many of its bodies, so runs in turn on one file
 -- (the slices of a load) each post bodies none before them posted; the report's "end" is
--- where the next run begins.
+-- where the next run begins. "latency_ms" is the latency at every tenth of a percentile, so
+-- the slices of a load can be read as one distribution (serving.merged).
 local bodies_path = os.getenv("BENCH_BODIES")
 local thread_count = tonumber(os.getenv("BENCH_THREADS") or "1")
 local start = tonumber(os.getenv("BENCH_START") or "0")
@@ -48,10 +49,16 @@ function done(summary, latency, requests)
     last = math.max(last, thread:get("position"))
     repeated = repeated + thread:get("repeats")
   end
+  local grid = {}
+  for tenth = 1, 999 do
+    grid[tenth] = string.format("%.3f", latency:percentile(tenth / 10) / 1e3)
+  end
+  grid[1000] = string.format("%.3f", latency.max / 1e3)  -- wrk's percentile(100) reads 0
   io.write(string.format(
     '{"requests": %d, "seconds": %f, "non2xx": %d, "socket_errors": %d, "p50_ms": %f, '
-      .. '"p99_ms": %f, "end": %d, "repeats": %d}\n',
+      .. '"p99_ms": %f, "end": %d, "repeats": %d, "latency_ms": [%s]}\n',
     summary.requests, summary.duration / 1e6, summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, last, repeated))
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, last, repeated,
+    table.concat(grid, ", ")))
 end
