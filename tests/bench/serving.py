@@ -44,8 +44,6 @@ class Load:
     seconds: float
     non2xx: int
     socket_errors: int
-    p50_ms: float
-    p99_ms: float
     # The latency at every tenth of a percentile (0.1 to 100): the distribution, to merge by.
     latency_ms: tuple[float, ...]
     cpu_ms: float = 0.0  # CPU per request of the workers
@@ -58,20 +56,25 @@ class Load:
     def rate(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latency_ms, 50)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latency_ms, 99)
+
 
 def merged(runs: list[Load]) -> Load:
     """Runs of one load as one: requests and seconds added, CPU per request over them all, and
-    p50 and p99 those of all their requests together (merged_latencies)."""
+    the latencies those of all their requests together (merged_latencies)."""
     requests = sum(run.requests for run in runs)
-    latencies = merged_latencies(runs)
     return Load(
         requests=requests,
         seconds=sum(run.seconds for run in runs),
         non2xx=sum(run.non2xx for run in runs),
         socket_errors=sum(run.socket_errors for run in runs),
-        p50_ms=percentile(latencies, 50),
-        p99_ms=percentile(latencies, 99),
-        latency_ms=latencies,
+        latency_ms=merged_latencies(runs),
         cpu_ms=sum(run.cpu_ms * run.requests for run in runs) / max(requests, 1),
         database_cpu_ms=sum(run.database_cpu_ms * run.requests for run in runs) / max(requests, 1),
         stolen=sum(run.stolen * run.seconds for run in runs) / sum(run.seconds for run in runs),
