@@ -12,13 +12,14 @@ it raises any other driver error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from sqlalchemy.pool import PoolProxiedConnection
 
+from storage.libpq_pipeline import results_to_sync
 from storage.libpq_statement import (
     NamedStatement,
     Prepared,
@@ -53,6 +54,40 @@ def run_alone(
         result = pgconn.exec_prepared(statement.name, values)
     raise_failed([result], encoding)
     return decoded(result, encoding)
+
+
+def run_together(
+    pooled: PoolProxiedConnection, statements: Sequence[tuple[NamedStatement, Mapping[str, object]]]
+) -> list[list[tuple[str | None, ...]]]:
+    """Run the statements as one transaction of their own, each one's rows as run_alone gives
+    them: sent together in pipeline mode, they form one implicit transaction, committed at the
+    pipeline's sync (one round trip, one COMMIT) or, should any fail, rolled back whole.
+
+    A statement the server no longer holds fails the whole, as any other error does; run
+    alone, it would be prepared again.
+    """
+    driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    pgconn = driver.pgconn
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        raise psycopg.ProgrammingError("statements run together cannot run inside a transaction")
+    prepared = prepared_on(pooled)
+    encoding = driver.info.encoding
+    for statement, _ in statements:
+        if statement.name not in prepared.held:
+            _prepare(driver, statement, prepared)
+    pgconn.enter_pipeline_mode()
+    try:
+        for statement, params in statements:
+            pgconn.send_query_prepared(statement.name, statement.values(params, encoding))
+        pgconn.pipeline_sync()
+        results = results_to_sync(pgconn)
+    except BaseException:
+        if pooled.is_valid:
+            pooled.invalidate()  # left in pipeline mode: nothing else can use it
+        raise
+    pgconn.exit_pipeline_mode()
+    raise_failed(results, encoding)
+    return [decoded(result, encoding) for result in results]
 
 
 def _prepare(

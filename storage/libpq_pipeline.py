@@ -160,7 +160,7 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
                 statement.name, statement.values(step[1], driver.info.encoding)
             )
         pgconn.pipeline_sync()
-        results = _results(pgconn)
+        results = results_to_sync(pgconn)
     except BaseException as exc:
         _lose(connection, exc)  # left in pipeline mode: nothing else can use it
         raise
@@ -178,7 +178,7 @@ def _pipelined(connection: Connection, steps: list[_Step]) -> list[pq.abc.PGresu
     return results
 
 
-def _results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+def results_to_sync(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
     """Send what is queued, then read every result up to the pipeline's sync, waiting on the
     socket (no GIL held) while the server works."""
     socket = pgconn.socket

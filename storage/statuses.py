@@ -9,8 +9,11 @@ the work is done in its own SQL (storage.statuses_pg); this portable path serves
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Update, bindparam, case, select, update
@@ -22,6 +25,7 @@ from storage import statuses_pg
 from storage.conversation import STATUS_RANK
 from storage.db import is_postgres, session_scope
 from storage.models import Message, StatusEvent
+from storage.status_groups import StatusGroups
 from storage.status_steps import (
     Applied,
     Moved,
@@ -41,6 +45,7 @@ __all__ = [
     "Stored",
     "forward_steps",
     "record_alone",
+    "record_grouped",
     "record_statuses",
 ]
 
@@ -72,6 +77,28 @@ def record_alone(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
         return statuses_pg.record_and_commit(engine, rows)
     with session_scope(engine) as session:
         return record_statuses(session, rows)
+
+
+_GROUPS: weakref.WeakKeyDictionary[Engine, StatusGroups] = weakref.WeakKeyDictionary()
+_GROUPS_MADE = threading.Lock()
+
+
+def record_grouped(engine: Engine, rows: Sequence[StatusRow]) -> tuple[bool, ...]:
+    """record_alone, which rows were new. A body of one status, what Meta mostly sends, is
+    committed with the single statuses of whatever requests this process is recording at the
+    same time (storage.status_groups); a body of several is one statement already."""
+    if len(rows) != 1:
+        return _newness_alone(engine, rows)
+    groups = _GROUPS.get(engine)
+    if groups is None:
+        with _GROUPS_MADE:
+            commit = statuses_pg.record_each_and_commit if is_postgres(engine) else _newness_alone
+            groups = _GROUPS.setdefault(engine, StatusGroups(partial(commit, engine)))
+    return groups.record(rows)
+
+
+def _newness_alone(engine: Engine, rows: Sequence[StatusRow]) -> tuple[bool, ...]:
+    return record_alone(engine, rows).new
 
 
 def record_status(session: Session, **fields: Any) -> Applied:

@@ -26,7 +26,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from storage.conversation import STATUS_RANK
 from storage.json_rows import document, dumps
-from storage.libpq_alone import run_alone
+from storage.libpq_alone import run_alone, run_together
 from storage.libpq_statement import NamedStatement, as_sqlalchemy_errors
 from storage.lone_connections import lone_connection
 from storage.status_steps import Applied, Moved, StatusRow, moved_by, newness
@@ -202,6 +202,33 @@ def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
         if driver.autocommit and pooled.is_valid:
             pooled.invalidate()  # never handed on in autocommit: it is discarded
         pooled.close()
+
+
+def record_each_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> tuple[bool, ...]:
+    """Which rows were new, each recorded by the one-status statement, all in one transaction
+    committed when it returns (storage.status_groups: the statuses of requests served at once).
+
+    One round trip and one COMMIT for them all. The rows go in wamid order, a message's own in
+    the order given: every such transaction then locks its messages in the same order, so two
+    wait for each other instead of deadlocking. Messages are independent of each other, so the
+    order across them changes nothing; a message's statuses keep theirs.
+    """
+    if len(rows) == 1:
+        return record_and_commit(engine, rows).new
+    order = sorted(range(len(rows)), key=lambda i: rows[i].wamid)  # stable: arrival order kept
+    statements = [(_ONE_ALONE[_has_error(rows[i])], _one_params(rows[i])) for i in order]
+    with lone_connection(engine) as kept:
+
+        def lose(exc: BaseException) -> None:
+            if kept.is_valid:
+                kept.invalidate(exc)
+
+        with as_sqlalchemy_errors(_WHAT, engine.dialect, kept.driver_connection, lose):
+            results = run_together(kept, statements)
+    new = [False] * len(rows)
+    for i, [(inserted, *_)] in zip(order, results, strict=True):
+        new[i] = inserted == "t"
+    return tuple(new)
 
 
 def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Applied:

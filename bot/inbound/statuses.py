@@ -16,7 +16,7 @@ from bot.outbound.refusals import apply_refusal
 from bot.wiring.services import Services
 from flows.catalog import Catalog
 from storage.db import session_scope, storage_unavailable
-from storage.statuses import StatusRow, record_alone, record_statuses
+from storage.statuses import StatusRow, record_grouped, record_statuses
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def store_statuses(services: Services, statuses: tuple[Status, ...]) -> StatusCo
         if any(row.status == "failed" for row in rows):
             with session_scope(services.engine) as session:
                 new = _apply(session, services.catalog, rows)
-        else:  # nothing to act on: the statuses alone, in the cheapest transaction there is
-            new = sum(record_alone(services.engine, rows).new)
+        else:  # nothing to act on: committed with whatever statuses arrive meanwhile
+            new = sum(record_grouped(services.engine, rows))
     except Exception as exc:
         if storage_unavailable(exc):
             raise

@@ -5,6 +5,8 @@ database refuses for support, and answers 503 while the database is down."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,17 +16,21 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text as sqltext
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
 import bot.meta.parser
 from bot import create_app
 from bot.dev import simulate
 from bot.wiring.services import services
+from storage import statuses, statuses_pg
 from storage.db import is_postgres, make_engine, session_scope
 from storage.models import Contact, FailedPayload, Message, StatusEvent
+from storage.status_groups import StatusGroups
 from storage.status_steps import Stored, forward_steps, newness
-from storage.statuses import StatusRow, record_alone, record_statuses
+from storage.statuses import StatusRow, record_alone, record_grouped, record_statuses
 from tests.conftest import APP_SECRET
 from tests.tcp_proxy import TcpProxy
 
@@ -284,3 +290,153 @@ def test_the_json_a_status_keeps_is_the_item_meta_sent(database: Engine, body: i
 
 def _fields(row: StatusRow) -> dict:
     return {name: getattr(row, name) for name in StatusRow.__slots__}
+
+
+class HoldFirstGroup:
+    """Wraps a commit of status groups: the first waits until `joining` more requests wait
+    behind it, so that they go in one group."""
+
+    def __init__(self, commit, joining: int) -> None:  # type: ignore[no-untyped-def]
+        self.commit, self.joining, self.sizes = commit, joining, []
+        self.groups: StatusGroups | None = None
+
+    def __call__(self, engine: Engine, rows: list[StatusRow]) -> tuple[bool, ...]:
+        self.sizes.append(len(rows))
+        if len(self.sizes) == 1:
+            deadline = time.monotonic() + 10
+            while self.groups is None or len(self.groups._waiting) < self.joining:
+                assert time.monotonic() < deadline, "the other requests never joined"
+                time.sleep(0.001)
+        return self.commit(engine, rows)
+
+
+def grouped_at_once(
+    database: Engine, monkeypatch: pytest.MonkeyPatch, bodies: list[StatusRow]
+) -> tuple[list[object], list[int]]:
+    """Each row recorded by a request of its own (record_grouped), all at once, the first held
+    in its commit until all the others joined the next group; what each got, and group sizes."""
+    held = HoldFirstGroup(
+        statuses_pg.record_each_and_commit if is_postgres(database) else statuses._newness_alone,
+        joining=len(bodies) - 1,
+    )
+    monkeypatch.setattr(statuses_pg, "record_each_and_commit", held)
+    monkeypatch.setattr(statuses, "_newness_alone", held)
+    outcomes: list[object] = [None] * len(bodies)
+
+    def request(n: int) -> None:
+        try:
+            outcomes[n] = record_grouped(database, [bodies[n]])
+        except Exception as exc:
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(len(bodies))]
+    threads[0].start()
+    while database not in statuses._GROUPS:
+        time.sleep(0.001)
+    held.groups = statuses._GROUPS[database]
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return outcomes, held.sizes
+
+
+def test_single_statuses_committed_together_leave_what_one_by_one_would(
+    database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = seed(database, [("sent", None), ("sent", 7), ("delivered", None)], "together")
+    one, two, three = list(stored)
+    bodies = [
+        status_row(one, "delivered", 0, None),  # leads alone
+        status_row(two, "read", 1, None),
+        status_row(one, "read", 2, None),
+        status_row(two, "delivered", 3, None),  # new, but behind read: moves nothing
+        status_row(three, "failed", 4, 131026),
+        status_row(one, "read", 5, None),  # the same key again: not new
+    ]
+    outcomes, sizes = grouped_at_once(database, monkeypatch, bodies)
+    assert sizes == [1, 5]
+    assert outcomes == [(True,), (True,), (True,), (True,), (True,), (False,)]
+    expected = {
+        one: ("read", AT + timedelta(seconds=2), None, None),
+        two: ("read", AT + timedelta(seconds=1), 7, "earlier"),
+        three: ("failed", AT + timedelta(seconds=4), 131026, "error 131026"),
+    }
+    assert messages(database, [one, two, three]) == expected
+
+
+@pytest.mark.postgres
+def test_a_status_postgresql_refuses_costs_its_group_only_its_own_body(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        stored = seed(engine, [("sent", None), ("sent", None)], "refused")
+        one, two = list(stored)
+        bad = status_row("w" * 300, "read", 3, None)  # longer than a wamid column takes
+        bodies = [status_row(one, "delivered", 0, None), status_row(two, "read", 1, None), bad]
+        bodies.append(status_row(one, "read", 2, None))
+        outcomes, sizes = grouped_at_once(engine, monkeypatch, bodies)
+        assert sizes == [1, 3, 1, 1, 1]  # the group refused, then each of its requests alone
+        assert outcomes[:2] + outcomes[3:] == [(True,)] * 3
+        assert isinstance(outcomes[2], DataError)
+        assert {wamid: state[0] for wamid, state in messages(engine, [one, two]).items()} == {
+            one: "read",
+            two: "read",
+        }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_single_statuses_committed_together_lock_their_messages_in_one_order(
+    postgres_url: str,
+) -> None:
+    """Two groups naming the same messages in opposite orders, both held up on the one in the
+    middle: taken in the order given, each would then wait for the other's."""
+    engine = make_engine(postgres_url)
+    try:
+        wamids = list(seed(engine, [("sent", None)] * 6, "order"))
+        forward = [status_row(w, "delivered", n, None) for n, w in enumerate(wamids)]
+        backward = [status_row(w, "read", 9 - n, None) for n, w in enumerate(wamids)][::-1]
+        outcomes: dict[str, object] = {}
+
+        def commit(name: str, rows: list[StatusRow]) -> None:
+            try:
+                outcomes[name] = statuses_pg.record_each_and_commit(engine, rows)
+            except Exception as exc:
+                outcomes[name] = exc
+
+        with engine.connect() as holder:
+            holder.execute(
+                sqltext("SELECT 1 FROM message WHERE wamid = :w FOR UPDATE"), {"w": wamids[3]}
+            )
+            threads = [
+                threading.Thread(target=commit, args=("forward", forward)),
+                threading.Thread(target=commit, args=("backward", backward)),
+            ]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 10
+            while _waiting_on_locks(engine) < 2:
+                assert time.monotonic() < deadline, "the groups never both waited"
+                time.sleep(0.01)
+            holder.rollback()
+        for thread in threads:
+            thread.join(30)
+        assert outcomes == {"forward": (True,) * 6, "backward": (True,) * 6}
+        assert {state[0] for state in messages(engine, wamids).values()} == {"read"}
+    finally:
+        engine.dispose()
+
+
+def _waiting_on_locks(engine: Engine) -> int:
+    with engine.connect() as connection:  # a transaction of its own: a fresh view of activity
+        return int(
+            connection.execute(
+                sqltext(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+        )
