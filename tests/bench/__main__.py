@@ -15,6 +15,7 @@ BENCHMARKS = {
     "dispatcher": "tests.bench.bench_dispatcher",
     "import": "tests.bench.bench_import",
     "intake": "tests.bench.bench_intake",
+    "threads": "tests.bench.bench_threads",
     "webhook": "tests.bench.bench_webhook",
 }
 

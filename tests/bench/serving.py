@@ -149,8 +149,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int) -> Iterator[tuple[int, int]]:
-    """A gunicorn master serving `app` until the block ends; (port, master pid)."""
+def gunicorn(
+    app: str, env: dict[str, str], workers: int, threads: int = 1
+) -> Iterator[tuple[int, int]]:
+    """A gunicorn master serving `app` until the block ends, with sync workers or, given
+    threads, threaded ones (keeping connections alive); (port, master pid)."""
     port = _free_port()
     command = [
         sys.executable,
@@ -161,7 +164,9 @@ def gunicorn(app: str, env: dict[str, str], workers: int) -> Iterator[tuple[int,
         "--workers",
         str(workers),
         "--worker-class",
-        "sync",
+        "sync" if threads == 1 else "gthread",
+        "--threads",
+        str(threads),
         "--log-level",
         "warning",
         app,
