@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -440,3 +441,39 @@ def _waiting_on_locks(engine: Engine) -> int:
                 )
             ).scalar_one()
         )
+
+
+def test_statuses_posted_at_once_are_each_stored_once_and_answered_after_commit(
+    database: Engine, app_config: dict[str, str], live_server_factory
+) -> None:
+    """Posted by eight connections at once to a threaded server, as Meta delivers a campaign's
+    statuses: whatever groups they commit in, each is answered as new once, kept once, and
+    seen by another connection once answered."""
+    app = create_app({**app_config, "DATABASE_URL": database.url.render_as_string(False)})
+    base_url = live_server_factory(app)
+    wamids = list(seed(database, [("sent", None)] * 10, "atonce"))
+    reported = [(w, s) for w in wamids for s in ("delivered", "read")] + [(wamids[0], "read")] * 5
+
+    def post(report: tuple[str, str]) -> tuple[int, int, int]:
+        body = simulate.status_body(wamid=report[0], status=report[1], recipient_id="44770")
+        answer = requests.post(
+            f"{base_url}/webhook",
+            data=body,
+            headers={"X-Hub-Signature-256": simulate.sign(body, APP_SECRET)},
+            timeout=30,
+        )
+        seen = messages(database, [report[0]])[report[0]][0]  # committed before the answer
+        assert STAGES.index(seen) >= STAGES.index("delivered"), seen
+        return answer.status_code, answer.json()["statuses"], answer.json()["duplicates"]
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(post, reported))
+        assert {code for code, _, _ in answers} == {200}
+        assert sum(new for _, new, _ in answers) == 20
+        assert sum(again for _, _, again in answers) == 5
+        with Session(database) as session:
+            assert len(session.exec(select(StatusEvent)).all()) == 20
+        assert {state[0] for state in messages(database, wamids).values()} == {"read"}
+    finally:
+        services(app).engine.dispose()
