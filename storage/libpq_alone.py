@@ -38,10 +38,8 @@ def run_alone(
     The connection must be outside a transaction, as the pool hands it out: run inside one,
     the statement would share that transaction's fate.
     """
-    driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    driver = _outside_a_transaction(pooled)
     pgconn = driver.pgconn
-    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-        raise psycopg.ProgrammingError("a lone statement cannot run inside a transaction")
     prepared = prepared_on(pooled)
     encoding = driver.info.encoding
     values = statement.values(params, encoding)
@@ -66,10 +64,8 @@ def run_together(
     A statement the server no longer holds fails the whole, as any other error does; run
     alone, it would be prepared again.
     """
-    driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    driver = _outside_a_transaction(pooled)
     pgconn = driver.pgconn
-    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-        raise psycopg.ProgrammingError("statements run together cannot run inside a transaction")
     prepared = prepared_on(pooled)
     encoding = driver.info.encoding
     for statement, _ in statements:
@@ -88,6 +84,15 @@ def run_together(
     pgconn.exit_pipeline_mode()
     raise_failed(results, encoding)
     return [decoded(result, encoding) for result in results]
+
+
+def _outside_a_transaction(pooled: PoolProxiedConnection) -> psycopg.Connection[Any]:
+    """The pooled connection's driver, refused if inside a transaction, whose fate statements
+    run as their own transaction would otherwise share."""
+    driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    if driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        raise psycopg.ProgrammingError("a lone statement cannot run inside a transaction")
+    return driver
 
 
 def _prepare(

@@ -34,9 +34,7 @@ Run alone: `python -m tests.bench intake`. wrk must be installed (`apt-get insta
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -62,6 +60,7 @@ from tests.bench.serving import (
     Served,
     backends,
     gunicorn,
+    in_scratch_folder,
     merged,
     workers,
     workers_rss_mb,
@@ -282,10 +281,7 @@ def stolen_results(group: str, loads: tuple[tuple[str, Load], ...]) -> list[Resu
 
 
 def run() -> list[Result]:
-    if shutil.which("wrk") is None:
-        raise SystemExit("the intake bench needs wrk: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as folder:
-        return _run(Path(folder))
+    return in_scratch_folder("intake", _run)
 
 
 def _run(folder: Path) -> list[Result]:

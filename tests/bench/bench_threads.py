@@ -13,8 +13,6 @@ Run alone: `python -m tests.bench threads`. wrk must be installed (`apt-get inst
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,16 +32,21 @@ from tests.bench.bench_intake import (
     single_statuses,
     write_bodies,
 )
-from tests.bench.serving import APPLICATION_NAME, Baselines, Served, backends, gunicorn, workers
+from tests.bench.serving import (
+    APPLICATION_NAME,
+    Baselines,
+    Served,
+    backends,
+    gunicorn,
+    in_scratch_folder,
+    workers,
+)
 
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 
 
 def run() -> list[Result]:
-    if shutil.which("wrk") is None:
-        raise SystemExit("the threads bench needs wrk: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as folder:
-        return _run(Path(folder))
+    return in_scratch_folder("threads", _run)
 
 
 def _run(folder: Path) -> list[Result]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import requests
 from sqlalchemy import text
@@ -146,6 +149,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def in_scratch_folder(bench: str, run: Callable[[Path], list[Any]]) -> list[Any]:
+    """A wrk bench's results, run in a folder deleted afterwards; without wrk, a clear stop."""
+    if shutil.which("wrk") is None:
+        raise SystemExit(f"the {bench} bench needs wrk: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as folder:
+        return run(Path(folder))
 
 
 @contextmanager
