@@ -1,10 +1,14 @@
-"""A constant statement run straight on libpq as a transaction of its own: one round trip.
+"""Constant statements run straight on libpq as a transaction of their own: one round trip.
 
 What the webhook does most, a body of one status, is one statement with its COMMIT. Through a
 psycopg cursor it paid, besides the round trip, for the switch to autocommit and back and the
 cursor's own work (storage.libpq_statement). A connection outside a transaction runs a lone
 statement in a transaction of its own, so nothing is switched. libpq releases the GIL while it
 waits, as psycopg does, so the dispatcher's thread runs meanwhile.
+
+Several such statements sent together in libpq's pipeline mode form one implicit transaction
+(run_together): the single statuses of requests served at once (storage.status_groups), one
+round trip and one COMMIT for them all.
 
 Errors are psycopg's, built from the result as psycopg builds them, for the caller to raise as
 it raises any other driver error.
@@ -61,8 +65,8 @@ def run_together(
     them: sent together in pipeline mode, they form one implicit transaction, committed at the
     pipeline's sync (one round trip, one COMMIT) or, should any fail, rolled back whole.
 
-    A statement the server no longer holds fails the whole, as any other error does; run
-    alone, it would be prepared again.
+    A statement the server no longer holds fails the whole, as any other error does, and is
+    prepared again next time.
     """
     driver = _outside_a_transaction(pooled)
     pgconn = driver.pgconn
@@ -82,6 +86,9 @@ def run_together(
             pooled.invalidate()  # left in pipeline mode: nothing else can use it
         raise
     pgconn.exit_pipeline_mode()
+    for (statement, _), result in zip(statements, results, strict=True):
+        if missing(result):  # prepared again next time
+            prepared.discard(statement.name)
     raise_failed(results, encoding)
     return [decoded(result, encoding) for result in results]
 

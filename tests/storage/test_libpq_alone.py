@@ -1,6 +1,6 @@
-"""A lone statement on libpq (a body of one status): its own transaction, prepared once per
-connection and again when the server forgot it, refused inside a transaction, errors as
-psycopg's."""
+"""A lone statement on libpq (a body of one status), or several run together: their own
+transaction, prepared once per connection and again when the server forgot it, refused inside
+a transaction, errors as psycopg's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from storage.libpq_alone import run_alone
+from storage.libpq_alone import run_alone, run_together
 from storage.libpq_statement import NamedStatement
 from tests.storage.helpers import scratch_table
 
@@ -88,6 +88,50 @@ def test_inside_a_transaction_it_is_refused_rather_than_joined(engine: Engine) -
         pooled.driver_connection.execute("SELECT 1")  # opens a transaction
         with pytest.raises(psycopg.ProgrammingError, match="inside a transaction"):
             run_alone(pooled, ADD, {"word": "joined", "n": "1"})
+        pooled.driver_connection.rollback()
+    finally:
+        pooled.close()
+    assert rows(engine) == []
+
+
+def test_statements_run_together_commit_together_or_not_at_all(engine: Engine) -> None:
+    pooled = engine.raw_connection()
+    try:
+        together = [(ADD, {"word": "a", "n": "1"}), (ADD, {"word": "b", "n": "2"})]
+        assert run_together(pooled, together) == [[("a", "2", None)], [("b", "4", None)]]
+        assert sorted(rows(engine)) == [("a", 2), ("b", 4)]  # committed at the sync
+        refused = [(ADD, {"word": "c", "n": "3"}), (ADD, {"word": "a", "n": "4"})]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            run_together(pooled, refused)
+        assert sorted(rows(engine)) == [("a", 2), ("b", 4)]  # "c" went with the refused one
+        assert pooled.driver_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert run_together(pooled, [(ADD, {"word": "c", "n": "5"})]) == [[("c", "10", None)]]
+    finally:
+        pooled.close()
+
+
+def test_statements_run_together_are_prepared_again_after_the_server_forgot_them(
+    engine: Engine,
+) -> None:
+    pooled = engine.raw_connection()
+    try:
+        run_together(pooled, [(ADD, {"word": "one", "n": "1"})])
+        pooled.driver_connection.execute("DEALLOCATE ALL")
+        pooled.driver_connection.commit()
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            run_together(pooled, [(ADD, {"word": "two", "n": "2"})])
+        run_together(pooled, [(ADD, {"word": "two", "n": "2"})])
+    finally:
+        pooled.close()
+    assert sorted(rows(engine)) == [("one", 2), ("two", 4)]
+
+
+def test_statements_are_not_run_together_inside_a_transaction(engine: Engine) -> None:
+    pooled = engine.raw_connection()
+    try:
+        pooled.driver_connection.execute("SELECT 1")  # psycopg began a transaction
+        with pytest.raises(psycopg.ProgrammingError):
+            run_together(pooled, [(ADD, {"word": "inside", "n": "1"})])
         pooled.driver_connection.rollback()
     finally:
         pooled.close()
