@@ -15,7 +15,7 @@ BENCHMARKS = {
     "dispatcher": "tests.bench.bench_dispatcher",
     "import": "tests.bench.bench_import",
     "intake": "tests.bench.bench_intake",
-    "threads": "tests.bench.bench_threads",
+    "statuses": "tests.bench.bench_statuses",
     "webhook": "tests.bench.bench_webhook",
 }
 
