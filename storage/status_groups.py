@@ -54,8 +54,7 @@ class StatusGroups:
         """Which rows were new, once committed with whatever group they joined."""
         mine = _Waiting(rows)
         with self._lock:
-            follows = self._leading
-            if follows:
+            if self._leading:  # a commit is in flight: wait to be answered, or to lead
                 mine.woken = threading.Event()
             self._leading = True
             self._waiting.append(mine)

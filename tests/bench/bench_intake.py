@@ -43,6 +43,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import col
 
 from bot.dev import simulate
@@ -199,10 +200,15 @@ def seed_customers(database_url: str, count: int) -> None:
 
 
 def count_rows(database_url: str, model: type) -> int:
+    return read_number(database_url, select(func.count()).select_from(model))
+
+
+def read_number(database_url: str, statement: Executable) -> int:
+    """The one number a statement reads, on an engine of its own."""
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(model)).scalar_one())
+            return int(connection.execute(statement).scalar_one())
     finally:
         engine.dispose()
 

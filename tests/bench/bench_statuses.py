@@ -26,7 +26,6 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from storage.db import make_engine
 from storage.models import StatusEvent
 from tests.bench import Result, fresh_schema, postgres_url, redis_url, settle
 from tests.bench.bench_intake import (
@@ -36,6 +35,7 @@ from tests.bench.bench_intake import (
     app_env,
     count_rows,
     cpu_results,
+    read_number,
     seed_outbound,
     single_statuses,
     write_bodies,
@@ -138,16 +138,7 @@ def _context(figure: str, value: float, unit: str) -> Result:
 
 def _commits(database_url: str) -> int:
     """Transactions the database has committed: during a load, nearly all the app's."""
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT xact_commit FROM pg_stat_database"
-                        " WHERE datname = current_database()"
-                    )
-                ).scalar_one()
-            )
-    finally:
-        engine.dispose()
+    return read_number(
+        database_url,
+        text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"),
+    )

@@ -6,7 +6,6 @@ database refuses for support, and answers 503 while the database is down."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from storage.status_steps import Stored, forward_steps, newness
 from storage.statuses import StatusRow, record_alone, record_grouped, record_statuses
 from tests.conftest import APP_SECRET
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 STAGES = ("queued", "sent", "delivered", "read")
@@ -301,13 +301,13 @@ class HoldFirstGroup:
         self.commit, self.joining, self.sizes = commit, joining, []
         self.groups: StatusGroups | None = None
 
+    def joined(self) -> bool:
+        return self.groups is not None and len(self.groups._waiting) >= self.joining
+
     def __call__(self, engine: Engine, rows: list[StatusRow]) -> tuple[bool, ...]:
         self.sizes.append(len(rows))
         if len(self.sizes) == 1:
-            deadline = time.monotonic() + 10
-            while self.groups is None or len(self.groups._waiting) < self.joining:
-                assert time.monotonic() < deadline, "the other requests never joined"
-                time.sleep(0.001)
+            assert wait_until(self.joined, timeout=10, interval=0.001), "the others never joined"
         return self.commit(engine, rows)
 
 
@@ -332,8 +332,8 @@ def grouped_at_once(
 
     threads = [threading.Thread(target=request, args=(n,)) for n in range(len(bodies))]
     threads[0].start()
-    while database not in statuses._GROUPS:
-        time.sleep(0.001)
+    made = wait_until(lambda: database in statuses._GROUPS, timeout=10, interval=0.001)
+    assert made, "the first request never began its group"
     held.groups = statuses._GROUPS[database]
     for thread in threads[1:]:
         thread.start()
@@ -367,7 +367,7 @@ def test_single_statuses_committed_together_leave_what_one_by_one_would(
 
 
 @pytest.mark.postgres
-def test_a_status_postgresql_refuses_costs_its_group_only_its_own_body(
+def test_c26_a_status_postgresql_refuses_costs_its_group_only_its_own_body(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(postgres_url)
@@ -418,10 +418,8 @@ def test_single_statuses_committed_together_lock_their_messages_in_one_order(
             ]
             for thread in threads:
                 thread.start()
-            deadline = time.monotonic() + 10
-            while _waiting_on_locks(engine) < 2:
-                assert time.monotonic() < deadline, "the groups never both waited"
-                time.sleep(0.01)
+            both_wait = wait_until(lambda: _waiting_on_locks(engine) >= 2, timeout=10)
+            assert both_wait, "the groups never both waited"
             holder.rollback()
         for thread in threads:
             thread.join(30)

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 from bot.dev import simulate
 from tests.conftest import APP_SECRET, ROOT
 from tests.fake_graph import FakeGraph
-from tests.outbound.conftest import Output, Worker, outbox, wa_id, wait_exit, wait_until
+from tests.outbound.conftest import Output, Worker, outbox, wa_id, wait_exit
+from tests.waiting import wait_until
 
 # Messages per second, shared by the two workers: slow enough that once Meta answers again
 # during the shutdown, nothing beyond what the workers hold goes out before they stop claiming.

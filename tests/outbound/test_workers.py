@@ -29,9 +29,9 @@ from tests.outbound.conftest import (
     queue_texts,
     running,
     wa_id,
-    wait_until,
 )
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 StartWorker = Callable[..., Worker]
 # Each worker is a Python process that takes seconds to start on a loaded two-core machine:

@@ -5,7 +5,6 @@ request's body, and a database that is down reaches every request as an error (a
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from storage.status_groups import StatusGroups
 from storage.status_steps import StatusRow
+from tests.waiting import wait_until
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -63,10 +63,9 @@ def run_concurrently(
     for wamid in later:
         threads.append(threading.Thread(target=request, args=(wamid,)))
         threads[-1].start()
-    deadline = time.monotonic() + 10
-    while len(groups._waiting) < len(later):  # every later request waits behind the commit
-        assert time.monotonic() < deadline, "the later requests never joined"
-        time.sleep(0.001)
+    # every later request waits behind the commit
+    joined = wait_until(lambda: len(groups._waiting) >= len(later), timeout=10, interval=0.001)
+    assert joined, "the later requests never joined"
     commit.release.set()
     for thread in threads:
         thread.join(10)
