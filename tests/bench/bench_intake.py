@@ -267,19 +267,19 @@ def cpu_results(group: str, loads: tuple[tuple[str, Load], ...]) -> list[Result]
     ]
 
 
-def stolen_results(group: str, loads: tuple[tuple[str, Load], ...]) -> list[Result]:
-    """How much of the machine's CPU its host took back during each run: a virtual machine's
-    runs are comparable only when this is alike (it was 2 % to 29 % a second in one run)."""
+def machine_results(group: str, loads: tuple[tuple[str, Load], ...]) -> list[Result]:
+    """What the machine did besides serving during each run: CPU its host took back (runs of a
+    virtual machine are comparable only when this is alike; it was 2 % to 29 % a second in one
+    run), and time it sat idle waiting on the disk. A commit waits for its flush to the disk,
+    and this machine's virtual disk has stalled a flush for over 2 s: where the app's run shows
+    more of this than usual, the disk, not the code, set its rate."""
     return [
-        Result(
-            group,
-            f"CPU stolen by the host, {label} (context)",
-            100 * load.stolen,
-            "%",
-            "(none)",
-            True,
-        )
+        Result(group, f"{what}, {label} (context)", 100 * share, "%", "(none)", True)
         for label, load in loads
+        for what, share in (
+            ("CPU stolen by the host", load.stolen),
+            ("CPU idle waiting on the disk", load.disk_wait),
+        )
     ]
 
 
@@ -444,7 +444,7 @@ def _run(folder: Path) -> list[Result]:
                 ("first message, SQLite", first_lite),
             ),
         ),
-        *stolen_results(
+        *machine_results(
             group,
             (
                 ("the bare webhook's runs", merged(bare.runs)),

@@ -35,6 +35,7 @@ from tests.bench.bench_intake import (
     app_env,
     count_rows,
     cpu_results,
+    machine_results,
     read_number,
     seed_outbound,
     single_statuses,
@@ -91,17 +92,16 @@ def _run(folder: Path) -> list[Result]:
     loads = (floor, alone, threaded, *bare.runs, *bare_threads.runs)
     failures = sum(load.non2xx + load.socket_errors for load in loads)
     answered = floor.requests + alone.requests + threaded.requests
+    named = (
+        ("single status, the floor", floor),
+        ("single status, the app, sync workers", alone),
+        ("single status, the app, threads", threaded),
+    )
     return [
         *_ratios(floor, bare_floor, alone, bare_alone, threaded, bare_threaded),
         _context("statuses per commit, threads", threaded.requests / max(commits, 1), ""),
-        *cpu_results(
-            "statuses",
-            (
-                ("single status, the floor", floor),
-                ("single status, the app, sync workers", alone),
-                ("single status, the app, threads", threaded),
-            ),
-        ),
+        *cpu_results("statuses", named),
+        *machine_results("statuses", named),
         Result("statuses", "non-2xx answers and socket errors", failures, "", "0", failures == 0),
         Result(
             "statuses",

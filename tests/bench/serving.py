@@ -52,6 +52,7 @@ class Load:
     cpu_ms: float = 0.0  # CPU per request of the workers
     database_cpu_ms: float = 0.0  # and of the database backends serving them
     stolen: float = 0.0  # share of the machine's CPU time its host took back meanwhile
+    disk_wait: float = 0.0  # share it sat idle with a process waiting on the disk (iowait)
     end: int = 0  # each wrk thread's place in the body file when the run ended (at most)
     repeats: int = 0  # bodies posted a second time: the run ran out of fresh ones
 
@@ -80,10 +81,15 @@ def merged(runs: list[Load]) -> Load:
         latency_ms=merged_latencies(runs),
         cpu_ms=sum(run.cpu_ms * run.requests for run in runs) / max(requests, 1),
         database_cpu_ms=sum(run.database_cpu_ms * run.requests for run in runs) / max(requests, 1),
-        stolen=sum(run.stolen * run.seconds for run in runs) / sum(run.seconds for run in runs),
+        stolen=_time_weighted(runs, "stolen"),
+        disk_wait=_time_weighted(runs, "disk_wait"),
         end=max(run.end for run in runs),
         repeats=sum(run.repeats for run in runs),
     )
+
+
+def _time_weighted(runs: list[Load], share: str) -> float:
+    return sum(getattr(run, share) * run.seconds for run in runs) / sum(run.seconds for run in runs)
 
 
 def percentile(latencies: tuple[float, ...], percent: float) -> float:
@@ -232,7 +238,7 @@ def wrk(server: Served, bodies: Path, seconds: int, start: int = 0) -> Load:
     report = json.loads(output.strip().splitlines()[-1])
     load = Load(**{**report, "latency_ms": tuple(report["latency_ms"])})
     per_request = 1000 / max(load.requests, 1)
-    stolen, total = (
+    stolen, disk_wait, total = (
         after - earlier for after, earlier in zip(host_ticks(), host_before, strict=True)
     )
     return replace(
@@ -240,14 +246,17 @@ def wrk(server: Served, bodies: Path, seconds: int, start: int = 0) -> Load:
         cpu_ms=(cpu_seconds(server.serving()) - before[0]) * per_request,
         database_cpu_ms=(cpu_seconds(server.database()) - before[1]) * per_request,
         stolen=stolen / max(total, 1),
+        disk_wait=disk_wait / max(total, 1),
     )
 
 
-def host_ticks() -> tuple[int, int]:
-    """CPU time the host has stolen from this virtual machine, and all its CPU time, so far
-    (/proc/stat; steal stays 0 on bare metal). A run the host stole from measures the host."""
+def host_ticks() -> tuple[int, int, int]:
+    """CPU time the host has stolen from this virtual machine, CPU time spent idle while a
+    process waited on the disk, and all its CPU time, so far (/proc/stat; steal stays 0 on bare
+    metal). A run the host stole from measures the host; a run whose commits waited on a slow
+    disk (a virtual disk's flush can stall for seconds) measures the disk."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[7], sum(fields)
+    return fields[7], fields[4], sum(fields)
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from tests.bench.serving import TENTHS, Load, merged, percentile
 
@@ -71,3 +72,15 @@ def test_merged_percentiles_are_never_below_the_true_ones_nor_past_a_tenth_of_a_
         assert load.latency_ms[round(percent * 10) - 1] >= true_percentile(everything, percent)
     for percent in (50, 90, 99):
         assert percentile(load.latency_ms, percent) <= true_percentile(everything, percent + 0.2)
+
+
+def test_a_disk_stall_in_one_slice_is_weighed_by_its_seconds() -> None:
+    """A slice of 1 s whose every tick waited on the disk, beside one of 3 s that never did:
+    the load waited a quarter of its time, whatever the slices' request counts."""
+    quick = replace(run_of([1.0] * 900), seconds=3.0, stolen=0.02)
+    stalled = replace(run_of([2000.0] * 2), seconds=1.0, disk_wait=1.0, stolen=0.10)
+
+    load = merged([quick, stalled])
+
+    assert load.disk_wait == 0.25
+    assert load.stolen == (0.02 * 3 + 0.10 * 1) / 4
