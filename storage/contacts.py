@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.db import is_postgres
-from storage.deferred import insert_row
+from storage.deferred import insert_row, write_held
 from storage.identity import (
     Identity,
     Report,
@@ -140,7 +140,12 @@ def lock_or_create_contact(
 def _insert(session: Session, values: dict[str, object]) -> Contact | None:
     """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
     another transaction holds one of its keys."""
-    statement = _insert_statement(session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # SQLite gives the row one past the table's largest id, which may be one the body's
+        # lookup handed a held row (storage.known_people): the held rows go in first.
+        write_held(session)
+    statement = _insert_statement(dialect)
     return session.scalars(statement, {**values, "created_at": utcnow()}).first()
 
 

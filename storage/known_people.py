@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    exists,
     literal,
     null,
     union_all,
@@ -72,9 +73,9 @@ class KnownPeople:
     stored: set[str] = field(default_factory=set)  # wamids of the messages stored before
     # The holders' dialogue rows and states (storage.dialogue_state), read with them.
     states: dict[int, tuple[DialogueRow, DialogueState]] = field(default_factory=dict)
-    # PostgreSQL, when nobody holds any of the identifiers: contact ids allocated for the new
-    # people, so their rows can be written with the body's other rows (storage.contacts). Taken
-    # in order, so ids follow the order people are created in, as the lock order expects.
+    # When nobody holds any of the identifiers: contact ids allocated for the new people, so
+    # their rows can be written with the body's other rows (storage.contacts). Taken in order,
+    # so ids follow the order people are created in, as the lock order expects.
     fresh: list[int] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     forgotten: bool = False  # after a change nobody can bound (an identity notice)
@@ -133,8 +134,9 @@ def look_up_people(
             "keys": keys or [""],
             "wamids": wamids or [""],
         }
-        if is_postgres(session.get_bind()):
-            people = len({i.keys() for i in identities if i.keys()})
+        people = len({i.keys() for i in identities if i.keys()})
+        postgres = is_postgres(session.get_bind())
+        if postgres:
             statement, listed = _people_postgres(params)  # type: ignore[arg-type]
             # The transaction's first statement: its BEGIN travels with it.
             rows = begin_with(session.connection(), statement, {**listed, "people": people})
@@ -152,6 +154,8 @@ def look_up_people(
                 fresh.append(contact_id)
             else:
                 held.append(contact_id)
+        if fresh and not postgres:  # the largest id so far: SQLite's own next ones follow it
+            fresh = list(range(fresh[0] + 1, fresh[0] + 1 + people))
     holders: dict[str, list[Contact]] = {}
     states: dict[int, tuple[DialogueRow, DialogueState]] = {}
     if held and (not wamids or len(stored) < len(wamids)):  # not when every message is stored
@@ -220,13 +224,19 @@ _ERASURES_CHANGES_STORED = (
 
 
 def _people() -> CompoundSelect:
-    """(kind, name, previous, at, contact_id) rows: the erasures, changes and stored messages,
-    and the holders' ids."""
+    """(kind, name, previous, at, contact_id) rows, on SQLite (PostgreSQL's: _people_text): the
+    erasures, changes and stored messages, the holders' ids, and the largest contact id when
+    there are none."""
     held = (
         select(col(Contact.id))
         .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
         .cte("held")
     )
+    # When nobody holds any of the keys, the largest contact id, past which the new people's
+    # ids are allocated as SQLite would allocate them itself (INTEGER PRIMARY KEY without
+    # AUTOINCREMENT: one past the largest). The transaction's BEGIN IMMEDIATE holds the
+    # database's write lock from this statement on, so no other writer can take them.
+    largest = select(func.coalesce(func.max(Contact.id), 0).label("id")).subquery()
     # The erasures first: their columns' types are the union's (times read as aware on SQLite).
     return union_all(
         *_ERASURES_CHANGES_STORED,
@@ -237,6 +247,13 @@ def _people() -> CompoundSelect:
             cast(null(), DateTime(timezone=True)),
             held.c.id,
         ),
+        select(
+            literal(_FRESH),
+            cast(null(), String),
+            cast(null(), String),
+            cast(null(), DateTime(timezone=True)),
+            largest.c.id,
+        ).where(~exists(select(held.c.id))),
     )
 
 

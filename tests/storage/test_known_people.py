@@ -3,12 +3,13 @@ queries give, and a body of first messages is stored on those answers, in one fl
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from bot.dev import simulate
 from storage.db import is_postgres, session_scope
@@ -132,13 +133,46 @@ def test_a_body_of_first_messages_is_stored_on_one_lookup_in_one_flush(
     replies = [i for i, s in enumerate(statements) if re.search(r'INSERT INTO "?outbox"? ', s)]
     if is_postgres(engine):  # the contacts, their messages and the replies: one statement
         assert contacts == replies and len(replies) == 1, (contacts, replies)
-    else:  # SQLite's RETURNING forbids it: each contact apart, then the replies row by row
-        assert len(contacts) == 20 and replies and min(replies) > max(contacts)
+    else:  # SQLite: the contacts in one statement (ids the lookup handed out), then the replies
+        assert len(contacts) == 1 and replies and min(replies) > max(contacts), (contacts, replies)
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(Contact)).one() == 20
         outbound = select(func.count()).select_from(Message).where(Message.direction == "out")
         assert session.exec(outbound).one() == 20
         assert session.exec(select(func.count()).select_from(OutboxItem)).one() >= 20
+
+
+def test_a_new_person_found_by_username_after_a_held_new_one_gets_an_id_of_their_own(
+    meta: MetaWebhook, engine: Engine
+) -> None:
+    """The first sender's row is held with an id the lookup handed out; the second, named by a
+    username, is inserted at once, by the database's own next id. On SQLite both are one past
+    the largest, unless the held row goes in first: the body must not fail and be stored apart."""
+    held = json.loads(simulate.text_body(wa_id="15550300001", text="hello"))
+    named = json.loads(simulate.text_body(wa_id="15550300002", text="hello"))
+    named["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"] = "nour"
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        answer = meta.post(
+            simulate.batch_body(json.dumps(held).encode(), json.dumps(named).encode())
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert answer.status_code == 200
+    assert not [s for s in statements if s.startswith("SAVEPOINT")]  # stored together
+    with Session(engine) as session:
+        contacts = session.exec(select(Contact).order_by(col(Contact.id))).all()
+        assert [(c.wa_id, c.username) for c in contacts] == [
+            ("15550300001", None),
+            ("15550300002", "nour"),
+        ]
+        inbound = select(Message.contact_id).where(Message.direction == "in")
+        assert sorted(session.exec(inbound).all()) == [c.id for c in contacts]
 
 
 def test_c20_a_redelivered_body_is_answered_by_the_lookup_alone(
