@@ -12,40 +12,25 @@ message naming one of them asks again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import (
-    CompoundSelect,
-    DateTime,
-    Integer,
-    String,
-    bindparam,
-    cast,
-    exists,
-    literal,
-    null,
-    union_all,
-)
-from sqlmodel import Session, col, func, select
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Dialect
+from sqlmodel import Session, col
 
 from flows.model import DialogueState
 from storage.db import is_postgres
 from storage.dialogue_state import state_reads, states_from
 from storage.identity import KEYS, Identity
 from storage.libpq_pipeline import begin_with
-from storage.models import (
-    Contact,
-    DialogueRow,
-    ErasureRecord,
-    IdentityChange,
-    Message,
-    Suppression,
-)
+from storage.models import Contact, DialogueRow
 from storage.orm_rows import loaded, rows_of, select_all
 from storage.suppression import ERASURE_REASON, suppression_digester
+from storage.types import UTCDateTime
 
 _ERASED = "erased"
 _EARLIER = "earlier"
@@ -135,13 +120,14 @@ def look_up_people(
             "wamids": wamids or [""],
         }
         people = len({i.keys() for i in identities if i.keys()})
+        connection = session.connection()
         postgres = is_postgres(session.get_bind())
+        statement, listed = _people(params, postgres=postgres)  # type: ignore[arg-type]
         if postgres:
-            statement, listed = _people_postgres(params)  # type: ignore[arg-type]
             # The transaction's first statement: its BEGIN travels with it.
-            rows = begin_with(session.connection(), statement, {**listed, "people": people})
+            rows = begin_with(connection, statement, {**listed, "people": people})
         else:
-            rows = session.execute(_PEOPLE, params)
+            rows = _times_read(connection.exec_driver_sql(statement, listed), connection.dialect)
         for kind, name, previous, at, contact_id in rows:
             if kind == _ERASED:
                 if at is not None and (name not in erased or erased[name] < at):
@@ -180,128 +166,70 @@ def look_up_people(
     )
 
 
-# Built once (a body's lookup is on every webhook's path), with the keys as expanding lists.
-_DIGESTS = bindparam("digests", expanding=True)
-_KEYS = bindparam("keys", expanding=True)
-_WAMIDS = bindparam("wamids", expanding=True)
-_ERASURES_CHANGES_STORED = (
-    # The last erasure per digest: the erasure record, and the erasure's suppression.
-    select(
-        literal(_ERASED).label("kind"),
-        col(ErasureRecord.digest).label("name"),
-        cast(null(), String).label("previous"),
-        func.max(ErasureRecord.erased_at).label("at"),
-        cast(null(), Integer).label("contact_id"),
-    )
-    .where(col(ErasureRecord.digest).in_(_DIGESTS))
-    .group_by(col(ErasureRecord.digest)),
-    select(
-        literal(_ERASED),
-        col(Suppression.digest),
-        cast(null(), String),
-        func.max(Suppression.created_at),
-        cast(null(), Integer),
-    )
-    .where(col(Suppression.digest).in_(_DIGESTS), Suppression.reason == ERASURE_REASON)
-    .group_by(col(Suppression.digest)),
-    # The changes away from any of the keys.
-    select(
-        literal(_EARLIER),
-        col(IdentityChange.field),
-        col(IdentityChange.previous),
-        col(IdentityChange.occurred_at),
-        col(IdentityChange.contact_id),
-    ).where(col(IdentityChange.field).in_(KEYS), col(IdentityChange.previous).in_(_KEYS)),
-    # The messages stored before: a redelivery, answered without acting again (C20).
-    select(
-        literal(_STORED),
-        col(Message.wamid),
-        cast(null(), String),
-        cast(null(), DateTime(timezone=True)),
-        cast(null(), Integer),
-    ).where(col(Message.wamid).in_(_WAMIDS)),
-)
-
-
-def _people() -> CompoundSelect:
-    """(kind, name, previous, at, contact_id) rows, on SQLite (PostgreSQL's: _people_text): the
-    erasures, changes and stored messages, the holders' ids, and the largest contact id when
-    there are none."""
-    held = (
-        select(col(Contact.id))
-        .where(col(Contact.wa_id).in_(_KEYS) | col(Contact.user_id).in_(_KEYS))
-        .cte("held")
-    )
-    # When nobody holds any of the keys, the largest contact id, past which the new people's
-    # ids are allocated as SQLite would allocate them itself (INTEGER PRIMARY KEY without
-    # AUTOINCREMENT: one past the largest). The transaction's BEGIN IMMEDIATE holds the
-    # database's write lock from this statement on, so no other writer can take them.
-    largest = select(func.coalesce(func.max(Contact.id), 0).label("id")).subquery()
-    # The erasures first: their columns' types are the union's (times read as aware on SQLite).
-    return union_all(
-        *_ERASURES_CHANGES_STORED,
-        select(
-            literal(_HELD),
-            cast(null(), String),
-            cast(null(), String),
-            cast(null(), DateTime(timezone=True)),
-            held.c.id,
-        ),
-        select(
-            literal(_FRESH),
-            cast(null(), String),
-            cast(null(), String),
-            cast(null(), DateTime(timezone=True)),
-            largest.c.id,
-        ).where(~exists(select(held.c.id))),
-    )
-
-
-_PEOPLE = _people()
-
 # A list this short is sent as parameters of their own, a longer one as an array.
 _FEW = 4
 
 
-def _people_postgres(lists: dict[str, list[str]]) -> tuple[str, dict[str, object]]:
-    """_PEOPLE for PostgreSQL, and its parameters: the holders locked in id order (so two
-    bodies naming the same people never deadlock), as constant text.
+def _people(lists: dict[str, list[str]], *, postgres: bool) -> tuple[str, dict[str, object]]:
+    """The body's lookup as constant text, and its parameters: (kind, name, previous, at,
+    contact_id) rows, the erasures, changes and stored messages, the holders' ids (on
+    PostgreSQL locked in id order, so two bodies naming the same people never deadlock; on
+    SQLite the transaction's BEGIN IMMEDIATE holds the database's write lock already), and, when
+    nobody holds any of the keys, ids for the new people.
 
-    The server plans a statement once per connection and keeps the plan while it costs no more
+    PostgreSQL plans a statement once per connection and keeps the plan while it costs no more
     than planning afresh. A list of unknown length (an array) is planned for ten values; a few
     named one by one are planned for what they are. A body's few identifiers, named one by one,
     are then read by index, where an array was read by a scan of the whole contact table, or
-    planned afresh for every body once the table outgrew that.
+    planned afresh for every body once the table outgrew that. SQLite has no arrays.
     """
     params: dict[str, object] = {}
     shape = []
     for name, values in lists.items():
-        if len(values) <= _FEW:
+        if len(values) <= _FEW or not postgres:
             params |= {f"{name}{n}": value for n, value in enumerate(values)}
             shape.append((name, len(values)))
         else:
             params[name] = values
             shape.append((name, 0))
-    return _people_text(tuple(shape)), params
+    return _people_text(tuple(shape), postgres), params
 
 
 @lru_cache(maxsize=256)
-def _people_text(shape: tuple[tuple[str, int], ...]) -> str:
+def _people_text(shape: tuple[tuple[str, int], ...], postgres: bool) -> str:
     """The statement for lists of these lengths (0: an array)."""
+
+    def named(name: str) -> str:  # as each driver takes named parameters
+        return f"%({name})s" if postgres else f":{name}"
+
     within = {
-        name: f"IN ({', '.join(f'%({name}{n})s' for n in range(count))})"
+        name: f"IN ({', '.join(named(f'{name}{n}') for n in range(count))})"
         if count
-        else f"= ANY(%({name})s)"
+        else f"= ANY({named(name)})"
         for name, count in shape
     }
     keys, digests, wamids = within["keys"], within["digests"], within["wamids"]
+    if postgres:
+        lock = " FOR UPDATE"
+        fresh = (
+            f"SELECT '{_FRESH}', NULL, NULL, NULL, nextval('contact_id_seq')::int"
+            f" FROM generate_series(1, {named('people')}) WHERE NOT EXISTS (SELECT FROM held)"
+        )
+    else:
+        # The largest id, past which the new people's are allocated as SQLite allocates them
+        # itself (INTEGER PRIMARY KEY without AUTOINCREMENT: one past the largest).
+        lock = ""
+        fresh = (
+            f"SELECT '{_FRESH}', NULL, NULL, NULL, (SELECT coalesce(max(id), 0) FROM contact)"
+            " WHERE NOT EXISTS (SELECT 1 FROM held)"
+        )
     return f"""
 WITH held AS (
     SELECT id FROM contact WHERE wa_id {keys} OR user_id {keys}
-    ORDER BY id FOR UPDATE
+    ORDER BY id{lock}
 )
-SELECT '{_ERASED}', digest, NULL::text, max(erased_at), NULL::int FROM erasure_record
-WHERE digest {digests} GROUP BY digest
+SELECT '{_ERASED}', digest, CAST(NULL AS TEXT), max(erased_at), CAST(NULL AS INTEGER)
+FROM erasure_record WHERE digest {digests} GROUP BY digest
 UNION ALL
 SELECT '{_ERASED}', digest, NULL, max(created_at), NULL FROM suppression
 WHERE digest {digests} AND reason = '{ERASURE_REASON}' GROUP BY digest
@@ -313,9 +241,22 @@ SELECT '{_STORED}', wamid, NULL, NULL, NULL FROM message WHERE wamid {wamids}
 UNION ALL
 SELECT '{_HELD}', NULL, NULL, NULL, id FROM held
 UNION ALL
-SELECT '{_FRESH}', NULL, NULL, NULL, nextval('contact_id_seq')::int
-FROM generate_series(1, %(people)s) WHERE NOT EXISTS (SELECT FROM held)
+{fresh}
 """
+
+
+def _times_read(rows: Iterable[Sequence[Any]], dialect: Dialect) -> Iterator[tuple[Any, ...]]:
+    """SQLite's rows with their times read as the columns' type reads them (it keeps text)."""
+    read = _time_reader(dialect)
+    for kind, name, previous, at, contact_id in rows:
+        yield kind, name, previous, None if at is None else read(at), contact_id
+
+
+@lru_cache(maxsize=4)
+def _time_reader(dialect: Dialect) -> Callable[[Any], Any]:
+    reader = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert reader is not None, "a time column reads its values"
+    return reader
 
 
 _BY_ID = rows_of(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))
