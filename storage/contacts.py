@@ -120,7 +120,7 @@ def lock_or_create_contact(
         if known is not None and known.fresh and not (parent_user_id or username):
             contact = _hold(session, known.fresh.pop(0), values)
         else:
-            contact = _insert(session, values)
+            contact = _insert(session, values, known)
         created = contact is not None
         if contact is None:  # another transaction created them meanwhile: theirs, now locked
             contact = _locate(session, identity, report)
@@ -137,14 +137,20 @@ def lock_or_create_contact(
     return contact, created
 
 
-def _insert(session: Session, values: dict[str, object]) -> Contact | None:
+def _insert(
+    session: Session, values: dict[str, object], known: KnownPeople | None = None
+) -> Contact | None:
     """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
     another transaction holds one of its keys."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        # SQLite gives the row one past the table's largest id, which may be one the body's
-        # lookup handed a held row (storage.known_people): the held rows go in first.
-        write_held(session)
+        # The ids the body's lookup handed out (storage.known_people) are each one past the
+        # largest, as SQLite's own next id would be: the row takes one of them, or, with none
+        # left, its own once the rows held under them are in the table.
+        if known is not None and known.fresh:
+            values = {**values, "id": known.fresh.pop(0)}
+        else:
+            write_held(session)
     statement = _insert_statement(dialect)
     return session.scalars(statement, {**values, "created_at": utcnow()}).first()
 

@@ -142,15 +142,17 @@ def test_a_body_of_first_messages_is_stored_on_one_lookup_in_one_flush(
         assert session.exec(select(func.count()).select_from(OutboxItem)).one() >= 20
 
 
-def test_a_new_person_found_by_username_after_a_held_new_one_gets_an_id_of_their_own(
+def test_new_people_found_by_username_among_held_new_ones_get_ids_of_their_own(
     meta: MetaWebhook, engine: Engine
 ) -> None:
-    """The first sender's row is held with an id the lookup handed out; the second, named by a
-    username, is inserted at once, by the database's own next id. On SQLite both are one past
-    the largest, unless the held row goes in first: the body must not fail and be stored apart."""
-    held = json.loads(simulate.text_body(wa_id="15550300001", text="hello"))
-    named = json.loads(simulate.text_body(wa_id="15550300002", text="hello"))
-    named["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"] = "nour"
+    """The first and last senders' rows are held with ids the lookup handed out; the second,
+    named by a username, is inserted at once. On SQLite every one of those ids is one past the
+    largest so far: the inserted row must take none that a held row has or will have, or the
+    body fails and is stored again, each message apart."""
+    bodies = [
+        json.loads(simulate.text_body(wa_id=f"1555030000{n}", text="hello")) for n in (1, 2, 3)
+    ]
+    bodies[1]["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"] = "nour"
     statements: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -158,21 +160,21 @@ def test_a_new_person_found_by_username_after_a_held_new_one_gets_an_id_of_their
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        answer = meta.post(
-            simulate.batch_body(json.dumps(held).encode(), json.dumps(named).encode())
-        )
+        answer = meta.post(simulate.batch_body(*(json.dumps(b).encode() for b in bodies)))
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert answer.status_code == 200
     assert not [s for s in statements if s.startswith("SAVEPOINT")]  # stored together
     with Session(engine) as session:
-        contacts = session.exec(select(Contact).order_by(col(Contact.id))).all()
+        contacts = session.exec(select(Contact).order_by(col(Contact.wa_id))).all()
         assert [(c.wa_id, c.username) for c in contacts] == [
             ("15550300001", None),
             ("15550300002", "nour"),
+            ("15550300003", None),
         ]
+        assert len({c.id for c in contacts}) == 3
         inbound = select(Message.contact_id).where(Message.direction == "in")
-        assert sorted(session.exec(inbound).all()) == [c.id for c in contacts]
+        assert sorted(session.exec(inbound).all()) == sorted(c.id for c in contacts)
 
 
 def test_c20_a_redelivered_body_is_answered_by_the_lookup_alone(
