@@ -138,7 +138,7 @@ def lock_or_create_contact(
 
 
 def _insert(
-    session: Session, values: dict[str, object], known: KnownPeople | None = None
+    session: Session, values: dict[str, object], known: KnownPeople | None
 ) -> Contact | None:
     """A new contact, returned by the INSERT itself (ours and locked until commit), or None when
     another transaction holds one of its keys."""

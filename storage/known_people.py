@@ -29,6 +29,7 @@ from storage.identity import KEYS, Identity
 from storage.libpq_pipeline import begin_with
 from storage.models import Contact, DialogueRow
 from storage.orm_rows import loaded, rows_of, select_all
+from storage.select_text import result_reader
 from storage.suppression import ERASURE_REASON, suppression_digester
 from storage.types import UTCDateTime
 
@@ -254,7 +255,7 @@ def _times_read(rows: Iterable[Sequence[Any]], dialect: Dialect) -> Iterator[tup
 
 @lru_cache(maxsize=4)
 def _time_reader(dialect: Dialect) -> Callable[[Any], Any]:
-    reader = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    reader = result_reader(UTCDateTime(), dialect)
     assert reader is not None, "a time column reads its values"
     return reader
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 
 def as_text(
@@ -84,7 +85,9 @@ def processed(
 @lru_cache(maxsize=64)
 def _processors(query: Select[Any], dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
     """What SQLAlchemy does to each column's value as the driver returns it."""
-    return tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in query.selected_columns
-    )
+    return tuple(result_reader(column.type, dialect) for column in query.selected_columns)
+
+
+def result_reader(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy does to a value of this type as the dialect's driver returns it."""
+    return type_.dialect_impl(dialect).result_processor(dialect, None)

@@ -17,7 +17,8 @@ error keeps the error the message had.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -184,10 +185,8 @@ def record_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> Applied:
     runs alone (one status, on a connection kept for it: storage.lone_connections) or in
     autocommit, so the body costs one round trip."""
     if len(rows) == 1:
-        with lone_connection(engine) as kept:
-            lose = kept.invalidate
-            with as_sqlalchemy_errors(_WHAT, engine.dialect, kept.driver_connection, lose):
-                return _record_one_alone(kept, rows[0])
+        with _lone(engine) as kept:
+            return _record_one_alone(kept, rows[0])
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
     try:
@@ -217,6 +216,18 @@ def record_each_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> tuple[b
         return record_and_commit(engine, rows).new
     order = sorted(range(len(rows)), key=lambda i: rows[i].wamid)  # stable: arrival order kept
     statements = [(_ONE_ALONE[_has_error(rows[i])], _one_params(rows[i])) for i in order]
+    with _lone(engine) as kept:
+        results = run_together(kept, statements)
+    new = [False] * len(rows)
+    for i, [(inserted, *_)] in zip(order, results, strict=True):
+        new[i] = inserted == "t"
+    return tuple(new)
+
+
+@contextmanager
+def _lone(engine: Engine) -> Iterator[PoolProxiedConnection]:
+    """A connection kept for lone statements (storage.lone_connections), its driver's errors
+    raised as SQLAlchemy's; one lost is invalidated once (run_together may have done so)."""
     with lone_connection(engine) as kept:
 
         def lose(exc: BaseException) -> None:
@@ -224,11 +235,7 @@ def record_each_and_commit(engine: Engine, rows: Sequence[StatusRow]) -> tuple[b
                 kept.invalidate(exc)
 
         with as_sqlalchemy_errors(_WHAT, engine.dialect, kept.driver_connection, lose):
-            results = run_together(kept, statements)
-    new = [False] * len(rows)
-    for i, [(inserted, *_)] in zip(order, results, strict=True):
-        new[i] = inserted == "t"
-    return tuple(new)
+            yield kept
 
 
 def _record(driver: psycopg.Connection[Any], rows: Sequence[StatusRow]) -> Applied:

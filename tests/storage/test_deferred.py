@@ -4,13 +4,10 @@ inside one, held until the next flush and inserted a table at a time, or dropped
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, text
+from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -23,25 +20,9 @@ from storage.models import Contact, DialogueRow, Message, OutboxItem
 from storage.outbox import enqueue_read_receipt
 from tests.bench.bench_intake import seed_customers
 from tests.conftest import MetaWebhook
-from tests.storage.helpers import queue_reply
+from tests.storage.helpers import queue_reply, statements_on
 
 _INSERTED = re.compile(r'INSERT INTO "?(\w+)"? ')
-
-
-@contextmanager
-def statements_on(engine: Engine, *, with_parameters: bool = False) -> Iterator[list[Any]]:
-    """The statements the engine runs meanwhile, each with its parameters if asked."""
-    seen: list[Any] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        shown = " ".join(statement.split())
-        seen.append((shown, parameters) if with_parameters else shown)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _rows(session: Session) -> tuple[int, int]:

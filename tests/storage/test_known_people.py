@@ -7,7 +7,6 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -18,6 +17,7 @@ from storage.known_people import KnownPeople, look_up_people
 from storage.models import Contact, ErasureRecord, IdentityChange, Message, OutboxItem
 from storage.suppression import ERASURE_REASON, last_erased_at, suppress, suppression_digest
 from tests.conftest import MetaWebhook
+from tests.storage.helpers import statements_on
 
 KEY = b"test-suppression-key"
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -109,19 +109,11 @@ def test_answers_go_stale_for_whoever_the_transaction_touched(engine: Engine) ->
 def test_a_body_of_first_messages_is_stored_on_one_lookup_in_one_flush(
     meta: MetaWebhook, engine: Engine
 ) -> None:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
     body = simulate.batch_body(
         *(simulate.text_body(wa_id=f"1555010{n:04d}", text="hello") for n in range(20))
     )
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_on(engine) as statements:
         answer = meta.post(body)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert answer.status_code == 200
     assert answer.get_json()["messages"] == 20
     assert not [s for s in statements if s.startswith("SAVEPOINT")]  # never stored apart
@@ -153,16 +145,8 @@ def test_new_people_found_by_username_among_held_new_ones_get_ids_of_their_own(
         json.loads(simulate.text_body(wa_id=f"1555030000{n}", text="hello")) for n in (1, 2, 3)
     ]
     bodies[1]["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"] = "nour"
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_on(engine) as statements:
         answer = meta.post(simulate.batch_body(*(json.dumps(b).encode() for b in bodies)))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert answer.status_code == 200
     assert not [s for s in statements if s.startswith("SAVEPOINT")]  # stored together
     with Session(engine) as session:
@@ -184,16 +168,8 @@ def test_c20_a_redelivered_body_is_answered_by_the_lookup_alone(
         *(simulate.text_body(wa_id=f"1555020{n % 4:04d}", text=f"hi {n}") for n in range(12))
     )
     assert meta.post(body).get_json()["messages"] == 12
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_on(engine) as statements:
         again = meta.post(body)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert again.get_json()["duplicates"] == 12 and again.get_json()["messages"] == 0
     # The body's one lookup told every message stored: nothing written, nothing read again.
     writes = [s for s in statements if s.split()[0] in {"INSERT", "UPDATE", "DELETE", "WITH"}]
